@@ -1,0 +1,57 @@
+"""Figure builders: result objects in, matplotlib Figures out.
+
+Library modules never plot; analysis scripts wire results to these builders. Every builder
+takes an optional ``ax`` (or creates its own figure), labels its axes with units, and returns
+the Figure. Nothing here calls ``plt.show``.
+
+Builders are grouped by topic in submodules (``lrctl.plots.quadratic``,
+``lrctl.plots.zdomain``, ...); this module holds the shared style.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: The report's figure style: readable at report size (about 800 px wide).
+STYLE: dict[str, Any] = {
+    "figure.dpi": 110,
+    "font.size": 10.5,
+    "axes.titlesize": 11.5,
+    "axes.labelsize": 10.5,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.constrained_layout.use": True,
+}
+plt.rcParams.update(STYLE)
+
+#: Colours used consistently: predicted (theory) vs measured (simulation/training).
+PREDICTED = "#1f3a5f"
+MEASURED = "#d95f02"
+STABLE = "#2e7d32"
+UNSTABLE = "#b3261e"
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 7.5, height: float | None = None,
+             **kwargs: Any):
+    """``plt.subplots`` with the report's default size (inches): ``width`` wide, panels about
+    0.62·width/ncols tall each."""
+    if height is None:
+        height = max(2.8, 0.62 * width / ncols) * nrows
+    return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
+
+
+def axes_or_new(ax: Any = None, **kwargs: Any):
+    """``(fig, ax)``: the figure of ``ax``, or a new one-panel figure."""
+    if ax is None:
+        return subplots(**kwargs)
+    return ax.figure, ax
