@@ -33,6 +33,7 @@ _SUBMODULES = frozenset(
         "report",
         "schedules",
         "search",
+        "training",
         "zdomain",
     }
 )

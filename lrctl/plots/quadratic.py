@@ -1,0 +1,89 @@
+"""Figures for the quadratic model: loss curves, contraction factors, weight decay, slopes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lrctl.plots import MEASURED, PREDICTED, UNSTABLE, axes_or_new
+
+
+def loss_curves(curves: Mapping[str, np.ndarray], *, ax: Any = None, loss_floor: float = 0.0,
+                title: str = "", diverged: Mapping[str, int | None] | None = None):
+    """Loss gap L − L* against step, one line per label, log scale.
+
+    ``diverged`` maps a label to the step where its run diverged (marked with an ×).
+    """
+    fig, ax = axes_or_new(ax)
+    for label, losses in curves.items():
+        gap = np.maximum(np.asarray(losses, dtype=float) - loss_floor, 1e-300)
+        (line,) = ax.semilogy(np.arange(len(gap)), gap, label=label, lw=1.6)
+        at = (diverged or {}).get(label)
+        if at is not None:
+            ax.semilogy([len(gap) - 1], [gap[-1]], "x", color=line.get_color(), ms=9, mew=2)
+    ax.set_xlabel("step t")
+    ax.set_ylabel("loss gap L(θ_t) − L*")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def distance_curves(curves: Mapping[str, np.ndarray], *, ax: Any = None, title: str = ""):
+    """Distance to the optimum ‖θ_t − θ*‖ against step, one line per label, log scale."""
+    fig, ax = axes_or_new(ax)
+    for label, dist in curves.items():
+        ax.semilogy(np.arange(len(dist)), np.maximum(dist, 1e-300), label=label, lw=1.6)
+    ax.set_xlabel("step t")
+    ax.set_ylabel("distance to optimum ‖θ_t − θ*‖")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def contraction_vs_lr(lrs: np.ndarray, predicted: np.ndarray, measured: np.ndarray, *,
+                      bound: float, ax: Any = None, title: str = ""):
+    """Predicted ρ(I − ηH) and measured per-step contraction against η; the bound marked."""
+    fig, ax = axes_or_new(ax)
+    ax.plot(lrs, predicted, "-", color=PREDICTED, lw=2, label="predicted ρ(I − ηH)")
+    ax.plot(lrs, measured, "o", color=MEASURED, ms=5, label="measured (GD on the real problem)")
+    ax.axhline(1.0, color="0.4", lw=1, ls=":")
+    ax.axvline(bound, color=UNSTABLE, lw=1.2, ls="--", label=f"2/λmax = {bound:.3g}")
+    ax.set_xlabel("learning rate η")
+    ax.set_ylabel("contraction factor per step")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def fixed_point_vs_lr(lrs: np.ndarray, series: Mapping[str, np.ndarray], *, ax: Any = None,
+                      ylabel: str = "‖θ∞‖", title: str = "", styles: Sequence[str] = ("o-", "s--", "^:")):
+    """Fixed-point summaries (e.g. ‖θ∞‖) against the learning rate, one line per protocol."""
+    fig, ax = axes_or_new(ax)
+    for (label, values), style in zip(series.items(), styles, strict=False):
+        ax.semilogx(lrs, values, style, label=label, lw=1.6, ms=5)
+    ax.set_xlabel("learning rate η")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def slope_vs_lr(lrs: np.ndarray, measured: np.ndarray, exact: np.ndarray, first_order: np.ndarray,
+                *, ax: Any = None, title: str = ""):
+    """−dL/d ln η against η on log–log axes: measured, exact formula and −2ηLρ."""
+    fig, ax = axes_or_new(ax)
+    ax.loglog(lrs, -first_order, "-", color=PREDICTED, lw=2, label="2ηLρ (first order, ρ = λmax)")
+    ax.loglog(lrs, -exact, "--", color="0.2", lw=1.4, label="η‖g‖² − η²gᵀHg (exact)")
+    ax.loglog(lrs, -measured, "o", color=MEASURED, ms=4, label="measured (finite difference)")
+    ax.set_xlabel("learning rate η")
+    ax.set_ylabel("−dL/d ln η")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return fig
