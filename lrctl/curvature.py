@@ -1,29 +1,83 @@
-"""Hessian spectra from Hessian-vector products.
+r"""Hessian spectra from Hessian-vector products.
 
 The curvature of a training problem enters every learning-rate bound through the extreme
-eigenvalues of its Hessian H. For problems too large to form H, lrctl works with a
-Hessian-vector product v ↦ Hv, as a callable plus the dimension, or as a scipy
-``LinearOperator``. Lanczos (ARPACK's ``eigsh``) with ``which='LA'`` returns the largest
-*algebraic* eigenvalue λ_max, which is what the GD bound 2/λ_max needs; ``which='LM'`` would
-return the eigenvalue of largest magnitude, a negative one on a saddle.
+eigenvalues of its Hessian H: GD is stable for η < 2/λ_max (:mod:`lrctl.quadratic`). For
+problems too large to form H, lrctl works with a Hessian-vector product v ↦ Hv, given as a
+callable plus the dimension, a scipy ``LinearOperator``, a square array, or built from an
+objective with :func:`hessian_operator`. Every result counts the Hessian-vector products it
+used (``n_products``): a product costs about two gradient evaluations, so the count is the cost.
 
-Every result counts the Hessian-vector products it used.
+What is here
+------------
+- :func:`top_eigenvalue`: λ_max, the largest *algebraic* eigenvalue, by Lanczos (ARPACK's
+  ``eigsh`` with ``which='LA'``, the default) or by power iteration (``method='power'``).
+- :func:`extreme_eigenvalue`: λ_max or λ_min by Lanczos.
+- :func:`top_eigenvalues`: the k largest (or smallest) eigenvalues and their vectors.
+- :func:`hutchinson_trace`: tr H from Rademacher probes, with a confidence interval.
+- :func:`block_spectra`: the top eigenvalues of each diagonal block H_ℓℓ (a layer's
+  curvature), from full Hessian-vector products of block-padded vectors.
+
+Largest algebraic vs largest magnitude
+--------------------------------------
+Plain power iteration v ← Hv/‖Hv‖ converges to the eigenvalue of largest *magnitude*. On an
+indefinite H (a saddle, or a Hessian away from a minimum) that may be λ_min < 0, not λ_max;
+the GD bound needs λ_max. :func:`top_eigenvalue` with ``method='power'`` therefore works on the
+shifted operator H − σI, whose eigenvalues are λ_i − σ:
+
+1. it iterates with σ = 0 (or the ``shift`` given). If it converges to μ ≥ 0, the dominant
+   eigenvalue of H − σI is λ_max − σ, and λ_max = σ + μ.
+2. If it converges to μ < 0, then σ + μ = λ_min. With the new shift σ = λ_min the operator
+   H − λ_min I is positive semi-definite, its dominant eigenvalue is λ_max − λ_min, and a second
+   run returns λ_max.
+3. If two eigenvalues of opposite sign have (nearly) the same magnitude ±ν, the iterates
+   alternate between two directions instead of settling: consecutive iterates stay apart while
+   every second one coincides. On detecting that, the shift moves down by ν̂ = ‖(H − σI)v‖
+   (an estimate of ν), which makes the operator positive semi-definite as well.
+
+The shift changes the rate: power iteration converges like ((λ_2 − σ)/(λ_max − σ))^k, so it
+is slowest when the top gap is small relative to λ_max − σ. Lanczos needs no shift (it
+builds the Krylov space, whose Ritz values approximate both ends of the spectrum) and on a
+spectrum whose top gap is a fraction γ of its width it converges in O(1/√γ) products instead
+of power iteration's O(1/γ) (``benchmarks/bench_lanczos.py`` measures the ratio).
+
+The analysis ``range-test`` compares these Lanczos eigenvalues with the curvature read off a
+learning-rate range test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lrctl._validation import as_rng, check_int, check_positive
+from lrctl._validation import as_rng, check_choice, check_in_interval, check_int, check_positive
 
-__all__ = ["EigenResult", "as_linear_operator", "extreme_eigenvalue", "top_eigenvalue"]
+__all__ = [
+    "BlockSpectra",
+    "EigenResult",
+    "Eigenpairs",
+    "TraceEstimate",
+    "as_linear_operator",
+    "block_spectra",
+    "extreme_eigenvalue",
+    "hessian_operator",
+    "hutchinson_trace",
+    "top_eigenvalue",
+    "top_eigenvalues",
+]
+
+_METHODS = ("lanczos", "power")
+_DEFAULT_POWER_BUDGET = 10_000
 
 
-@dataclass(frozen=True)
+# ---------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
 class EigenResult:
     """An eigenvalue estimate.
 
@@ -35,29 +89,141 @@ class EigenResult:
         A unit eigenvector.
     n_products
         Hessian-vector products used.
+    method
+        ``"lanczos"``, ``"power"`` or ``"dense"`` (an operator of size <= 2, formed column by
+        column).
+    history
+        Power iteration only: the eigenvalue estimate σ + vᵀ(H − σI)v after every product (the
+        Rayleigh quotient of H at the current iterate), so convergence can be plotted;
+        ``None`` for Lanczos.
+    shift
+        Power iteration only: the final shift σ (the iteration ran on H − σI).
     """
 
     value: float
     vector: np.ndarray
     n_products: int
+    method: str = "lanczos"
+    history: np.ndarray | None = None
+    shift: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Eigenpairs:
+    """Several extreme eigenvalues with their eigenvectors.
+
+    Attributes
+    ----------
+    values
+        The eigenvalues, most extreme first: descending for ``which='LA'``, ascending for
+        ``'SA'``.
+    vectors
+        Unit eigenvectors, one per column, in the order of ``values``.
+    n_products
+        Hessian-vector products used.
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+    n_products: int
+
+
+@dataclass(frozen=True, eq=False)
+class TraceEstimate:
+    r"""A Hutchinson estimate of tr H with a Student-t confidence interval.
+
+    Attributes
+    ----------
+    estimate
+        The mean of the probe values zᵀHz.
+    stderr
+        The standard error s/√m of that mean (s: sample standard deviation of the m probes).
+    low, high
+        The interval estimate ∓ t_{m−1, (1+c)/2} · stderr at confidence c.
+    confidence
+        c.
+    samples
+        The m probe values zᵀHz.
+    n_products
+        Hessian-vector products used (one per probe).
+    """
+
+    estimate: float
+    stderr: float
+    low: float
+    high: float
+    confidence: float
+    samples: np.ndarray
+    n_products: int
+
+    def covers(self, value: float) -> bool:
+        """Whether ``value`` lies in the confidence interval."""
+        return bool(self.low <= value <= self.high)
+
+
+@dataclass(frozen=True, eq=False)
+class BlockSpectra:
+    """The top eigenvalues of each diagonal Hessian block H_ℓℓ.
+
+    Attributes
+    ----------
+    blocks
+        The blocks, as the index arrays they select.
+    eigenvalues
+        One array per block, descending (``min(k, block size)`` values).
+    n_products
+        Full Hessian-vector products used per block.
+    """
+
+    blocks: tuple[np.ndarray, ...]
+    eigenvalues: tuple[np.ndarray, ...]
+    n_products: np.ndarray
+
+    @property
+    def lam_max(self) -> np.ndarray:
+        """λ_max(H_ℓℓ) per block, e.g. for :func:`lrctl.quadratic.layerwise_lr_caps`."""
+        return np.array([float(e[0]) for e in self.eigenvalues])
+
+    @property
+    def total_products(self) -> int:
+        return int(self.n_products.sum())
+
+
+# ---------------------------------------------------------------------------------------
+# Operators
+# ---------------------------------------------------------------------------------------
+
+
+class _BudgetExhausted(Exception):
+    """Raised inside a product when the product budget is used up."""
 
 
 class _CountingOperator:
-    """A LinearOperator wrapper that counts the products it performs."""
+    """A LinearOperator wrapper that counts the products it performs and enforces a budget."""
 
-    def __init__(self, op: Any) -> None:
+    def __init__(self, op: Any, budget: int | None = None) -> None:
         from scipy.sparse.linalg import LinearOperator
 
         self.count = 0
         self.inner = op
+        self.budget = budget
 
         def matvec(v: np.ndarray) -> np.ndarray:
+            if self.budget is not None and self.count >= self.budget:
+                raise _BudgetExhausted
             self.count += 1
-            out = np.asarray(op.matvec(np.ravel(v)), dtype=float).ravel()
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = np.asarray(op.matvec(np.ravel(v)), dtype=float).ravel()
+            if out.shape != (op.shape[0],):
+                raise ValueError(
+                    f"the Hessian-vector product returned shape {out.shape}, "
+                    f"expected ({op.shape[0]},)"
+                )
             if not np.all(np.isfinite(out)):
                 raise ValueError("the Hessian-vector product returned NaN or inf")
             return out
 
+        self.matvec = matvec
         self.op = LinearOperator(op.shape, matvec=matvec, dtype=float)
 
 
@@ -66,6 +232,9 @@ def as_linear_operator(hvp: Any, dim: int | None = None):
 
     ``hvp`` may be a ``LinearOperator``, a square array, or a callable ``v -> H v`` (then
     ``dim`` is required).
+
+    >>> as_linear_operator(lambda v: 2.0 * v, dim=3).shape
+    (3, 3)
     """
     from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
@@ -74,9 +243,9 @@ def as_linear_operator(hvp: Any, dim: int | None = None):
             raise ValueError(f"the Hessian operator must be square, got shape {hvp.shape}")
         return hvp
     if isinstance(hvp, np.ndarray):
-        if hvp.ndim != 2 or hvp.shape[0] != hvp.shape[1]:
-            raise ValueError(f"the Hessian must be a square matrix, got shape {hvp.shape}")
-        return aslinearoperator(hvp)
+        if hvp.ndim != 2 or hvp.shape[0] != hvp.shape[1] or hvp.shape[0] == 0:
+            raise ValueError(f"the Hessian must be a non-empty square matrix, got shape {hvp.shape}")
+        return aslinearoperator(np.asarray(hvp, dtype=float))
     if callable(hvp):
         if dim is None:
             raise TypeError("a Hessian-vector-product callable needs dim= (the parameter count)")
@@ -88,6 +257,88 @@ def as_linear_operator(hvp: Any, dim: int | None = None):
     )
 
 
+def hessian_operator(objective: Any, theta: Any):
+    """The Hessian of ``objective`` at ``theta`` as a ``LinearOperator`` v ↦ ∇²L(θ)v.
+
+    ``objective`` is anything with ``dim`` and ``hvp(theta, v)``, e.g. an
+    :mod:`lrctl.objectives` problem.
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> op = hessian_operator(QuadraticObjective(np.diag([1.0, 3.0])), np.zeros(2))
+    >>> op.matvec(np.array([1.0, 1.0]))
+    array([1., 3.])
+    """
+    from scipy.sparse.linalg import LinearOperator
+
+    from lrctl._validation import check_finite
+
+    if not (hasattr(objective, "hvp") and hasattr(objective, "dim")):
+        raise TypeError(
+            f"objective must have .dim and .hvp(theta, v) (an lrctl.objectives problem), "
+            f"got {type(objective).__name__}"
+        )
+    dim = int(objective.dim)
+    theta = check_finite("theta", theta)
+    if theta.shape != (dim,):
+        raise ValueError(f"theta must have shape ({dim},), got {theta.shape}")
+    theta = theta.copy()
+    return LinearOperator(
+        (dim, dim), matvec=lambda v: np.asarray(objective.hvp(theta, np.ravel(v)), dtype=float),
+        dtype=float,
+    )
+
+
+def _dense(counted: _CountingOperator, n: int) -> np.ndarray:
+    """The operator formed column by column (n products), symmetrized."""
+    H = np.column_stack([counted.matvec(e) for e in np.eye(n)])
+    return 0.5 * (H + H.T)
+
+
+def _budget_error(counted: _CountingOperator, what: str, tol: float) -> RuntimeError:
+    return RuntimeError(
+        f"{what} did not converge within {counted.count} Hessian-vector products "
+        f"(max_products={counted.budget}, tol={tol:g}); raise max_products or tol"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Lanczos
+# ---------------------------------------------------------------------------------------
+
+
+def _lanczos(hvp: Any, dim: int | None, k: int, which: str, tol: float, seed: Any,
+             max_products: int | None) -> tuple[np.ndarray, np.ndarray, int, str]:
+    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
+    op = as_linear_operator(hvp, dim)
+    n = op.shape[0]
+    if k > n:
+        raise ValueError(f"k must be <= the dimension {n}, got {k}")
+    budget = None if max_products is None else check_int("max_products", max_products, minimum=1)
+    counted = _CountingOperator(op, budget)
+    v0 = as_rng(seed).standard_normal(n)
+    try:
+        if n <= max(2, k + 1):
+            # ARPACK needs k < n - 1 for some shapes; a tiny operator is formed densely (n products).
+            w, V = np.linalg.eigh(_dense(counted, n))
+            method = "dense"
+        else:
+            w, V = eigsh(counted.op, k=k, which=which, tol=tol, v0=v0)
+            method = "lanczos"
+    except _BudgetExhausted:
+        raise _budget_error(counted, "Lanczos", tol) from None
+    except ArpackNoConvergence as exc:
+        raise RuntimeError(
+            f"Lanczos did not converge within {counted.count} Hessian-vector products "
+            f"(tol={tol:g}); raise tol"
+        ) from exc
+    order = np.argsort(w)
+    order = order[::-1][:k] if which == "LA" else order[:k]
+    V = V[:, order]
+    V = V / np.linalg.norm(V, axis=0)
+    return w[order].astype(float), V, counted.count, method
+
+
 def extreme_eigenvalue(
     hvp: Callable[[np.ndarray], np.ndarray] | Any,
     dim: int | None = None,
@@ -97,44 +348,310 @@ def extreme_eigenvalue(
     seed: Any = 0,
     max_products: int | None = None,
 ) -> EigenResult:
-    """The largest (``which='LA'``) or smallest (``'SA'``) algebraic eigenvalue, by Lanczos."""
-    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+    """The largest (``which='LA'``) or smallest (``'SA'``) algebraic eigenvalue, by Lanczos.
 
-    if which not in ("LA", "SA"):
-        raise ValueError(f"which must be 'LA' (largest algebraic) or 'SA' (smallest), got {which!r}")
+    ARPACK's implicitly restarted Lanczos (``scipy.sparse.linalg.eigsh``) stops when the Ritz
+    estimate of the residual is below ``tol`` times the Ritz value. ``max_products`` caps the
+    Hessian-vector products (a ``RuntimeError`` when it is reached first).
+
+    >>> H = np.diag([1.0, 2.0, 5.0, -7.0])
+    >>> extreme_eigenvalue(H, which="SA").value
+    -7.0
+    """
+    check_choice("which", which, ("LA", "SA"))
     check_positive("tol", tol)
-    op = as_linear_operator(hvp, dim)
-    n = op.shape[0]
-    counted = _CountingOperator(op)
-    v0 = as_rng(seed).standard_normal(n)
-    if n <= 2:  # ARPACK needs k < n; a 1x1 or 2x2 operator is formed densely.
-        H = np.column_stack([counted.op.matvec(e) for e in np.eye(n)])
-        w, V = np.linalg.eigh(0.5 * (H + H.T))
-        i = -1 if which == "LA" else 0
-        return EigenResult(float(w[i]), V[:, i], counted.count)
-    maxiter = None if max_products is None else check_int("max_products", max_products, minimum=1)
-    try:
-        w, V = eigsh(counted.op, k=1, which=which, tol=tol, v0=v0, maxiter=maxiter)
-    except ArpackNoConvergence as exc:
-        raise RuntimeError(
-            f"Lanczos did not converge within {counted.count} Hessian-vector products "
-            f"(tol={tol:g}); raise max_products or tol"
-        ) from exc
-    vec = V[:, 0] / np.linalg.norm(V[:, 0])
-    return EigenResult(float(w[0]), vec, counted.count)
+    w, V, count, method = _lanczos(hvp, dim, 1, which, tol, seed, max_products)
+    return EigenResult(float(w[0]), V[:, 0], count, method=method)
+
+
+def top_eigenvalues(
+    hvp: Callable[[np.ndarray], np.ndarray] | Any,
+    dim: int | None = None,
+    *,
+    k: int = 5,
+    which: str = "LA",
+    tol: float = 1e-10,
+    seed: Any = 0,
+    max_products: int | None = None,
+) -> Eigenpairs:
+    """The ``k`` largest (``which='LA'``) or smallest (``'SA'``) eigenvalues, by Lanczos.
+
+    Values come most extreme first (descending for ``'LA'``). Operators of size <= k + 1 are
+    formed densely (size-many products).
+
+    >>> H = np.diag([1.0, 2.0, 5.0, -7.0, 4.0])
+    >>> top_eigenvalues(H, k=2).values
+    array([5., 4.])
+    """
+    check_choice("which", which, ("LA", "SA"))
+    check_positive("tol", tol)
+    k = check_int("k", k, minimum=1)
+    w, V, count, _ = _lanczos(hvp, dim, k, which, tol, seed, max_products)
+    return Eigenpairs(w, V, count)
+
+
+# ---------------------------------------------------------------------------------------
+# Power iteration
+# ---------------------------------------------------------------------------------------
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _apart(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance between the lines through unit vectors a and b (sign-blind)."""
+    return float(min(np.linalg.norm(a - b), np.linalg.norm(a + b)))
+
+
+def _power(counted: _CountingOperator, n: int, tol: float, rng: np.random.Generator,
+           shift: float) -> EigenResult:
+    sigma = float(shift)
+    history: list[float] = []
+    v = _unit(rng.standard_normal(n))
+    prev: np.ndarray | None = None
+    alternating = 0
+    shifted_for_alternation = False
+    while True:
+        w = counted.matvec(v) - sigma * v
+        mu = float(v @ w)
+        nu = float(np.linalg.norm(w))
+        history.append(sigma + mu)
+        residual = float(np.linalg.norm(w - mu * v))
+        if residual <= tol * max(nu, np.finfo(float).tiny) or nu == 0.0:
+            if mu >= 0.0 or nu == 0.0:
+                # The dominant eigenvalue of H − σI is λ_max − σ >= 0.
+                return EigenResult(sigma + mu, v, counted.count, method="power",
+                                   history=np.asarray(history), shift=sigma)
+            # Converged to λ_min = σ + μ < σ: H − λ_min I is PSD; restart from a fresh vector.
+            sigma += mu
+            v = _unit(rng.standard_normal(n))
+            prev = None
+            alternating = 0
+            shifted_for_alternation = True  # PSD from here on: no alternation possible
+            continue
+        nxt = w / nu
+        if prev is not None and not shifted_for_alternation:
+            one_step = _apart(nxt, v)
+            two_step = _apart(nxt, prev)
+            # Monotone convergence moves about twice as far in two steps as in one; iterates
+            # alternating between the eigenvectors of ±ν come back after two steps.
+            alternating = alternating + 1 if (one_step > 1e-8 and two_step < 0.25 * one_step) else 0
+            if alternating >= 3:
+                sigma -= nu  # H − σI + νI is (up to the estimate of ν) positive semi-definite
+                shifted_for_alternation = True
+                prev = None
+                continue
+        prev, v = v, nxt
 
 
 def top_eigenvalue(
     hvp: Callable[[np.ndarray], np.ndarray] | Any,
     dim: int | None = None,
     *,
+    method: str = "lanczos",
     tol: float = 1e-10,
     seed: Any = 0,
+    max_products: int | None = None,
+    shift: float | None = None,
 ) -> EigenResult:
-    """λ_max(H), the largest algebraic eigenvalue, by Lanczos (``eigsh``, ``which='LA'``).
+    r"""λ_max(H), the largest algebraic eigenvalue, by Lanczos or power iteration.
+
+    ``method='lanczos'`` (default): ARPACK ``eigsh`` with ``which='LA'``; it stops when the Ritz
+    residual estimate is below ``tol``·|λ|.
+
+    ``method='power'``: v ← (H − σI)v/‖(H − σI)v‖, stopped when the residual
+    ‖Hv − λ̂v‖ <= ``tol``·‖(H − σI)v‖, with λ̂ = σ + vᵀ(H − σI)v the Rayleigh quotient. The
+    shift σ starts at ``shift`` (default 0) and is moved automatically so that the result is
+    λ_max and not the eigenvalue of largest magnitude (see the module docstring). Converges
+    like ((λ_2 − σ)/(λ_max − σ))^k; ``history`` holds λ̂ after every product.
+
+    Parameters
+    ----------
+    hvp
+        A callable v ↦ Hv (with ``dim``), a ``LinearOperator`` or a square array; H symmetric.
+    dim
+        The dimension, for a callable.
+    method
+        ``"lanczos"`` or ``"power"``.
+    tol
+        Relative residual tolerance (> 0).
+    seed
+        Seed of the random start vector.
+    max_products
+        Budget of Hessian-vector products; a ``RuntimeError`` when it is used up before
+        convergence. Default: none for Lanczos (ARPACK's own limit), 10 000 for power iteration.
+    shift
+        Power iteration only: the initial shift σ (any value; a σ at or below λ_min gives a
+        positive semi-definite H − σI from the start).
 
     >>> H = np.diag([1.0, 2.0, 5.0, -7.0])
     >>> round(top_eigenvalue(lambda v: H @ v, dim=4).value, 9)
     5.0
+    >>> r = top_eigenvalue(H, method="power")   # |−7| > 5: shifted to H + 7I, then 5 + 7 = 12
+    >>> round(r.value, 9), round(r.shift, 9)
+    (5.0, -7.0)
     """
-    return extreme_eigenvalue(hvp, dim, which="LA", tol=tol, seed=seed)
+    check_choice("method", method, _METHODS)
+    check_positive("tol", tol)
+    if method == "lanczos":
+        if shift is not None:
+            raise ValueError("shift applies to method='power' only; Lanczos needs no shift")
+        return extreme_eigenvalue(hvp, dim, which="LA", tol=tol, seed=seed,
+                                  max_products=max_products)
+    from lrctl._validation import check_scalar
+
+    sigma = 0.0 if shift is None else check_scalar("shift", shift)
+    budget = (_DEFAULT_POWER_BUDGET if max_products is None
+              else check_int("max_products", max_products, minimum=1))
+    op = as_linear_operator(hvp, dim)
+    n = op.shape[0]
+    counted = _CountingOperator(op, budget)
+    try:
+        return _power(counted, n, tol, as_rng(seed), sigma)
+    except _BudgetExhausted:
+        raise _budget_error(counted, "power iteration", tol) from None
+
+
+# ---------------------------------------------------------------------------------------
+# Trace
+# ---------------------------------------------------------------------------------------
+
+
+def hutchinson_trace(
+    hvp: Callable[[np.ndarray], np.ndarray] | Any,
+    dim: int | None = None,
+    *,
+    n_probes: int = 64,
+    confidence: float = 0.95,
+    seed: Any = 0,
+    distribution: str = "rademacher",
+) -> TraceEstimate:
+    r"""Hutchinson's estimate of tr H, with a Student-t confidence interval.
+
+    For probes z with E[zzᵀ] = I, E[zᵀHz] = tr H. With m independent probes the estimate is the
+    mean of zᵢᵀHzᵢ and the interval mean ∓ t_{m−1,(1+c)/2}·s/√m. Rademacher probes (entries ±1)
+    have the smallest variance among i.i.d. probes, Var zᵀHz = 2(‖H‖_F² − Σᵢ Hᵢᵢ²)
+    (Hutchinson 1990; Avron & Toledo 2011); Gaussian probes have 2‖H‖_F². The interval assumes
+    the mean is close to normal (m of a few dozen suffices for the coverage, which the tests
+    measure over many seeds).
+
+    Parameters
+    ----------
+    hvp, dim
+        The Hessian (see :func:`top_eigenvalue`).
+    n_probes
+        m >= 2 (one Hessian-vector product each).
+    confidence
+        c in (0, 1).
+    seed
+        Seed of the probes.
+    distribution
+        ``"rademacher"`` or ``"gaussian"``.
+
+    >>> H = np.array([[2.0, 1.0], [1.0, 3.0]])
+    >>> t = hutchinson_trace(H, n_probes=200, seed=0)
+    >>> t.covers(5.0), t.n_products
+    (True, 200)
+    """
+    from scipy import stats
+
+    m = check_int("n_probes", n_probes, minimum=2)
+    c = float(check_in_interval("confidence", confidence, 0.0, 1.0, low_closed=False))
+    check_choice("distribution", distribution, ("rademacher", "gaussian"))
+    op = as_linear_operator(hvp, dim)
+    n = op.shape[0]
+    counted = _CountingOperator(op)
+    rng = as_rng(seed)
+    if distribution == "rademacher":
+        Z = rng.choice(np.array([-1.0, 1.0]), size=(m, n))
+    else:
+        Z = rng.standard_normal((m, n))
+    samples = np.array([z @ counted.matvec(z) for z in Z])
+    est = float(samples.mean())
+    se = float(samples.std(ddof=1) / np.sqrt(m))
+    half = float(stats.t.ppf(0.5 + c / 2, m - 1)) * se
+    return TraceEstimate(est, se, est - half, est + half, c, samples, counted.count)
+
+
+# ---------------------------------------------------------------------------------------
+# Blocks
+# ---------------------------------------------------------------------------------------
+
+
+def _block_indices(blocks: Any, dim: int) -> tuple[np.ndarray, ...]:
+    if isinstance(blocks, (slice, str, bytes, np.ndarray)) or not hasattr(blocks, "__len__"):
+        raise TypeError(
+            f"blocks must be a sequence of slices or index arrays, got {type(blocks).__name__}"
+        )
+    if len(blocks) == 0:
+        raise ValueError("blocks is empty; give one slice (or index array) per parameter block")
+    out = []
+    for i, b in enumerate(blocks):
+        if isinstance(b, slice):
+            idx = np.arange(dim)[b]
+        else:
+            idx = np.asarray(b)
+            if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+                raise TypeError(f"blocks[{i}] must be a slice or a 1-D integer index array")
+            if idx.size and (idx.min() < 0 or idx.max() >= dim):
+                raise ValueError(f"blocks[{i}] has indices outside [0, {dim})")
+        if idx.size == 0:
+            raise ValueError(f"blocks[{i}] selects no parameters (dimension {dim})")
+        if np.unique(idx).size != idx.size:
+            raise ValueError(f"blocks[{i}] repeats indices")
+        out.append(idx)
+    return tuple(out)
+
+
+def block_spectra(
+    hvp: Callable[[np.ndarray], np.ndarray] | Any,
+    blocks: Sequence[Any],
+    dim: int | None = None,
+    *,
+    k: int = 1,
+    tol: float = 1e-10,
+    seed: Any = 0,
+) -> BlockSpectra:
+    r"""The top-``k`` eigenvalues of each diagonal Hessian block H_ℓℓ (per layer).
+
+    For a block with index set I_ℓ, H_ℓℓ u = [H P_ℓ u]_{I_ℓ}, where P_ℓ pads u with zeros
+    outside I_ℓ: one full Hessian-vector product per block product, and H_ℓℓ is exactly the
+    diagonal block of H (not a Hessian of the layer's loss with the others frozen at some other
+    point; it is that, at the same θ). Lanczos runs on each block (dense for blocks of size
+    <= k + 1). λ_max(H_ℓℓ) <= λ_max(H) by Cauchy interlacing; the per-block caps
+    2/λ_max(H_ℓℓ) are :func:`lrctl.quadratic.layerwise_lr_caps`.
+
+    Parameters
+    ----------
+    hvp, dim
+        The full Hessian (see :func:`top_eigenvalue`).
+    blocks
+        Slices or integer index arrays (e.g. an objective's ``blocks``).
+    k
+        Eigenvalues per block (fewer for a smaller block).
+
+    >>> H = np.array([[4.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 9.0]])
+    >>> bs = block_spectra(H, [slice(0, 2), slice(2, 3)])
+    >>> np.round(bs.lam_max, 6)
+    array([4.414214, 9.      ])
+    """
+    k = check_int("k", k, minimum=1)
+    check_positive("tol", tol)
+    op = as_linear_operator(hvp, dim)
+    n = op.shape[0]
+    idx_blocks = _block_indices(blocks, n)
+    rngs = np.random.SeedSequence(int(as_rng(seed).integers(2**63 - 1))).spawn(len(idx_blocks))
+    values, counts = [], []
+    for idx, ss in zip(idx_blocks, rngs, strict=True):
+        def block_hvp(u: np.ndarray, idx: np.ndarray = idx) -> np.ndarray:
+            full = np.zeros(n)
+            full[idx] = u
+            return np.asarray(op.matvec(full), dtype=float).ravel()[idx]
+
+        kb = min(k, idx.size)
+        w, _, count, _ = _lanczos(block_hvp, idx.size, kb, "LA", tol, np.random.default_rng(ss),
+                                  None)
+        values.append(w)
+        counts.append(count)
+    return BlockSpectra(idx_blocks, tuple(values), np.asarray(counts, dtype=int))
