@@ -162,6 +162,10 @@ def gd_stability_bound(curvature: Any, *, dim: int | None = None) -> float:
     contracts iff |1 − ηλ| < 1, i.e. 0 < η < 2/λ. All directions contract iff
     η < 2/λ_max (:func:`derive_gd_stability`).
 
+    For an operator only λ_max is computed (one Lanczos run, ``which='LA'``); a negative
+    eigenvalue elsewhere in its spectrum is not detected here (that would take a second
+    run): call :func:`spectrum` to check. Arrays and matrices are always checked.
+
     >>> gd_stability_bound([0.5, 4.0])
     0.5
     """
@@ -543,7 +547,7 @@ def derive_range_test_slope():
     r"""Derive the range-test slope: exact −η‖g‖² + η² gᵀHg, and −2ηLρ when g ∥ top eigenvector."""
     from lrctl.derivation import Derivation
 
-    sympy, eta, lam = _sym()
+    sympy, eta, _ = _sym()
     G2, gHg, L0 = sympy.symbols("gg gHg L", positive=True)  # ‖g‖², gᵀHg, L − L*
     slope = sympy.Symbol("s")  # s = dL/d ln η
     L1 = sympy.Symbol("L_1")  # loss after one step
@@ -556,7 +560,7 @@ def derive_range_test_slope():
     aligned = {G2: rho**2 * c**2, gHg: rho**3 * c**2}
     L_aligned = rho * c**2 / 2
     slope_aligned = sympy.factor(slope_exact.subs(aligned))
-    result = sympy.simplify((-2 * eta * L0 * rho))
+    result = sympy.simplify(-2 * eta * L0 * rho)
     check = sympy.simplify(slope_first_order.subs(aligned) - result.subs(L0, L_aligned))
     if check != 0:  # pragma: no cover - guards the derivation itself
         raise ArithmeticError(f"aligned slope does not reduce to -2*eta*L*rho: {check}")

@@ -164,10 +164,12 @@ class Analysis:
         """Record a claim from the theory and whether it held numerically."""
         if not isinstance(text, str) or not text:
             raise ValueError(f"claim text must be a non-empty string, got {text!r}")
-        try:
-            ok = bool(holds)
-        except (TypeError, ValueError) as exc:  # e.g. an array with several entries
-            raise TypeError(f"claim {text!r}: holds must be a single bool, got {holds!r}") from exc
+        import numpy as np
+
+        arr = np.asarray(holds)
+        if arr.dtype == object or arr.size != 1:  # a list, an array of several entries, None
+            raise TypeError(f"claim {text!r}: holds must be a single bool, got {holds!r}")
+        ok = bool(arr.item())
         self.claims.append({"text": text, "holds": ok, "detail": detail})
         return ok
 

@@ -15,7 +15,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 #: The report's figure style: readable at report size (about 800 px wide).
 STYLE: dict[str, Any] = {
@@ -48,6 +48,24 @@ def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 7.5, height: floa
     if height is None:
         height = max(2.8, 0.62 * width / ncols) * nrows
     return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
+
+
+def tidy_log_ticks(ax: Any, axis: str = "both") -> None:
+    """Readable log-axis ticks: 1-2-5 steps in plain numbers over short ranges, decades
+    otherwise (matplotlib's default minor labels like 3×10⁻¹ collide at report size).
+    Call it after plotting, when the data limits are known."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for name in ("x", "y") if axis == "both" else (axis,):
+        a = ax.xaxis if name == "x" else ax.yaxis
+        if a.get_scale() != "log":
+            continue
+        lo, hi = sorted(a.get_view_interval())
+        short = lo > 0 and hi / lo < 300
+        a.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0) if short else (1.0,)))
+        if short:
+            a.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        a.set_minor_formatter(NullFormatter())
 
 
 def axes_or_new(ax: Any = None, **kwargs: Any):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, UNSTABLE, axes_or_new
+from lrctl.plots import MEASURED, PREDICTED, UNSTABLE, axes_or_new, tidy_log_ticks
 
 
 def loss_curves(curves: Mapping[str, np.ndarray], *, ax: Any = None, loss_floor: float = 0.0,
@@ -61,11 +61,12 @@ def contraction_vs_lr(lrs: np.ndarray, predicted: np.ndarray, measured: np.ndarr
 
 
 def fixed_point_vs_lr(lrs: np.ndarray, series: Mapping[str, np.ndarray], *, ax: Any = None,
-                      ylabel: str = "‖θ∞‖", title: str = "", styles: Sequence[str] = ("o-", "s--", "^:")):
+                      ylabel: str = "‖θ∞‖", title: str = "", styles: Sequence[str] = ("o-", "s--", "x")):
     """Fixed-point summaries (e.g. ‖θ∞‖) against the learning rate, one line per protocol."""
     fig, ax = axes_or_new(ax)
     for (label, values), style in zip(series.items(), styles, strict=False):
-        ax.semilogx(lrs, values, style, label=label, lw=1.6, ms=5)
+        ax.semilogx(lrs, values, style, label=label, lw=1.6, ms=7 if style == "x" else 5, mew=2)
+    tidy_log_ticks(ax, "x")
     ax.set_xlabel("learning rate η")
     ax.set_ylabel(ylabel)
     if title:
@@ -81,6 +82,7 @@ def slope_vs_lr(lrs: np.ndarray, measured: np.ndarray, exact: np.ndarray, first_
     ax.loglog(lrs, -first_order, "-", color=PREDICTED, lw=2, label="2ηLρ (first order, ρ = λmax)")
     ax.loglog(lrs, -exact, "--", color="0.2", lw=1.4, label="η‖g‖² − η²gᵀHg (exact)")
     ax.loglog(lrs, -measured, "o", color=MEASURED, ms=4, label="measured (finite difference)")
+    tidy_log_ticks(ax)
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("−dL/d ln η")
     if title:
