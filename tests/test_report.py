@@ -218,3 +218,26 @@ def test_console_script_and_standalone_run(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "[ok] one is less than two" in proc.stdout
     assert (tmp_path / "lrctl-out" / "good-one" / "good-one-noise.png").exists()
+
+
+def _python_blocks(path: Path) -> list[str]:
+    text = path.read_text()
+    return [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+
+
+def test_docs_example_analysis_runs(tmp_path):
+    # The example script in docs/report.md is a real analysis: run it through the engine.
+    (block,) = _python_blocks(Path(__file__).resolve().parent.parent / "docs" / "report.md")
+    write(tmp_path / "a", "docs_example.py", block)
+    rep = report.build_report(tmp_path / "a", tmp_path / "r", stream=open(tmp_path / "log", "w"))
+    assert rep.analyses[0].status == "ok", rep.analyses[0].error
+    assert rep.analyses[0].numbers["bound"] == 1.0
+
+
+def test_readme_example_runs():
+    (block,) = _python_blocks(Path(__file__).resolve().parent.parent / "README.md")
+    proc = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert 8.9 < float(lines[0]) < 9.1  # 2/λmax of the breast-cancer problem, as in docs/quadratic.md
+    assert lines[-1] == "eta < 2/lambda"
