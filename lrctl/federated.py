@@ -420,7 +420,8 @@ class FedAvgDrift:
         drift / spread: 0 for K = 1, near 1 when the fixed point is as far from w* as the
         typical client optimum.
     spread
-        The heterogeneity scale √(Σ p_i ‖w_i* − w*‖²).
+        The heterogeneity scale √(Σ p_i ‖w_i* − w*‖²) (0 when the client optima agree to
+        round-off; ``relative_drift`` is then 0).
     excess_loss
         f(w_fp) − f(w*) = ½ (w_fp − w*)ᵀ (Σ p_i H_i) (w_fp − w*).
     server_lr_bound
@@ -470,6 +471,8 @@ def fedavg_drift(curvatures: ArrayLike, optima: ArrayLike, client_lr: ArrayLike,
     e = fp - opt
     drift = np.linalg.norm(e, axis=-1)
     spread = float(np.sqrt(cl.weights @ np.sum((cl.optima - opt) ** 2, axis=1)))
+    if spread <= 1e-12 * max(1.0, float(np.linalg.norm(opt))):
+        spread = 0.0  # identical client optima (up to round-off): no drift to measure
     rel = drift / spread if spread > 0 else np.zeros_like(drift)
     excess = 0.5 * np.einsum("...i,ij,...j->...", e, Hbar, e)
     if cl.vec is None:
