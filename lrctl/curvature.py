@@ -70,6 +70,8 @@ __all__ = [
 
 _METHODS = ("lanczos", "power")
 _DEFAULT_POWER_BUDGET = 10_000
+#: Largest operator formed column by column when ARPACK fails (the zero operator).
+_DENSE_FALLBACK_MAX = 5_000
 
 
 # ---------------------------------------------------------------------------------------
@@ -90,8 +92,8 @@ class EigenResult:
     n_products
         Hessian-vector products used.
     method
-        ``"lanczos"``, ``"power"`` or ``"dense"`` (an operator of size <= 2, formed column by
-        column).
+        ``"lanczos"``, ``"power"`` or ``"dense"`` (a tiny operator, or one on which ARPACK
+        fails, such as the zero operator: formed column by column, ``dim`` products).
     history
         Power iteration only: the eigenvalue estimate σ + vᵀ(H − σI)v after every product (the
         Rayleigh quotient of H at the current iterate), so convergence can be plotted;
@@ -223,7 +225,23 @@ class _CountingOperator:
                 raise ValueError("the Hessian-vector product returned NaN or inf")
             return out
 
+        def matmat(V: np.ndarray) -> np.ndarray:
+            """Products with the columns of V (one product each), batched when ``op`` can."""
+            V = np.asarray(V, dtype=float)
+            if self.budget is not None and self.count + V.shape[1] > self.budget:
+                raise _BudgetExhausted
+            self.count += V.shape[1]
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = np.asarray(op.matmat(V), dtype=float)
+            if out.shape != V.shape:
+                raise ValueError(f"the Hessian-vector product returned shape {out.shape}, "
+                                 f"expected {V.shape}")
+            if not np.all(np.isfinite(out)):
+                raise ValueError("the Hessian-vector product returned NaN or inf")
+            return out
+
         self.matvec = matvec
+        self.matmat = matmat
         self.op = LinearOperator(op.shape, matvec=matvec, dtype=float)
 
 
@@ -308,7 +326,7 @@ def _budget_error(counted: _CountingOperator, what: str, tol: float) -> RuntimeE
 
 def _lanczos(hvp: Any, dim: int | None, k: int, which: str, tol: float, seed: Any,
              max_products: int | None) -> tuple[np.ndarray, np.ndarray, int, str]:
-    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
     op = as_linear_operator(hvp, dim)
     n = op.shape[0]
@@ -323,8 +341,16 @@ def _lanczos(hvp: Any, dim: int | None, k: int, which: str, tol: float, seed: An
             w, V = np.linalg.eigh(_dense(counted, n))
             method = "dense"
         else:
-            w, V = eigsh(counted.op, k=k, which=which, tol=tol, v0=v0)
-            method = "lanczos"
+            try:
+                w, V = eigsh(counted.op, k=k, which=which, tol=tol, v0=v0)
+                method = "lanczos"
+            except ArpackError:
+                # ARPACK gives up when the Krylov space collapses (the zero operator, e.g. a
+                # dead layer's block): form the operator instead, if that is affordable.
+                if n > _DENSE_FALLBACK_MAX:
+                    raise
+                w, V = np.linalg.eigh(_dense(counted, n))
+                method = "dense"
     except _BudgetExhausted:
         raise _budget_error(counted, "Lanczos", tol) from None
     except ArpackNoConvergence as exc:
@@ -567,7 +593,7 @@ def hutchinson_trace(
         Z = rng.choice(np.array([-1.0, 1.0]), size=(m, n))
     else:
         Z = rng.standard_normal((m, n))
-    samples = np.array([z @ counted.matvec(z) for z in Z])
+    samples = np.sum(Z.T * counted.matmat(Z.T), axis=0)
     est = float(samples.mean())
     se = float(samples.std(ddof=1) / np.sqrt(m))
     half = float(stats.t.ppf(0.5 + c / 2, m - 1)) * se
