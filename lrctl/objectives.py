@@ -87,12 +87,14 @@ def load_dataset(name: str, *, standardize: bool = True) -> tuple[np.ndarray, np
 
 
 def split_dataset(
-    name: str, *, test_fraction: float = 0.25, seed: Any = 0
+    name: str, *, test_fraction: float = 0.25, seed: Any = 0, standardize: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(X_train, y_train, X_test, y_test)``: a stratified random split of a bundled data set.
 
-    Both parts are standardized with the mean and standard deviation of the *training* part
-    (the test set does not leak into the features). Same ``seed``, same split.
+    With ``standardize`` (the default) both parts are standardized with the mean and standard
+    deviation of the *training* part (the test set does not leak into the features); without
+    it the raw features are returned (digits: pixel intensities 0…16). Same ``seed``, same
+    split.
 
     >>> Xtr, ytr, Xte, yte = split_dataset("digits", test_fraction=0.25, seed=0)
     >>> Xtr.shape, Xte.shape
@@ -105,6 +107,8 @@ def split_dataset(
     X, y = _raw_dataset(name)
     seed_int = int(as_rng(seed).integers(2**31 - 1))
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=frac, random_state=seed_int, stratify=y)
+    if not standardize:
+        return Xtr, ytr, Xte, yte
     mean, std = _standardizer(Xtr)
     return (Xtr - mean) / std, ytr, (Xte - mean) / std, yte
 

@@ -1,0 +1,1065 @@
+r"""Adapting the learning rate during training.
+
+Three ways to let the learning rate follow the plant instead of fixing it in advance:
+
+**Hypergradient descent** (Baydin et al., "Online learning rate adaptation with hypergradient
+descent", ICLR 2018). Gradient descent θ_{t+1} = θ_t − η_t g_t, g_t = ∇L(θ_t), makes the next
+loss a function of the rate just used, and
+
+.. math:: ∂L(θ_{t+1})/∂η_t = −g_{t+1}ᵀ g_t
+
+(:func:`derive_hypergradient`). Descending on it gives
+
+- the *additive* rule η_{t+1} = η_t + α g_{t+1}ᵀ g_t, which can drive η below zero (gradient
+  ascent) or run away when α g_{t+1}ᵀg_t is large;
+- the *log* rule on λ = ln η: ∂L/∂λ = η ∂L/∂η, so λ_{t+1} = λ_t + α η_t g_{t+1}ᵀ g_t and
+  η = exp(λ) stays positive whatever α does.
+
+On the quadratic model the hypergradient is −Σ_i (1 − ηλ_i) λ_i² c_i² (c the error in the
+eigenbasis): positive weight on the stiff modes when η is too large, on the flat modes when η
+is too small. Adapted slowly, η settles where the slowest flat mode and the fastest stiff mode
+decay alike, |1 − ηλ_min| = |1 − ηλ_max|, i.e. near η* = 2/(λ_min + λ_max)
+(:func:`lrctl.quadratic.optimal_lr`). Both rules take ``hyper_lr`` α; the rule's update
+shrinks with ‖g‖², so η freezes as training converges.
+
+**Layer-wise rates.** Each parameter block ℓ (a layer) gets its own rate η_ℓ = c·2/λ_max(H_ℓ)
+from the top eigenvalue of its diagonal Hessian block (Lanczos on block Hessian-vector
+products, :func:`block_top_eigenvalues`), against one global rate c·2/λ_max(H). The caps are
+exact for a block-diagonal Hessian; with coupling, per-block GD with rates D = diag(η_ℓ) is
+linearly stable iff λ_max(D^{1/2} H D^{1/2}) < 2 (:func:`blockwise_sharpness`). The peer
+heuristic is LARS (You et al., 2017): η_ℓ = lr·‖θ_ℓ‖/‖g_ℓ‖ (:func:`lars_descent`).
+
+**Snapshot ensembles** (Huang et al., 2017). SGD under cosine annealing with warm restarts
+(:func:`lrctl.schedules.cosine_warm_restarts`) visits a new low-loss point at the end of each
+cycle; the snapshots taken there form an ensemble for free (:func:`snapshot_training`,
+:func:`snapshot_ensemble`).
+
+Divergence. Every loop here stops at the step where the loss or the parameters stop being
+finite, or the loss gap L − L* exceeds ``divergence_factor`` times the initial gap, and says so
+(``diverged``, ``diverged_at``); arrays hold only the steps that were completed.
+
+Stacked runs. :func:`hypergradient_sweep`, :func:`constant_lr_sweep`, :func:`blockwise_descent`
+(with a 2-D ``block_lrs``), :func:`lars_descent` (with an array ``lr``) and
+:func:`snapshot_training` (with an array ``lr_max``) advance K runs together as one stack of
+parameters (``objective.loss_and_grad`` on shape ``(K, dim)``), one batched product per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrctl._validation import (
+    as_rng,
+    check_choice,
+    check_finite,
+    check_in_interval,
+    check_int,
+    check_positive,
+    check_scalar,
+)
+
+__all__ = [
+    "BlockCurvature",
+    "BlockwiseResult",
+    "DescentResult",
+    "HypergradientResult",
+    "SnapshotEnsemble",
+    "SnapshotRun",
+    "block_top_eigenvalues",
+    "blockwise_descent",
+    "blockwise_sharpness",
+    "constant_lr_sweep",
+    "curvature_capped_descent",
+    "derive_hypergradient",
+    "hypergradient_descent",
+    "hypergradient_sweep",
+    "lars_descent",
+    "snapshot_ensemble",
+    "snapshot_training",
+]
+
+_RULES = ("additive", "log")
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HypergradientResult:
+    """A hypergradient-descent run.
+
+    Attributes
+    ----------
+    rule
+        ``"additive"`` (η += α g_{t+1}ᵀg_t) or ``"log"`` (ln η += α η g_{t+1}ᵀg_t).
+    lr0, hyper_lr
+        The starting rate η_0 and the hyper-rate α.
+    losses
+        L(θ_0), …, L(θ_n) for the n steps completed (n = ``steps`` unless it diverged).
+    lrs
+        η_0, …, η_{n−1}: the rate each completed step used.
+    theta
+        The last finite iterate θ_n.
+    diverged, diverged_at
+        Whether the run stopped early, and the step t at which it did: θ_t blew up (its loss
+        is not finite or exceeds the divergence threshold), or the rule's rate η_t overflowed.
+    diverged_lr
+        The (finite) rate of the step that blew up; ``None`` when the run did not diverge or
+        the rate itself overflowed.
+    negative_lr_at
+        The first step whose rate was negative (gradient ascent), or ``None``. Only the
+        additive rule can produce one.
+    """
+
+    rule: str
+    lr0: float
+    hyper_lr: float
+    losses: np.ndarray
+    lrs: np.ndarray
+    theta: np.ndarray
+    diverged: bool
+    diverged_at: int | None
+    diverged_lr: float | None
+    negative_lr_at: int | None
+
+    @property
+    def steps(self) -> int:
+        """Steps completed."""
+        return len(self.losses) - 1
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1])
+
+
+@dataclass(frozen=True)
+class DescentResult:
+    """A constant-rate gradient-descent run (one member of :func:`constant_lr_sweep`).
+
+    ``losses`` are L(θ_0) … L(θ_n) for the n steps completed; ``diverged_at`` is the step at
+    which θ_t blew up (``None`` if it did not).
+    """
+
+    lr: float
+    losses: np.ndarray
+    theta: np.ndarray
+    diverged: bool
+    diverged_at: int | None
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses) - 1
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1])
+
+
+@dataclass(frozen=True)
+class BlockCurvature:
+    """Top Hessian eigenvalues per parameter block (layer), by Lanczos.
+
+    Attributes
+    ----------
+    values
+        λ_max(H_ℓ) of each diagonal block H_ℓ, shape (n_blocks,).
+    full
+        λ_max(H) of the whole Hessian (``nan`` is never stored: ``None`` when not computed).
+    n_products
+        Hessian-vector products used in total.
+    """
+
+    values: np.ndarray
+    full: float | None
+    n_products: int
+
+    @property
+    def spread(self) -> float:
+        """max_ℓ λ_ℓ / min_ℓ λ_ℓ: how much the blocks differ in curvature."""
+        return float(self.values.max() / self.values.min())
+
+
+@dataclass(frozen=True)
+class BlockwiseResult:
+    """Gradient descent with one learning rate per parameter block.
+
+    Attributes
+    ----------
+    method
+        ``"fixed"`` (given rates), ``"layerwise-caps"`` (c·2/λ_max(H_ℓ)),
+        ``"layerwise-coupled"`` (∝ 1/λ_max(H_ℓ), scaled to the coupled bound), ``"global-cap"``
+        (c·2/λ_max(H) for every block) or ``"lars"`` (lr·‖θ_ℓ‖/‖g_ℓ‖).
+    losses
+        L(θ_0), …, L(θ_n) for the n steps completed.
+    block_lrs
+        Shape (n, n_blocks): the rate of each block at each completed step.
+    theta, diverged, diverged_at
+        As in :class:`HypergradientResult`.
+    curvature
+        For the curvature-capped methods, the :class:`BlockCurvature` of each recomputation;
+        ``curvature_steps`` are the steps at which they were computed.
+    """
+
+    method: str
+    losses: np.ndarray
+    block_lrs: np.ndarray
+    theta: np.ndarray
+    diverged: bool
+    diverged_at: int | None
+    curvature: tuple[BlockCurvature, ...] = ()
+    curvature_steps: tuple[int, ...] = ()
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses) - 1
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1])
+
+
+@dataclass(frozen=True)
+class SnapshotRun:
+    """SGD under cosine annealing with warm restarts, with a snapshot at each cycle's end.
+
+    Attributes
+    ----------
+    lr_max, lr_min, period
+        The schedule: cosine from ``lr_max`` down towards ``lr_min`` over ``period`` steps,
+        then a restart (the restart amplitude is lr_max − lr_min).
+    lrs
+        The rate of every completed step.
+    batch_losses
+        The mini-batch loss at each completed step (before the update).
+    snapshots
+        Shape (M, dim): θ at the end of each completed cycle (just before the restart).
+    snapshot_steps
+        The step index of each snapshot (period, 2·period, …).
+    diverged, diverged_at
+        As in :class:`HypergradientResult` (checked on the mini-batch loss).
+    """
+
+    lr_max: float
+    lr_min: float
+    period: int
+    lrs: np.ndarray
+    batch_losses: np.ndarray
+    snapshots: np.ndarray
+    snapshot_steps: np.ndarray
+    diverged: bool
+    diverged_at: int | None
+
+
+@dataclass(frozen=True)
+class SnapshotEnsemble:
+    """Accuracy and diversity of a set of snapshots on an evaluation set.
+
+    Attributes
+    ----------
+    accuracies
+        Accuracy of each snapshot, shape (M,).
+    ensemble_accuracy
+        Accuracy of the ensemble that averages the snapshots' class probabilities.
+    distances
+        (M, M) Euclidean distances ‖θ_i − θ_j‖ between snapshot parameters.
+    disagreement
+        (M, M) fraction of evaluation points on which snapshots i and j predict different
+        classes.
+    """
+
+    accuracies: np.ndarray
+    ensemble_accuracy: float
+    distances: np.ndarray
+    disagreement: np.ndarray
+
+    @property
+    def best_single_accuracy(self) -> float:
+        return float(self.accuracies.max())
+
+    @property
+    def mean_distance(self) -> float:
+        """Mean distance over distinct pairs."""
+        return float(self.distances[np.triu_indices(len(self.accuracies), 1)].mean())
+
+    @property
+    def mean_disagreement(self) -> float:
+        """Mean disagreement over distinct pairs."""
+        return float(self.disagreement[np.triu_indices(len(self.accuracies), 1)].mean())
+
+
+# ---------------------------------------------------------------------------------------
+# Shared pieces of the loops
+# ---------------------------------------------------------------------------------------
+
+
+def _loss_and_grad(objective: Any, theta: np.ndarray, batch: Any = None):
+    if batch is None:
+        if hasattr(objective, "loss_and_grad"):
+            return objective.loss_and_grad(theta)
+        return objective.loss(theta), objective.grad(theta)
+    return objective.loss_and_grad(theta, batch=batch)
+
+
+def _stack_theta(name: str, theta0: Any, dim: int, k: int) -> np.ndarray:
+    t = check_finite(name, theta0)
+    if t.shape == (dim,):
+        return np.tile(t, (k, 1))
+    if t.shape == (k, dim):
+        return t.copy()
+    raise ValueError(f"{name} must have shape ({dim},) or ({k}, {dim}), got {t.shape}")
+
+
+def _vector(name: str, value: Any, *, positive: bool, allow_zero: bool = False) -> np.ndarray:
+    arr = check_positive(name, value, allow_zero=allow_zero) if positive else check_finite(name, value)
+    if arr.ndim > 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-D array, got shape {arr.shape}")
+    return np.atleast_1d(arr)
+
+
+class _Monitor:
+    """Divergence detection and bookkeeping for K runs advanced together."""
+
+    def __init__(self, objective: Any, theta: np.ndarray, steps: int, loss_floor: Any,
+                 divergence_factor: Any, batch: Any = None) -> None:
+        self.factor = float(check_positive("divergence_factor", divergence_factor))
+        self.floor = 0.0 if loss_floor is None else check_scalar("loss_floor", loss_floor)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, grad = _loss_and_grad(objective, theta, batch)
+        loss = np.asarray(loss, dtype=float).reshape(len(theta))
+        if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))):
+            raise ValueError("the objective's loss or gradient at theta0 is not finite")
+        self.gap0 = np.maximum(loss - self.floor, 1e-300)
+        k = len(theta)
+        self.losses = np.zeros((k, steps + 1))
+        self.losses[:, 0] = loss
+        self.done = np.zeros(k, dtype=int)  # steps completed
+        self.diverged_at = np.full(k, -1)
+        self.active = np.ones(k, dtype=bool)
+        self.grad = np.asarray(grad, dtype=float).reshape(theta.shape)
+
+    def bad(self, theta: np.ndarray, loss: Any, grad: Any, rows: np.ndarray) -> np.ndarray:
+        loss = np.asarray(loss, dtype=float)
+        ok = np.isfinite(loss) & np.all(np.isfinite(grad), axis=-1)
+        ok &= np.all(np.isfinite(theta), axis=-1)
+        ok[ok] &= loss[ok] - self.floor <= self.factor * self.gap0[rows[ok]]
+        return ~ok
+
+    def stop(self, rows: np.ndarray, t: int) -> None:
+        self.diverged_at[rows] = t
+        self.active[rows] = False
+
+    def record(self, rows: np.ndarray, t: int, loss: np.ndarray) -> None:
+        self.losses[rows, t] = loss
+        self.done[rows] = t
+
+    def run(self, k: int) -> tuple[np.ndarray, bool, int | None]:
+        n = self.done[k]
+        at = int(self.diverged_at[k])
+        return self.losses[k, : n + 1].copy(), at >= 0, (at if at >= 0 else None)
+
+
+def _safe_eval(objective: Any, theta: np.ndarray, batch: Any = None):
+    """loss and gradient of the rows of ``theta`` that are finite; inf elsewhere."""
+    k = len(theta)
+    finite = np.all(np.isfinite(theta), axis=-1)
+    loss = np.full(k, np.inf)
+    grad = np.zeros_like(theta)
+    if np.any(finite):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            lo, gr = _loss_and_grad(objective, theta[finite], batch)
+        loss[finite] = lo
+        grad[finite] = gr
+        grad[~np.isfinite(grad)] = np.inf
+    return loss, grad
+
+
+# ---------------------------------------------------------------------------------------
+# Hypergradient descent
+# ---------------------------------------------------------------------------------------
+
+
+def hypergradient_sweep(
+    objective: Any,
+    theta0: Any,
+    lr0: Any,
+    hyper_lr: Any,
+    steps: int,
+    *,
+    rule: str = "additive",
+    loss_floor: float | None = None,
+    divergence_factor: float = 1e6,
+) -> tuple[HypergradientResult, ...]:
+    r"""K hypergradient-descent runs at once, one per entry of ``lr0`` and ``hyper_lr``.
+
+    Each run: θ_{t+1} = θ_t − η_t g_t, then
+
+    - ``rule="additive"``: η_{t+1} = η_t + α g_{t+1}ᵀ g_t (Baydin et al. 2018, HD-SGD);
+    - ``rule="log"``: λ_{t+1} = λ_t + α η_t g_{t+1}ᵀ g_t with η = exp(λ), gradient descent
+      on λ = ln η since ∂L/∂λ = η ∂L/∂η = −η g_{t+1}ᵀg_t; η > 0 always.
+
+    Parameters
+    ----------
+    objective
+        An :mod:`lrctl.objectives` object (full-batch ``loss_and_grad``; stacked parameters
+        make the K runs one batched evaluation per step).
+    theta0
+        Start, shape ``(dim,)`` (shared) or ``(K, dim)``.
+    lr0
+        Starting rates η_0 > 0; broadcast with ``hyper_lr`` to K runs.
+    hyper_lr
+        Hyper-rates α >= 0 (α = 0 is constant-rate gradient descent).
+    steps
+        Steps per run, >= 0.
+    rule
+        ``"additive"`` or ``"log"``.
+    loss_floor, divergence_factor
+        A run diverges when its loss or parameters stop being finite or L − loss_floor exceeds
+        ``divergence_factor``·(L_0 − loss_floor); for the log rule also when exp(λ) overflows.
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 10.0]))
+    >>> runs = hypergradient_sweep(q, [1.0, 1.0], lr0=0.01, hyper_lr=[0.0, 1e-3], steps=200)
+    >>> [round(float(r.lrs[-1]), 3) for r in runs]   # α = 0 keeps η; α > 0 raises it
+    [0.01, 0.105]
+    """
+    check_choice("rule", rule, _RULES)
+    steps = check_int("steps", steps, minimum=0)
+    lr0_v = _vector("lr0", lr0, positive=True)
+    alpha_v = _vector("hyper_lr", hyper_lr, positive=True, allow_zero=True)
+    try:
+        lr0_v, alpha_v = np.broadcast_arrays(lr0_v, alpha_v)
+    except ValueError as exc:
+        raise ValueError(f"lr0 (shape {lr0_v.shape}) and hyper_lr (shape {alpha_v.shape}) "
+                         "must broadcast to one length K") from exc
+    k = len(lr0_v)
+    theta = _stack_theta("theta0", theta0, objective.dim, k)
+    mon = _Monitor(objective, theta, steps, loss_floor, divergence_factor)
+    g = mon.grad
+    lr = lr0_v.astype(float).copy()
+    log_lr = np.log(lr)
+    lrs = np.zeros((k, steps))
+    diverged_lr = np.full(k, np.nan)
+    negative_at = np.full(k, -1)
+    for t in range(steps):
+        rows = np.flatnonzero(mon.active)
+        if rows.size == 0:
+            break
+        lrs[rows, t] = lr[rows]
+        neg = rows[(lr[rows] < 0) & (negative_at[rows] < 0)]
+        negative_at[neg] = t
+        with np.errstate(over="ignore", invalid="ignore"):
+            new_theta = theta[rows] - lr[rows, None] * g[rows]
+        loss, g_new = _safe_eval(objective, new_theta, None)
+        bad = mon.bad(new_theta, loss, g_new, rows)
+        diverged_lr[rows[bad]] = lr[rows[bad]]
+        mon.stop(rows[bad], t + 1)
+        good = rows[~bad]
+        theta[good] = new_theta[~bad]
+        mon.record(good, t + 1, loss[~bad])
+        with np.errstate(over="ignore", invalid="ignore"):
+            dot = np.sum(g_new[~bad] * g[good], axis=-1)
+            if rule == "additive":
+                lr[good] = lr[good] + alpha_v[good] * dot
+            else:
+                log_lr[good] = log_lr[good] + alpha_v[good] * lr[good] * dot
+                lr[good] = np.exp(log_lr[good])
+        g[good] = g_new[~bad]
+        # a rate that overflowed (or a λ that is no longer finite) ends the run at the next step
+        blown = good[~np.isfinite(lr[good]) | ~np.isfinite(log_lr[good])]
+        if blown.size and t + 1 < steps:
+            mon.stop(blown, t + 1)
+    out = []
+    for i in range(k):
+        losses, diverged, at = mon.run(i)
+        n = len(losses) - 1
+        dl = diverged_lr[i]
+        out.append(HypergradientResult(
+            rule=rule, lr0=float(lr0_v[i]), hyper_lr=float(alpha_v[i]), losses=losses,
+            lrs=lrs[i, :n].copy(), theta=theta[i].copy(), diverged=diverged, diverged_at=at,
+            diverged_lr=float(dl) if np.isfinite(dl) else None,
+            negative_lr_at=int(negative_at[i]) if negative_at[i] >= 0 else None,
+        ))
+    return tuple(out)
+
+
+def hypergradient_descent(
+    objective: Any,
+    theta0: Any,
+    lr0: float,
+    hyper_lr: float,
+    steps: int,
+    *,
+    rule: str = "additive",
+    loss_floor: float | None = None,
+    divergence_factor: float = 1e6,
+) -> HypergradientResult:
+    r"""One hypergradient-descent run (see :func:`hypergradient_sweep` for the rules).
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 10.0]))
+    >>> add = hypergradient_descent(q, [1.0, 1.0], lr0=0.01, hyper_lr=3e-3, steps=300)
+    >>> add.negative_lr_at, add.diverged, add.diverged_at   # η < 0 at step 2, then blows up
+    (2, True, 5)
+    >>> log = hypergradient_descent(q, [1.0, 1.0], 0.01, 3e-3, 300, rule="log")
+    >>> log.diverged, bool(log.lrs.min() > 0)
+    (False, True)
+    """
+    lr0_s = check_scalar("lr0", lr0)
+    alpha_s = check_scalar("hyper_lr", hyper_lr)
+    return hypergradient_sweep(objective, theta0, lr0_s, alpha_s, steps, rule=rule,
+                               loss_floor=loss_floor, divergence_factor=divergence_factor)[0]
+
+
+def constant_lr_sweep(
+    objective: Any,
+    theta0: Any,
+    lrs: Any,
+    steps: int,
+    *,
+    loss_floor: float | None = None,
+    divergence_factor: float = 1e6,
+) -> tuple[DescentResult, ...]:
+    """Full-batch gradient descent at each constant rate of ``lrs``, K runs at once.
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 4.0]))
+    >>> runs = constant_lr_sweep(q, [1.0, 1.0], [0.1, 0.4, 0.6], steps=40)
+    >>> [r.diverged for r in runs], runs[2].diverged_at   # |1 − 0.6·4| = 1.4 > 1
+    ([False, False, True], 21)
+    """
+    lr_v = _vector("lrs", lrs, positive=True)
+    runs = hypergradient_sweep(objective, theta0, lr_v, 0.0, steps, rule="additive",
+                               loss_floor=loss_floor, divergence_factor=divergence_factor)
+    return tuple(DescentResult(lr=r.lr0, losses=r.losses, theta=r.theta, diverged=r.diverged,
+                               diverged_at=r.diverged_at) for r in runs)
+
+
+def derive_hypergradient():
+    r"""Derive ∂L(θ_{t+1})/∂η_t = −g_{t+1}ᵀ g_t, on the quadratic model, with sympy.
+
+    On L = ½ Σ_i λ_i c_i² (coordinates c in the eigenbasis of H), one GD step gives
+    c_i ← (1 − ηλ_i) c_i; differentiating the new loss in η gives −Σ (1 − ηλ_i) λ_i² c_i²,
+    which is −g_{t+1}ᵀg_t. It vanishes at the exact line-search step gᵀg/gᵀHg, and the log
+    rule's derivative is η times it.
+
+    >>> d = derive_hypergradient()
+    >>> d.statement
+    Eq(dL/deta, -c_1**2*lambda_1**2*(-eta*lambda_1 + 1) - c_2**2*lambda_2**2*(-eta*lambda_2 + 1))
+    """
+    import sympy
+
+    from lrctl.derivation import Derivation
+
+    eta = sympy.Symbol("eta", positive=True)
+    lam1, lam2 = sympy.symbols("lambda_1 lambda_2", positive=True)
+    c1, c2 = sympy.symbols("c_1 c_2", real=True)
+    loss_next = sympy.Rational(1, 2) * (lam1 * ((1 - eta * lam1) * c1) ** 2
+                                        + lam2 * ((1 - eta * lam2) * c2) ** 2)
+    g_t = (lam1 * c1, lam2 * c2)
+    g_next = (lam1 * (1 - eta * lam1) * c1, lam2 * (1 - eta * lam2) * c2)
+    dot = g_next[0] * g_t[0] + g_next[1] * g_t[1]
+    dl_deta = sympy.diff(loss_next, eta)
+    if sympy.simplify(dl_deta + dot) != 0:  # pragma: no cover - a failed derivation
+        raise ArithmeticError("the hypergradient identity did not simplify to zero")
+    cauchy = sympy.solve(sympy.Eq(dot, 0), eta)[0]
+    gg = g_t[0] ** 2 + g_t[1] ** 2
+    gHg = lam1 * g_t[0] ** 2 + lam2 * g_t[1] ** 2
+    if sympy.simplify(cauchy - gg / gHg) != 0:  # pragma: no cover - a failed derivation
+        raise ArithmeticError("the zero of the hypergradient is not g'g/g'Hg")
+    lam_log = sympy.Symbol("lambda_log", real=True)
+    hyper = sympy.Symbol("dL/deta")
+    return Derivation(
+        title="The hypergradient of gradient descent with respect to its learning rate",
+        result=-dot,
+        statement=sympy.Eq(hyper, -dot),
+        steps=(
+            ("One GD step in the eigenbasis multiplies each coordinate by (1 - eta*lambda_i); "
+             "the next loss", sympy.Eq(sympy.Symbol("L_next"), loss_next)),
+            ("Its derivative in eta", sympy.Eq(hyper, sympy.factor(dl_deta))),
+            ("equals minus the product of successive gradients", sympy.Eq(hyper, -dot)),
+            ("It vanishes at the exact line-search (Cauchy) step, g'g/g'Hg",
+             sympy.Eq(eta, sympy.simplify(cauchy))),
+            ("Log rule: with eta = exp(lambda_log), dL/dlambda_log = eta * dL/deta",
+             sympy.Eq(sympy.Symbol("dL/dlambda_log"),
+                      sympy.exp(lam_log) * (-dot).subs(eta, sympy.exp(lam_log)))),
+        ),
+        assumptions=(
+            "full-batch gradient descent on the quadratic model (shown with two eigen-directions; "
+            "the sum extends to any number)",
+            "the identity dL(theta_{t+1})/deta_t = -g_{t+1}'g_t holds for any differentiable loss",
+        ),
+        symbols={"eta": eta, "lam1": lam1, "lam2": lam2, "c1": c1, "c2": c2},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Layer-wise rates
+# ---------------------------------------------------------------------------------------
+
+
+def _block_index(objective: Any) -> tuple[tuple[slice, ...], np.ndarray]:
+    blocks = tuple(objective.blocks)
+    if not blocks:
+        raise ValueError("the objective has no parameter blocks")
+    owner = np.full(objective.dim, -1)
+    for i, sl in enumerate(blocks):
+        owner[sl] = i
+    if np.any(owner < 0):
+        raise ValueError("the objective's blocks do not cover every parameter")
+    return blocks, owner
+
+
+def _block_operator(objective: Any, theta: np.ndarray, sl: slice):
+    def hv(v: np.ndarray) -> np.ndarray:
+        full = np.zeros(objective.dim)
+        full[sl] = v
+        return objective.hvp(theta, full)[sl]
+    return hv
+
+
+def block_top_eigenvalues(
+    objective: Any,
+    theta: Any,
+    *,
+    include_full: bool = True,
+    tol: float = 1e-4,
+    seed: Any = 0,
+) -> BlockCurvature:
+    r"""λ_max(H_ℓ) for each diagonal Hessian block H_ℓ (and λ_max(H)), by Lanczos.
+
+    H_ℓ v = [H (0, …, v, …, 0)]_ℓ: the block's slice of a full Hessian-vector product with v
+    embedded in zeros. Each eigenvalue comes from :func:`lrctl.curvature.top_eigenvalue`
+    (``eigsh``, ``which='LA'``: the largest *algebraic* eigenvalue, which the bound 2/λ needs).
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> H = np.diag([1.0, 3.0, 10.0, 20.0, 4.0])
+    >>> q = QuadraticObjective(H, blocks=(slice(0, 2), slice(2, 5)))
+    >>> bc = block_top_eigenvalues(q, np.zeros(5))
+    >>> bc.values.round(6).tolist(), round(bc.full, 6)
+    ([3.0, 20.0], 20.0)
+    """
+    from lrctl.curvature import top_eigenvalue
+
+    theta = check_finite("theta", theta)
+    if theta.shape != (objective.dim,):
+        raise ValueError(f"theta must have shape ({objective.dim},), got {theta.shape}")
+    check_positive("tol", tol)
+    rng = as_rng(seed)
+    blocks, _ = _block_index(objective)
+    values, products = [], 0
+    for sl in blocks:
+        res = top_eigenvalue(_block_operator(objective, theta, sl), sl.stop - sl.start,
+                             tol=tol, seed=rng)
+        values.append(res.value)
+        products += res.n_products
+    full = None
+    if include_full:
+        res = top_eigenvalue(lambda v: objective.hvp(theta, v), objective.dim, tol=tol, seed=rng)
+        full = float(res.value)
+        products += res.n_products
+    return BlockCurvature(values=np.asarray(values), full=full, n_products=products)
+
+
+def blockwise_sharpness(objective: Any, theta: Any, block_lrs: Any, *, tol: float = 1e-4,
+                        seed: Any = 0) -> float:
+    r"""λ_max(D^{1/2} H D^{1/2}), D = diag(η_ℓ repeated over block ℓ): stable iff < 2.
+
+    Per-block GD θ ← θ − D∇L linearizes to e ← (I − DH)e, which is similar to
+    I − D^{1/2}HD^{1/2}; for positive semi-definite H it contracts iff λ_max(D^{1/2}HD^{1/2})
+    < 2. With one rate η for every block this is η·λ_max(H).
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 4.0]), blocks=(slice(0, 1), slice(1, 2)))
+    >>> round(blockwise_sharpness(q, np.zeros(2), [2.0, 0.25]), 9)   # max(2·1, 0.25·4)
+    2.0
+    """
+    from lrctl.curvature import top_eigenvalue
+
+    theta = check_finite("theta", theta)
+    if theta.shape != (objective.dim,):
+        raise ValueError(f"theta must have shape ({objective.dim},), got {theta.shape}")
+    blocks, owner = _block_index(objective)
+    rates = check_positive("block_lrs", block_lrs)
+    if rates.shape != (len(blocks),):
+        raise ValueError(f"block_lrs must have one rate per block, shape ({len(blocks)},), "
+                         f"got {rates.shape}")
+    root = np.sqrt(rates[owner])
+    res = top_eigenvalue(lambda v: root * objective.hvp(theta, root * v), objective.dim,
+                         tol=tol, seed=seed)
+    return float(res.value)
+
+
+def _blockwise_loop(objective, theta, steps, rates_fn, loss_floor, divergence_factor):
+    """Advance K stacked runs with per-block rates ``rates_fn(t, rows, theta_rows, g_rows)``."""
+    _, owner = _block_index(objective)
+    k = len(theta)
+    mon = _Monitor(objective, theta, steps, loss_floor, divergence_factor)
+    g = mon.grad
+    record = np.zeros((k, steps, len(objective.blocks)))
+    for t in range(steps):
+        rows = np.flatnonzero(mon.active)
+        if rows.size == 0:
+            break
+        rates = rates_fn(t, rows, theta[rows], g[rows])  # (len(rows), n_blocks)
+        record[rows, t] = rates
+        with np.errstate(over="ignore", invalid="ignore"):
+            new_theta = theta[rows] - rates[:, owner] * g[rows]
+        loss, g_new = _safe_eval(objective, new_theta, None)
+        bad = mon.bad(new_theta, loss, g_new, rows)
+        mon.stop(rows[bad], t + 1)
+        good = rows[~bad]
+        theta[good] = new_theta[~bad]
+        g[good] = g_new[~bad]
+        mon.record(good, t + 1, loss[~bad])
+    return mon, record, theta
+
+
+def _blockwise_results(method, mon, record, theta, **extra) -> list[BlockwiseResult]:
+    out = []
+    for i in range(len(theta)):
+        losses, diverged, at = mon.run(i)
+        n = len(losses) - 1
+        out.append(BlockwiseResult(method=method, losses=losses, block_lrs=record[i, :n].copy(),
+                                   theta=theta[i].copy(), diverged=diverged, diverged_at=at,
+                                   **extra))
+    return out
+
+
+def blockwise_descent(
+    objective: Any,
+    theta0: Any,
+    block_lrs: Any,
+    steps: int,
+    *,
+    loss_floor: float | None = None,
+    divergence_factor: float = 1e6,
+) -> BlockwiseResult | tuple[BlockwiseResult, ...]:
+    r"""Gradient descent with a fixed rate per block: θ_ℓ ← θ_ℓ − η_ℓ ∇_ℓ L.
+
+    ``block_lrs`` of shape (n_blocks,) gives one run; of shape (K, n_blocks), K stacked runs
+    (a tuple of results).
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
+    >>> run = blockwise_descent(q, [1.0, 1.0], [1.0, 0.01], steps=1)   # each block's 1/λ
+    >>> run.final_loss   # one step solves a block-diagonal quadratic exactly
+    0.0
+    """
+    steps = check_int("steps", steps, minimum=0)
+    blocks, _ = _block_index(objective)
+    rates = check_positive("block_lrs", block_lrs)
+    if rates.ndim not in (1, 2) or rates.shape[-1] != len(blocks) or rates.size == 0:
+        raise ValueError(f"block_lrs must have shape ({len(blocks)},) or (K, {len(blocks)}), "
+                         f"got {rates.shape}")
+    rates2 = np.atleast_2d(rates)
+    theta = _stack_theta("theta0", theta0, objective.dim, len(rates2))
+    mon, record, theta = _blockwise_loop(objective, theta, steps,
+                                         lambda t, rows, th, g: rates2[rows],
+                                         loss_floor, divergence_factor)
+    out = _blockwise_results("fixed", mon, record, theta)
+    return out[0] if rates.ndim == 1 else tuple(out)
+
+
+def lars_descent(
+    objective: Any,
+    theta0: Any,
+    lr: Any,
+    steps: int,
+    *,
+    loss_floor: float | None = None,
+    divergence_factor: float = 1e6,
+) -> BlockwiseResult | tuple[BlockwiseResult, ...]:
+    r"""Gradient descent with LARS trust ratios: η_ℓ,t = lr · ‖θ_ℓ‖ / ‖∇_ℓ L‖.
+
+    Layer-wise adaptive rate scaling (You, Gitman & Ginsburg, 2017, without momentum and
+    with the trust coefficient folded into ``lr``): every block moves by the same fraction
+    ``lr`` of its own norm each step, whatever the scale of its gradient. A block whose
+    gradient is exactly zero gets rate 0. ``lr`` an array of K values gives K stacked runs.
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
+    >>> run = lars_descent(q, [1.0, 1.0], lr=0.5, steps=1)
+    >>> run.block_lrs[0].tolist()   # 0.5·|θ_ℓ|/|g_ℓ| = 0.5/1 and 0.5/100
+    [0.5, 0.005]
+    """
+    steps = check_int("steps", steps, minimum=0)
+    blocks, _ = _block_index(objective)
+    lr_arr = check_positive("lr", lr)
+    lr_v = _vector("lr", lr_arr, positive=True)
+    theta = _stack_theta("theta0", theta0, objective.dim, len(lr_v))
+
+    def rates_fn(t, rows, th, g):
+        out = np.empty((len(rows), len(blocks)))
+        for j, sl in enumerate(blocks):
+            wn = np.linalg.norm(th[:, sl], axis=-1)
+            gn = np.linalg.norm(g[:, sl], axis=-1)
+            safe = np.where(gn > 0, gn, 1.0)
+            out[:, j] = np.where(gn > 0, lr_v[rows] * wn / safe, 0.0)
+        return out
+
+    mon, record, theta = _blockwise_loop(objective, theta, steps, rates_fn, loss_floor,
+                                         divergence_factor)
+    out = _blockwise_results("lars", mon, record, theta)
+    return out[0] if lr_arr.ndim == 0 else tuple(out)
+
+
+def curvature_capped_descent(
+    objective: Any,
+    theta0: Any,
+    steps: int,
+    *,
+    fraction: float = 0.5,
+    method: str = "layerwise",
+    recompute_every: int | None = None,
+    tol: float = 1e-4,
+    seed: Any = 0,
+    loss_floor: float | None = None,
+    divergence_factor: float = 1e6,
+) -> BlockwiseResult:
+    r"""Gradient descent at rates set from the curvature: per layer, or one global rate.
+
+    ``method``:
+
+    - ``"layerwise"``: the caps η_ℓ = c·2/λ_max(H_ℓ) of :func:`lrctl.quadratic.layerwise_lr_caps`
+      (from :func:`block_top_eigenvalues`): each block at the fraction c of its own bound,
+      which is exactly stable only when H is block-diagonal;
+    - ``"coupled"``: the same shape η_ℓ ∝ 1/λ_max(H_ℓ), scaled so that the whole step sits at
+      the fraction c of its coupled bound, λ_max(D^{1/2} H D^{1/2}) = 2c
+      (:func:`blockwise_sharpness`); equal to ``"layerwise"`` for a block-diagonal H;
+    - ``"global"``: one conservative rate c·2/λ_max(H) for every block.
+
+    The eigenvalues are computed at θ_0 and, with ``recompute_every=R``, again every R steps at
+    the current iterate, so the rates follow the curvature during training.
+
+    Parameters
+    ----------
+    fraction
+        c in (0, 1]: the share of the stability bound.
+    tol, seed
+        Lanczos tolerance and start-vector seed.
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
+    >>> lw = curvature_capped_descent(q, [1.0, 1.0], 20, fraction=0.5)
+    >>> gl = curvature_capped_descent(q, [1.0, 1.0], 20, fraction=0.5, method="global")
+    >>> lw.block_lrs[0].round(6).tolist(), gl.block_lrs[0].round(6).tolist()
+    ([1.0, 0.01], [0.01, 0.01])
+    >>> bool(lw.final_loss < 1e-12 < gl.final_loss)
+    True
+    """
+    from lrctl.quadratic import layerwise_lr_caps
+
+    steps = check_int("steps", steps, minimum=0)
+    frac = float(check_in_interval("fraction", fraction, 0.0, 1.0, low_closed=False,
+                                   high_closed=True))
+    check_choice("method", method, ("layerwise", "coupled", "global"))
+    every = None if recompute_every is None else check_int("recompute_every", recompute_every,
+                                                           minimum=1)
+    blocks, _ = _block_index(objective)
+    rng = as_rng(seed)
+    theta = _stack_theta("theta0", theta0, objective.dim, 1)
+    state: dict[str, Any] = {"rates": None, "curv": [], "at": []}
+
+    def rates_fn(t, rows, th, g):
+        if state["rates"] is None or (every is not None and t % every == 0):
+            bc = block_top_eigenvalues(objective, th[0], include_full=method == "global",
+                                       tol=tol, seed=rng)
+            if method == "global":
+                if bc.full is None or bc.full <= 0:
+                    raise ValueError(f"λ_max(H) = {bc.full} at step {t}: no positive curvature "
+                                     "to set the rate from")
+                rates = np.full(len(blocks), frac * 2.0 / bc.full)
+            else:
+                rates = layerwise_lr_caps(list(bc.values), fraction=frac)
+                if method == "coupled":
+                    sharp = blockwise_sharpness(objective, th[0], rates, tol=tol, seed=rng)
+                    if sharp <= 0:
+                        raise ValueError(f"λ_max(D^1/2 H D^1/2) = {sharp} at step {t}: no "
+                                         "positive curvature to scale the rates with")
+                    rates = rates * (2.0 * frac / sharp)
+            state["rates"] = rates
+            state["curv"].append(bc)
+            state["at"].append(t)
+        return state["rates"][None, :]
+
+    mon, record, theta = _blockwise_loop(objective, theta, steps, rates_fn, loss_floor,
+                                         divergence_factor)
+    name = {"layerwise": "layerwise-caps", "coupled": "layerwise-coupled",
+            "global": "global-cap"}[method]
+    return _blockwise_results(name, mon, record, theta, curvature=tuple(state["curv"]),
+                              curvature_steps=tuple(state["at"]))[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Snapshot ensembles
+# ---------------------------------------------------------------------------------------
+
+
+def snapshot_training(
+    objective: Any,
+    theta0: Any,
+    lr_max: Any,
+    period: int,
+    n_cycles: int,
+    *,
+    lr_min: float = 0.0,
+    batch_size: int | None = None,
+    seed: Any = 0,
+    loss_floor: float | None = None,
+    divergence_factor: float = 1e6,
+) -> SnapshotRun | tuple[SnapshotRun, ...]:
+    r"""SGD under cosine annealing with warm restarts (SGDR), snapshotting each cycle's end.
+
+    η_t = :func:`lrctl.schedules.cosine_warm_restarts` (lr_max, period, mult=1, lr_min)(t):
+    η falls from lr_max to lr_min along half a cosine over ``period`` steps, then jumps back
+    (a restart of amplitude lr_max − lr_min). After steps period, 2·period, …,
+    n_cycles·period the parameters are saved (Huang et al., "Snapshot ensembles: train 1,
+    get M for free", ICLR 2017).
+
+    Parameters
+    ----------
+    objective
+        An objective whose ``loss_and_grad`` takes ``batch=`` (an index array of training rows)
+        when ``batch_size`` is given, e.g. :class:`lrctl.objectives.MLP`.
+    theta0
+        Start, shape ``(dim,)`` or ``(K, dim)``.
+    lr_max
+        Peak rate(s); an array of K values gives K stacked runs (a tuple of results).
+    period, n_cycles
+        Steps per cycle and number of cycles (snapshots), both >= 1.
+    lr_min
+        The floor of each cycle, 0 <= lr_min <= lr_max.
+    batch_size
+        Mini-batch size (sampled without replacement, reshuffled every epoch, the same
+        batches for all K runs); ``None`` for full-batch gradient descent.
+    seed
+        Seed of the mini-batch order.
+
+    >>> from lrctl.objectives import MLP, split_dataset
+    >>> Xtr, ytr, Xte, yte = split_dataset("digits", seed=0)
+    >>> net = MLP(Xtr, ytr, hidden=(16,))
+    >>> run = snapshot_training(net, net.initial(seed=0), 0.5, period=20, n_cycles=3,
+    ...                         batch_size=64, seed=0)
+    >>> run.snapshots.shape, run.snapshot_steps.tolist(), run.diverged
+    ((3, 1210), [20, 40, 60], False)
+    """
+    from lrctl.schedules import cosine_warm_restarts
+
+    period = check_int("period", period, minimum=1)
+    n_cycles = check_int("n_cycles", n_cycles, minimum=1)
+    lr_arr = check_positive("lr_max", lr_max)
+    lr_v = _vector("lr_max", lr_arr, positive=True)
+    lo = float(check_positive("lr_min", lr_min, allow_zero=True))
+    if np.any(lo > lr_v):
+        raise ValueError(f"lr_min must lie in [0, lr_max] = [0, {lr_v.min()!r}], got {lo!r}")
+    factor = float(check_positive("divergence_factor", divergence_factor))
+    floor = 0.0 if loss_floor is None else check_scalar("loss_floor", loss_floor)
+    k = len(lr_v)
+    theta = _stack_theta("theta0", theta0, objective.dim, k)
+    steps = period * n_cycles
+    table = np.stack([np.asarray(cosine_warm_restarts(float(m), period, 1, lo)(np.arange(steps)),
+                                 dtype=float) for m in lr_v])
+    rng = as_rng(seed)
+    if batch_size is None:
+        def next_batch() -> Any:
+            return None
+    else:
+        n_rows = len(getattr(objective, "y", ()))
+        bs = check_int("batch_size", batch_size, minimum=1)
+        if n_rows == 0:
+            raise TypeError("batch_size needs an objective with training rows (e.g. an MLP)")
+        if bs > n_rows:
+            raise ValueError(f"batch_size must be at most the {n_rows} training rows, got {bs}")
+        order: list[np.ndarray] = []
+
+        def next_batch() -> Any:
+            if not order:
+                perm = rng.permutation(n_rows)
+                order.extend(perm[i:i + bs] for i in range(0, n_rows - bs + 1, bs))
+                order.reverse()
+            return order.pop()
+
+    batch_losses = np.zeros((k, steps))
+    done = np.zeros(k, dtype=int)
+    diverged_at = np.full(k, -1)
+    active = np.ones(k, dtype=bool)
+    gap0 = None
+    snaps = np.zeros((k, n_cycles, objective.dim))
+    for t in range(steps):
+        rows = np.flatnonzero(active)
+        if rows.size == 0:
+            break
+        batch = next_batch()
+        loss, g = _safe_eval(objective, theta[rows], batch)
+        if gap0 is None:
+            if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(g))):
+                raise ValueError("the objective's loss or gradient at theta0 is not finite")
+            gap0 = np.maximum(loss - floor, 1e-300)
+        ok = np.isfinite(loss) & np.all(np.isfinite(g), axis=-1)
+        ok[ok] &= loss[ok] - floor <= factor * gap0[rows[ok]]
+        diverged_at[rows[~ok]] = t
+        active[rows[~ok]] = False
+        good = rows[ok]
+        batch_losses[good, t] = loss[ok]
+        with np.errstate(over="ignore", invalid="ignore"):
+            theta[good] = theta[good] - table[good, t, None] * g[ok]
+        done[good] = t + 1
+        if (t + 1) % period == 0:
+            snaps[good, (t + 1) // period - 1] = theta[good]
+    # a run whose parameters overflowed in its last step is caught here
+    for i in np.flatnonzero(active & ~np.all(np.isfinite(theta), axis=-1)):
+        diverged_at[i] = steps
+    out = []
+    for i in range(k):
+        n = int(done[i]) if diverged_at[i] < 0 else int(diverged_at[i])
+        m = n // period
+        out.append(SnapshotRun(
+            lr_max=float(lr_v[i]), lr_min=lo, period=period, lrs=table[i, :n].copy(),
+            batch_losses=batch_losses[i, :n].copy(), snapshots=snaps[i, :m].copy(),
+            snapshot_steps=period * np.arange(1, m + 1), diverged=bool(diverged_at[i] >= 0),
+            diverged_at=int(diverged_at[i]) if diverged_at[i] >= 0 else None,
+        ))
+    return out[0] if lr_arr.ndim == 0 else tuple(out)
+
+
+def snapshot_ensemble(objective: Any, snapshots: Any, X: Any = None, y: Any = None
+                      ) -> SnapshotEnsemble:
+    r"""Accuracy of each snapshot and of their ensemble, and the snapshots' diversity.
+
+    The ensemble averages class probabilities, p̄ = (1/M) Σ_m p(x; θ_m), and predicts
+    argmax p̄. Diversity: pairwise parameter distances ‖θ_i − θ_j‖ and pairwise prediction
+    disagreement (the fraction of points where argmax p(x; θ_i) ≠ argmax p(x; θ_j)).
+    (X, y) default to the objective's training set; pass a held-out set to measure
+    generalization.
+
+    >>> from lrctl.objectives import MLP
+    >>> net = MLP(np.eye(4), np.array([0, 1, 0, 1]), hidden=(3,))
+    >>> thetas = np.stack([net.initial(seed=s, scale=3.0) for s in range(3)])
+    >>> ens = snapshot_ensemble(net, thetas)
+    >>> ens.accuracies.shape, ens.distances.shape, bool(ens.distances[0, 0] == 0)
+    ((3,), (3, 3), True)
+    """
+    S = check_finite("snapshots", snapshots)
+    if S.ndim != 2 or S.shape[1] != objective.dim or S.shape[0] < 2:
+        raise ValueError(f"snapshots must have shape (M, {objective.dim}) with M >= 2, "
+                         f"got {S.shape}")
+    if (X is None) != (y is None):
+        raise ValueError("give both X and y (or neither, for the training set)")
+    labels = np.asarray(objective.y if y is None else y)
+    P = objective.predict_proba(S, X)  # (M, n, C)
+    if labels.shape != (P.shape[1],):
+        raise ValueError(f"y must have one label per row of X ({P.shape[1]}), "
+                         f"got shape {labels.shape}")
+    preds = P.argmax(axis=-1)
+    acc = np.mean(preds == labels, axis=-1)
+    ens = float(np.mean(P.mean(axis=0).argmax(axis=-1) == labels))
+    dist = np.linalg.norm(S[:, None, :] - S[None, :, :], axis=-1)  # direct: no cancellation
+    disagree = np.mean(preds[:, None, :] != preds[None, :, :], axis=-1)
+    return SnapshotEnsemble(accuracies=acc, ensemble_accuracy=ens, distances=dist,
+                            disagreement=disagree)
+
