@@ -210,7 +210,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     run, E, _ = drift_runs[k_show]
     t = np.arange(run.steps + 1)
     series = {}
-    for k, (r, Ek, _) in drift_runs.items():
+    for k, (_run, Ek, _) in drift_runs.items():
         series[f"q = E, p_max = {k[0] * k[1]:.2f}"] = Ek
     series["q = ‖z‖², p_max = 0.91 (not conserved)"] = run.norm ** 2
     gplots.invariant_drift(t, series, ax=axes[0],
