@@ -110,7 +110,7 @@ DEFAULT_TOL = 1e-9
 # Relative size under which a leading coefficient (1 + C(∞)G(∞)) counts as zero.
 _ILL_POSED_RTOL = 1e-12
 # Rows per chunk in the vectorized region test: keeps the temporaries in cache.
-_CHUNK = 1 << 14
+_CHUNK = 1 << 16
 
 
 # ---------------------------------------------------------------------------------------
@@ -325,34 +325,72 @@ def characteristic_polynomial(plant: Any, controller: Any) -> np.ndarray:
     return p / p[0]
 
 
+def _is_one(x: Any) -> bool:
+    return np.ndim(x) == 0 and float(x) == 1.0
+
+
+def _and(ok: Any, cond: Any) -> Any:
+    if ok is None:
+        return cond
+    if isinstance(ok, np.ndarray) and ok.shape == np.shape(np.broadcast(ok, cond)):
+        ok &= cond
+        return ok
+    return ok & cond
+
+
 def _schur_columns(cols: list[Any], shape: tuple[int, ...]) -> np.ndarray:
     """Schur–Cohn recursion on columns (highest power first) of broadcastable arrays/floats.
 
     p has all roots in |z| < 1 iff |p(0)| < |lead| and (p − k·p*)/z (k = p(0)/lead, p* the
-    reversed polynomial) has too. Entries where a condition fails are False.
+    reversed polynomial) has too. The leading coefficient is made positive first; each step
+    keeps it positive (new lead = lead·(1 − k²)), so the last quadratic b0 z² + b1 z + b2 is
+    decided in closed form, |b2| < b0 and |b1| < b0 + b2 (Jury's conditions for n = 2). Entries
+    where a condition fails are False; scalar columns stay scalars (no array passes).
     """
-    ok = np.ones(shape, dtype=bool)
     a = list(cols)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        while len(a) > 1:
+        lead = a[0]
+        if np.ndim(lead) == 0:
+            if float(lead) < 0:
+                a = [-c for c in a]
+        else:
+            sign = np.where(lead < 0, -1.0, 1.0)
+            a = [c * sign for c in a]
+        ok: Any = None
+        while len(a) > 3:
             m = len(a) - 1
             lead, last = a[0], a[m]
-            if np.ndim(lead) == 0 and float(lead) == 1.0:
-                ok &= np.abs(last) < 1.0
+            if _is_one(lead):
+                ok = _and(ok, np.abs(last) < 1.0)
                 k = last
             else:
-                ok &= np.abs(last) < np.abs(lead)
-                if np.ndim(lead) == 0:
-                    k = last / float(lead) if float(lead) != 0 else 0.0
-                else:
-                    k = np.divide(last, lead, out=np.zeros(np.shape(lead)), where=lead != 0)
-            if m == 1:
-                break
+                ok = _and(ok, np.abs(last) < lead)
+                k = last / lead
             if np.ndim(k) == 0 and float(k) == 0.0:
                 a = a[:m]
                 continue
-            a = [a[j] - k * a[m - j] for j in range(m)]
-    return ok
+            new = []
+            for j in range(m):
+                t = k * a[m - j]
+                if isinstance(t, np.ndarray) and t.shape == np.shape(np.broadcast(t, a[j])):
+                    np.subtract(a[j], t, out=t)
+                else:
+                    t = a[j] - t
+                new.append(t)
+            a = new
+        if len(a) == 3:  # b0 z² + b1 z + b2 with b0 > 0
+            b0, b1, b2 = a
+            ok = _and(ok, np.abs(b2) < b0)
+            ok = _and(ok, np.abs(b1) < b0 + b2)
+        elif len(a) == 2:  # b0 z + b1
+            ok = _and(ok, np.abs(a[1]) < a[0])
+        else:  # a non-zero constant has no roots
+            ok = _and(ok, np.asarray(a[0]) != 0)
+    if isinstance(ok, np.ndarray) and ok.shape == shape and ok.dtype == bool:
+        return ok
+    out = np.empty(shape, dtype=bool)
+    out[...] = ok
+    return out
 
 
 def _as_coefficient_rows(coeffs: Any) -> np.ndarray:
