@@ -746,14 +746,13 @@ def momentum_regime_map(game: QuadraticGame, lr: ArrayLike, momentum: ArrayLike,
 # ---------------------------------------------------------------------------------------
 
 
-def _stepper(game: Any, method: str, beta: Any):
-    """One step on batched state; returns the new (x, y, x_prev, y_prev, gx_prev, gy_prev)."""
+def _stepper(game: Any, method: str, momentum: bool):
+    """One step on batched state; returns the new (x, y, x_prev, y_prev, gx_prev, gy_prev).
+    With ``momentum`` False the β-terms are skipped (β is then ignored)."""
     grad_x = getattr(game, "grad_x", None) or (lambda x, y: game.grad(x, y)[0])
     grad_y = getattr(game, "grad_y", None) or (lambda x, y: game.grad(x, y)[1])
-    momentum = bool(np.any(beta != 0))
 
-
-    def step(x, y, xp, yp, gxp, gyp, ex, ey):
+    def step(x, y, xp, yp, gxp, gyp, ex, ey, beta):
         if method == "simultaneous":
             gx, gy = game.grad(x, y)
             xn = x - ex * gx + beta * (x - xp) if momentum else x - ex * gx
@@ -897,7 +896,7 @@ def simulate(game: Any, x0: ArrayLike, y0: ArrayLike, lr_x: float, lr_y: float, 
         raise ValueError(f"divergence_factor must be > 1, got {fac}")
     x, y = _initial(game, x0, y0)
     limit = fac * max(1.0, float(np.sqrt(x @ x + y @ y)))
-    step = _stepper(game, method, beta)
+    step = _stepper(game, method, beta != 0)
     xs = np.empty((steps + 1, game.n))
     ys = np.empty((steps + 1, game.m))
     xs[0], ys[0] = x, y
@@ -906,7 +905,7 @@ def simulate(game: Any, x0: ArrayLike, y0: ArrayLike, lr_x: float, lr_y: float, 
     diverged_at = None
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
-            x, y, xp, yp, gxp, gyp = step(x, y, xp, yp, gxp, gyp, ex, ey)
+            x, y, xp, yp, gxp, gyp = step(x, y, xp, yp, gxp, gyp, ex, ey, beta)
             nrm = float(np.sqrt(x @ x + y @ y))
             if not np.isfinite(nrm) or nrm > limit:
                 diverged_at = t
@@ -985,30 +984,30 @@ def simulate_regimes(game: Any, lr_x: ArrayLike, lr_y: ArrayLike, *,
     if n0 == 0:
         raise ValueError("the start (x0, y0) is the equilibrium itself; give a nonzero start")
     limit = fac * n0
-    step = _stepper(game, method, fb)
+    step = _stepper(game, method, bool(np.any(fb != 0)))
     gxp, gyp = game.grad(x, y)
     xp, yp = x, y
-    alive = np.ones(G, dtype=bool)
+    active = np.arange(G)  # points still running; a diverged point is dropped from the state
     diverged_at = np.full(G, -1, dtype=np.int64)
     half = steps // 2
     peak1 = np.full(G, n0)
     peak2 = np.zeros(G)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
-            nx, ny, nxp, nyp, ngx, ngy = step(x, y, xp, yp, gxp, gyp, fx, fy)
-            nrm = np.sqrt((nx**2).sum(-1) + (ny**2).sum(-1))
-            bad = alive & ~(np.isfinite(nrm) & (nrm <= limit))
-            diverged_at[bad] = t
-            alive &= ~bad
-            keep = alive[:, None]
-            x, y = np.where(keep, nx, x), np.where(keep, ny, y)
-            xp, yp = np.where(keep, nxp, xp), np.where(keep, nyp, yp)
-            gxp, gyp = np.where(keep, ngx, gxp), np.where(keep, ngy, gyp)
-            r = np.where(alive, nrm, 0.0)
+            x, y, xp, yp, gxp, gyp = step(x, y, xp, yp, gxp, gyp, fx, fy, fb)
+            nrm = np.sqrt((x * x).sum(-1) + (y * y).sum(-1))
+            ok = nrm <= limit  # False for NaN too
+            if not ok.all():
+                diverged_at[active[~ok]] = t
+                active, nrm = active[ok], nrm[ok]
+                x, y, xp, yp, gxp, gyp, fx, fy, fb = (
+                    a[ok] for a in (x, y, xp, yp, gxp, gyp, fx, fy, fb))
+                if active.size == 0:
+                    break
             if t <= half:
-                peak1 = np.maximum(peak1, r)
+                peak1[active] = np.maximum(peak1[active], nrm)
             else:
-                peak2 = np.maximum(peak2, r)
+                peak2[active] = np.maximum(peak2[active], nrm)
     diverged = diverged_at >= 0
     # A diverged point's ratio: the norm it reached (the threshold) over its first-half peak.
     ratio = np.where(diverged, limit / peak1, peak2 / peak1)
