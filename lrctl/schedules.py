@@ -34,6 +34,7 @@ forms are tested against quadrature.
 
 from __future__ import annotations
 
+import bisect
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -127,6 +128,10 @@ class Schedule:
     def _value(self, t: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
         raise TypeError(f"{type(self).__name__} does not define its values")
 
+    def _scalar(self, t: float) -> float:
+        """η(t) for one float t >= 0 (a fast path for ODE right-hand sides)."""
+        return float(self._value(np.asarray([t], dtype=float))[0])
+
     def _antiderivative(self, t: np.ndarray, power: int) -> np.ndarray | None:
         """∫₀ᵗ η(s)^power ds elementwise, or None when no closed form is known."""
         return None
@@ -204,6 +209,19 @@ class _Segments(Schedule):
                 out[mask] = _seg_value(kind, length, v0, v1, t[mask] - t0)
         return out
 
+    def _scalar(self, t: float) -> float:
+        t0 = 0.0
+        for kind, length, v0, v1 in self.segments:
+            if t < t0 + length:
+                s = t - t0
+                if kind == "const":
+                    return v0
+                if kind == "linear":
+                    return v0 + (v1 - v0) * s / length
+                return v1 + 0.5 * (v0 - v1) * (1.0 + math.cos(math.pi * s / length))
+            t0 += length
+        return self.tail
+
     def _antiderivative(self, t: np.ndarray, power: int) -> np.ndarray:
         starts = self._starts()
         total = np.zeros(t.shape, dtype=float)
@@ -225,6 +243,9 @@ class _PiecewiseConstant(Schedule):
     def _value(self, t: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(np.asarray(self.boundaries), t, side="right")
         return np.asarray(self.values)[idx]
+
+    def _scalar(self, t: float) -> float:
+        return self.values[bisect.bisect_right(self.boundaries, t)]
 
     def _antiderivative(self, t: np.ndarray, power: int) -> np.ndarray:
         edges = np.concatenate([[0.0], self.boundaries, [np.inf]])
@@ -249,6 +270,9 @@ class _StepDecay(Schedule):
     def _value(self, t: np.ndarray) -> np.ndarray:
         return self.lr * self.gamma ** np.floor(t / self.step_size)
 
+    def _scalar(self, t: float) -> float:
+        return self.lr * self.gamma ** math.floor(t / self.step_size)
+
     def _antiderivative(self, t: np.ndarray, power: int) -> np.ndarray:
         # k whole periods give lr^p s (1 − g^k)/(1 − g) with g = γ^p, then g^k (t − k s).
         g = self.gamma**power
@@ -270,6 +294,9 @@ class _Exponential(Schedule):
     decay_steps: float = 1.0
 
     def _value(self, t: np.ndarray) -> np.ndarray:
+        return self.lr * self.decay_rate ** (t / self.decay_steps)
+
+    def _scalar(self, t: float) -> float:
         return self.lr * self.decay_rate ** (t / self.decay_steps)
 
     def _antiderivative(self, t: np.ndarray, power: int) -> np.ndarray:
@@ -358,6 +385,11 @@ class _WarmRestarts(Schedule):
     def _value(self, t: np.ndarray) -> np.ndarray:
         return np.asarray(self._from_cycle(*self._cycle(t)), dtype=float)
 
+    def _scalar(self, t: float) -> float:
+        cur, length = self._cycle_scalar(float(t))
+        return self.lr_min + 0.5 * (self.lr_max - self.lr_min) * (1.0 + math.cos(math.pi * cur
+                                                                                  / length))
+
     def _antiderivative(self, t: np.ndarray, power: int) -> np.ndarray:
         # Whole cycles average c (p=1) or c² + d²/2 (p=2), c = (M+m)/2, d = (M−m)/2; the
         # current cycle adds the partial cosine integral over [0, T_cur].
@@ -401,6 +433,10 @@ class _Join(Schedule):
             if np.any(mask):
                 out[mask] = part._value(t[mask] - offsets[i])
         return out
+
+    def _scalar(self, t: float) -> float:
+        i = bisect.bisect_right(self.boundaries, t)
+        return self.parts[i]._scalar(t - (self.boundaries[i - 1] if i else 0.0))
 
     def _antiderivative(self, t: np.ndarray, power: int) -> np.ndarray | None:
         edges = np.concatenate([[0.0], self.boundaries, [np.inf]])

@@ -171,6 +171,10 @@ def test_shapes_and_types(sched):
     assert out.shape == (4, 6) and out.dtype == float
     np.testing.assert_allclose(out.ravel(), [sched(float(v)) for v in grid.ravel()], rtol=1e-14)
     assert np.all(out >= 0) and np.all(np.isfinite(out))
+    # the scalar fast path used by the ODE solver agrees, also exactly at the breakpoints
+    points = np.concatenate([grid.ravel(), sched._breakpoints(120.0)])
+    np.testing.assert_allclose([sched._scalar(float(v)) for v in points], sched(points),
+                               rtol=1e-14, atol=1e-300)
 
 
 @pytest.mark.parametrize("sched", ALL, ids=repr)
