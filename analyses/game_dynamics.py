@@ -156,8 +156,8 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "singular value). Dashed: the theory's boundaries η_xη_y = c/σ_max². "
         "Crosses would mark grid points where a simulation of the game (started at a random "
         f"unit vector, {sim_steps} steps) showed another regime; points a run that long cannot "
-        "decide (ρ within e^{±3/1000} of 1, or cycles slower than one turn per half run) are not "
-        "compared."))
+        f"decide (|ln ρ| < {6 * margin / sim_steps:.3g}, or cycles slower than one turn per half "
+        "run) are not compared."))
 
     # ------------------------------------------------------------------------------------
     # 2. The invariant of alternating GDA, over long runs.
@@ -388,8 +388,9 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     gplots.regime_map(qmaps["simultaneous"], ax=axes[0], simulated=q_sims["simultaneous"].regime,
                       compared=q_cmp["simultaneous"], rho_levels=(0.99, 1.1),
                       title="simultaneous GDA, ½xᵀPx + xᵀAy − ½yᵀQy")
-    gplots.distance_curves(q_runs, ax=axes[1], predicted=q_pred,
+    gplots.distance_curves(q_runs, ax=axes[1], predicted=q_pred, legend_loc="lower left",
                            title=rf"trajectories at $\eta_x = {eta_q[0]}$, $\eta_y = {eta_q[1]}$")
+    axes[1].set_ylim(1e-14, None)  # room for the legend under the curves
     an.figure(fig, "quadratic-game", caption=(
         "A general quadratic game (A 4×3 Gaussian, P and Q positive definite with eigenvalues "
         "0.05–0.4). Left: regimes of simultaneous GDA from the batched eigenvalues of the update "

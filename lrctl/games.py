@@ -1072,7 +1072,7 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
             roots = sympy.solve(cp, lam)
             mod2 = sympy.simplify(sympy.expand(roots[0] * sympy.conjugate(roots[0])))
             steps_ += [("Eigenvalues 1 ± i sqrt(p)", sympy.Tuple(*roots)),
-                       ("Squared modulus |lambda|^2 = det M", sympy.Eq(sympy.Symbol("|lambda|^2"), mod2)),
+                       ("Squared modulus |lambda|^2 = det M", sympy.Eq(sympy.Abs(lam) ** 2, mod2)),
                        ("Hence rho > 1 for every p > 0: simultaneous GDA diverges",
                         sympy.Gt(sympy.sqrt(1 + p), 1))]
             return Derivation(
@@ -1106,7 +1106,7 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
         mod2 = sympy.expand(sympy.simplify(roots[0] * sympy.conjugate(roots[0])))
         bound = 1 / sig**2
         steps_ += [("Eigenvalues 1 - p ± i sqrt(p)", sympy.Tuple(*roots)),
-                   ("Squared modulus", sympy.Eq(sympy.Symbol("rho^2"), mod2)),
+                   ("Squared modulus", sympy.Eq(sympy.Symbol("rho") ** 2, mod2)),
                    ("rho^2 < 1 exactly for", sympy.solve_univariate_inequality(mod2 < 1, p)),
                    ("rho^2 is smallest at p = 1/2: rho = sqrt(3)/2",
                     sympy.Eq(sympy.Symbol("rho_min"), sympy.sqrt(mod2.subs(p, sympy.Rational(1, 2)))))]
@@ -1141,7 +1141,7 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
             ("It factors into a complex quadratic and its conjugate", sympy.Eq(sympy.Symbol("q"), quad)),
             ("whose discriminant is real", sympy.Eq(sympy.Symbol("Delta"), disc)),
             ("Roots (1 + 2i sqrt(p) ± sqrt(1 - 4p))/2; for p > 1/4 the larger modulus squared is",
-             sympy.Eq(sympy.Symbol("rho^2"), mod2_hi)),
+             sympy.Eq(sympy.Symbol("rho") ** 2, mod2_hi)),
             ("rho = 1 where 2 sqrt(p) + sqrt(4p - 1) = sqrt(3)", sympy.Tuple(*crit)),
             ("For p <= 1/4, rho^2 = (1 + sqrt(1 - 4p))/2 < 1; the fastest is p = 1/4, rho = 1/sqrt(2)",
              sympy.Eq(sympy.Symbol("rho_min"), 1 / sympy.sqrt(2))),

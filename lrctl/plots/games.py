@@ -131,7 +131,7 @@ def phase_portrait(trajectories: Mapping[str, Any], *, ax: Any = None, title: st
 
 
 def distance_curves(trajectories: Mapping[str, Any], *, ax: Any = None, title: str = "",
-                    predicted: Mapping[str, float] | None = None):
+                    predicted: Mapping[str, float] | None = None, legend_loc: str = "best"):
     """‖(x_t, y_t)‖ against step on a log scale; ``predicted`` maps a label to ρ, drawn as
     ‖z_0‖ρᵗ (dashed)."""
     fig, ax = axes_or_new(ax)
@@ -150,7 +150,7 @@ def distance_curves(trajectories: Mapping[str, Any], *, ax: Any = None, title: s
     ax.set_ylabel("distance to equilibrium ‖(x_t, y_t)‖")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8, ncol=2, loc="best")
+    ax.legend(fontsize=8, ncol=2, loc=legend_loc)
     return fig
 
 
