@@ -508,8 +508,12 @@ def constant_rate_frontier(
     return P0 + a * eta * T, R0 - b * eta * eta * T
 
 
-def pareto_front(plasticity: ArrayLike, retention: ArrayLike) -> np.ndarray:
+def pareto_front(plasticity: ArrayLike, retention: ArrayLike, *, tol: float = 0.0) -> np.ndarray:
     """Boolean mask of the points no other point dominates (higher-or-equal P and R, one strictly).
+
+    Differences up to ``tol`` count as ties (point j dominates i when P_j >= P_i − tol,
+    R_j >= R_i − tol and one of them is larger by more than ``tol``), so that solver round-off
+    does not decide dominance.
 
     >>> pareto_front([0.9, 0.8, 0.7, 0.95], [0.5, 0.6, 0.55, 0.4])
     array([ True,  True, False,  True])
@@ -520,8 +524,11 @@ def pareto_front(plasticity: ArrayLike, retention: ArrayLike) -> np.ndarray:
         raise ValueError(
             f"plasticity and retention must be 1-D arrays of equal length, got {P.shape}, {R.shape}"
         )
-    ge = (P[None, :] >= P[:, None]) & (R[None, :] >= R[:, None])
-    gt = (P[None, :] > P[:, None]) | (R[None, :] > R[:, None])
+    eps = check_scalar("tol", tol)
+    if eps < 0:
+        raise ValueError(f"tol must be >= 0, got {eps!r}")
+    ge = (P[None, :] >= P[:, None] - eps) & (R[None, :] >= R[:, None] - eps)
+    gt = (P[None, :] > P[:, None] + eps) | (R[None, :] > R[:, None] + eps)
     return ~np.any(ge & gt, axis=1)
 
 
@@ -540,7 +547,8 @@ class ScheduleComparison:
     lr_integral, lr_squared_integral
         ∫₀ᵀη and ∫₀ᵀη² (closed form where known).
     pareto
-        Mask of the schedules on the Pareto frontier of this set.
+        Mask of the schedules on the Pareto frontier of this set (differences below 100 × the
+        solver's ``rtol`` count as ties).
     """
 
     names: tuple[str, ...]
@@ -599,7 +607,7 @@ def compare_schedules(
     i2 = np.array([_sched.integral(s, T, power=2) for s in scheds])
     return ScheduleComparison(names=names, schedules=scheds, horizon=T, plasticity=P,
                               retention=R, lr_integral=i1, lr_squared_integral=i2,
-                              pareto=pareto_front(P, R))
+                              pareto=pareto_front(P, R, tol=100 * rtol))
 
 
 # -- fitting and checking the model on real training ----------------------------------------

@@ -200,6 +200,9 @@ def test_compare_schedules_and_honest_cauchy_schwarz_point():
         assert rc >= cmp.retention[i] - 1e-9
         if name != "constant":
             assert rc > cmp.retention[i]
+    # the equal-∫η constant dominates the decaying schedules in the comparison's Pareto mask
+    with_eq = D.compare_schedules({"cos": S.cosine(0.1, T), "eq": S.constant(0.05)}, T, a, b)
+    np.testing.assert_array_equal(with_eq.pareto, [False, True])
     # so the constant-rate curve is the frontier: no schedule lies above it
     Pc, Rc = D.constant_rate_frontier(np.linspace(0, 0.2, 2001), T, a, b)
     for p, r in zip(cmp.plasticity, cmp.retention, strict=True):
@@ -238,9 +241,16 @@ def test_pareto_front_matches_brute_force(points):
         assert mask[i] == (not dominated)
 
 
-def test_pareto_bad_input():
+def test_pareto_tolerance_and_bad_input():
+    # a point better by 1e-12 in P and worse by 0.1 in R: strictly, both are on the front;
+    # with a tolerance the first dominates the second
+    P, R = [0.5, 0.5 + 1e-12], [0.9, 0.8]
+    np.testing.assert_array_equal(D.pareto_front(P, R), [True, True])
+    np.testing.assert_array_equal(D.pareto_front(P, R, tol=1e-9), [True, False])
     with pytest.raises(ValueError, match="equal length"):
         D.pareto_front([1, 2], [1])
+    with pytest.raises(ValueError, match="tol"):
+        D.pareto_front([1, 2], [1, 2], tol=-1)
 
 
 # ---------------------------------------------------------------------------------------
