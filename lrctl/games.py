@@ -174,7 +174,7 @@ def _out(arr: np.ndarray) -> np.ndarray | float:
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
 class QuadraticGame:
     r"""The quadratic game f(x, y) = ½xᵀPx + xᵀAy − ½yᵀQy (x minimizes, y maximizes).
 
@@ -206,7 +206,7 @@ class QuadraticGame:
     @classmethod
     def bilinear(cls, A: ArrayLike) -> QuadraticGame:
         """The bilinear game f = xᵀAy."""
-        return cls(A=np.asarray(A, dtype=float) if not isinstance(A, np.ndarray) else A)
+        return cls(A=A)
 
     @property
     def n(self) -> int:
@@ -659,7 +659,7 @@ def alternating_energy(A: ArrayLike, x: ArrayLike, y: ArrayLike, lr_x: float, lr
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
 class RegimeMap:
     """Spectral radius and regime over a 2-D parameter grid.
 
@@ -789,7 +789,7 @@ def _initial(game: Any, x0: Any, y0: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
 class GameTrajectory:
     """Iterates of one run of a game method.
 
@@ -916,7 +916,7 @@ def simulate(game: Any, x0: ArrayLike, y0: ArrayLike, lr_x: float, lr_y: float, 
                           diverged_at is not None, diverged_at)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
 class SimulatedRegimes:
     """Regimes observed by simulating every point of a step-size grid at once.
 
