@@ -149,6 +149,7 @@ def test_edm_coefficients_by_hand_and_unit_variance():
 
 def test_loss_weights_by_hand():
     sig = np.array([0.1, 0.5, 2.0])
+    # SNR = 1/σ² by hand; Min-SNR-5 = min(1/σ², 5) (Hang et al. 2023)
     np.testing.assert_allclose(D.loss_weight(sig, "snr"), [100.0, 4.0, 0.25])
     np.testing.assert_allclose(D.loss_weight(sig, "min-snr", gamma=5.0), [5.0, 4.0, 0.25])
     # 1/c_out² = (σ² + σ_d²)/(σσ_d)²
@@ -267,7 +268,8 @@ def test_stability_boundary_and_divergence_reporting():
 
 
 def test_steps_to():
-    c = D.denoiser_learning_curve(1.0, 1.0, 0.125, 6)  # relative excess 4^-t (docstring)
+    # λ = σ = 1, η = 1/8: factor per step (1 − 2·(1/8)·(1 + 1))² = 1/4, relative excess 4^-t
+    c = D.denoiser_learning_curve(1.0, 1.0, 0.125, 6)
     assert c.steps_to(0.25)[0] == 1 and c.steps_to(0.01)[0] == 4
     assert np.isinf(D.denoiser_learning_curve(1.0, 1.0, 0.001, 3).steps_to(0.01)[0])
 

@@ -313,8 +313,10 @@ def test_real_data_drift_is_predicted_and_scaffold_removes_it():
                                initial=w_star)
     meas = run.final - w_star
     cos = pred @ meas / np.linalg.norm(pred) / np.linalg.norm(meas)
+    # the local model is first order in the drift; at this drift (about 0.01, against a spread
+    # of about 1) the measured relative error is about 3% and the cosine about 0.9999
     assert cos > 0.995
-    assert np.linalg.norm(pred - meas) < 0.06 * np.linalg.norm(meas)  # first-order model
+    assert np.linalg.norm(pred - meas) < 0.06 * np.linalg.norm(meas)
     sc = F.simulate_federated(clients, eta, K, rounds=3000, weights=p, tol=1e-13,
                               method="scaffold")
     assert np.linalg.norm(sc.final - w_star) < 1e-3 * np.linalg.norm(meas)
