@@ -91,6 +91,7 @@ __all__ = [
     "predicted_ramp_error",
     "ramp_disturbance_response",
     "sharpness_plant",
+    "sharpness_response",
     "simulate_closed_loop",
     "stability_margins",
     "stability_polygon",
@@ -1517,7 +1518,12 @@ def stability_margins(plant: Any, controller: Any) -> StabilityMargins:
         return abs(np.polyval(D, np.exp(1j * w))) > 1e-9 * dscale
 
     def real_roots(coef_t: np.ndarray) -> np.ndarray:
-        coef_t = np.trim_zeros(coef_t, "b")
+        # drop highest-order terms that are round-off relative to the largest one (a
+        # near-zero leading coefficient would send chebroots' companion matrix to inf)
+        scale = float(np.max(np.abs(coef_t))) if coef_t.size else 0.0
+        if scale == 0.0:
+            return np.zeros(0)
+        coef_t = cheb.chebtrim(coef_t, tol=1e-13 * scale)
         if coef_t.size <= 1:
             return np.zeros(0)
         r = cheb.chebroots(coef_t)
@@ -1928,7 +1934,7 @@ class ControlledTraining:
         L(θ_k) at every optimizer step taken.
     setpoint
         The target s* of y (the exponential of the controller's setpoint with
-        ``log_measurement``).
+        ``log_measurement``); ``None`` for an open-loop :func:`sharpness_response`.
     diverged, diverged_at
         Whether the run stopped because the loss or parameters blew up, and the step.
     n_products
@@ -1941,10 +1947,15 @@ class ControlledTraining:
     normalized_sharpness: np.ndarray
     measurement: np.ndarray
     loss: np.ndarray
-    setpoint: float
+    setpoint: float | None
     diverged: bool
     diverged_at: int | None
     n_products: int
+
+    def _target(self) -> float:
+        if self.setpoint is None:
+            raise ValueError("this run has no setpoint (an open-loop sharpness_response)")
+        return self.setpoint
 
     def settled(self, band: float = 0.05, window: float = 0.25) -> bool:
         """Whether y stayed within ``band`` (relative) of the setpoint over the final
@@ -1952,21 +1963,23 @@ class ControlledTraining:
         band = float(check_positive("band", band))
         window = float(check_in_interval("window", window, 0.0, 1.0, low_closed=False,
                                          high_closed=True))
+        target = self._target()
         if self.diverged or self.normalized_sharpness.size == 0:
             return False
         k = max(1, round(window * self.normalized_sharpness.size))
         tail = self.normalized_sharpness[-k:]
-        return bool(np.all(np.abs(tail / self.setpoint - 1.0) <= band))
+        return bool(np.all(np.abs(tail / target - 1.0) <= band))
 
     def tracking_error(self, window: float = 0.25) -> float:
         """max |y/setpoint − 1| over the final ``window`` fraction of measurements (inf if
         the run diverged)."""
         window = float(check_in_interval("window", window, 0.0, 1.0, low_closed=False,
                                          high_closed=True))
+        target = self._target()
         if self.diverged or self.normalized_sharpness.size == 0:
             return math.inf
         k = max(1, round(window * self.normalized_sharpness.size))
-        return float(np.max(np.abs(self.normalized_sharpness[-k:] / self.setpoint - 1.0)))
+        return float(np.max(np.abs(self.normalized_sharpness[-k:] / target - 1.0)))
 
 
 def train_with_sharpness_control(objective: Any, controller: PIController, n_steps: int, *,
@@ -2003,17 +2016,63 @@ def train_with_sharpness_control(objective: Any, controller: PIController, n_ste
     >>> run.settled(), round(float(run.lr[-1]), 4)        # η → setpoint/λmax = 1/4
     (True, 0.25)
     """
-    from lrctl.curvature import top_eigenvalue
-
     if not isinstance(controller, PIController):
         raise TypeError(f"controller must be a PIController, got {type(controller).__name__}")
-    n = check_int("n_steps", n_steps, minimum=1)
     M = check_int("measure_every", measure_every, minimum=1)
     if not math.isclose(controller.dt, M, rel_tol=1e-12):
         raise ValueError(
             f"controller.dt = {controller.dt:g} must equal measure_every = {M}: one controller "
             "sample is measure_every optimizer steps"
         )
+    controller.reset()
+    setpoint = controller.config.setpoint
+    if log_measurement:
+        setpoint = math.exp(setpoint)
+    return _sharpness_loop(objective, controller.lr, controller.update, n_steps, M, ema,
+                           log_measurement, theta0, seed, lanczos_tol, divergence_factor,
+                           float(setpoint))
+
+
+def sharpness_response(objective: Any, lrs: ArrayLike, *, measure_every: int = 5,
+                       log_measurement: bool = True, theta0: ArrayLike | None = None,
+                       seed: Any = 0, lanczos_tol: float = 1e-8,
+                       divergence_factor: float = 1e6) -> ControlledTraining:
+    r"""Open-loop excitation: GD with a given learning rate per sample, η·λ_max logged.
+
+    Sample j runs ``measure_every`` = M steps at ``lrs[j]`` after measuring
+    y_j = lrs[j − 1]·λ_max(θ_j) (its log with ``log_measurement``; lrs[0] is also the rate in
+    force at the first measurement). The trace
+    (``lrs[j]``, ``measurement[j]``) is what :func:`identify_first_order` fits: the input set at
+    sample j acts on the measurement at j + 1, so the derived sharpness plant predicts
+    a = 0, b = 1 (log measurement) and delay 0 in y_{j+1} = a·y_j + b·log lrs[j] + c.
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> obj = QuadraticObjective(np.diag([4.0, 1.0]))
+    >>> run = sharpness_response(obj, [0.1, 0.2, 0.05], measure_every=1, theta0=np.ones(2))
+    >>> np.round(np.exp(run.measurement), 6)          # η_{j−1}·λ with λ = 4; η_{−1} = lrs[0]
+    array([0.4, 0.4, 0.8])
+    """
+    lr_seq = check_positive("lrs", lrs).ravel()
+    if lr_seq.size == 0:
+        raise ValueError("lrs must hold at least one learning rate")
+    M = check_int("measure_every", measure_every, minimum=1)
+    it = iter(lr_seq.tolist())
+    last = [float(lr_seq[0])]
+
+    def next_lr(_: float) -> float:
+        last[0] = next(it, last[0])
+        return last[0]
+
+    return _sharpness_loop(objective, float(lr_seq[0]), next_lr, lr_seq.size * M, M, 0.0,
+                           log_measurement, theta0, seed, lanczos_tol, divergence_factor, None)
+
+
+def _sharpness_loop(objective: Any, lr0: float, next_lr: Any, n_steps: int, M: int, ema: float,
+                    log_measurement: bool, theta0: Any, seed: Any, lanczos_tol: float,
+                    divergence_factor: float, setpoint: float | None) -> ControlledTraining:
+    from lrctl.curvature import top_eigenvalue
+
+    n = check_int("n_steps", n_steps, minimum=1)
     beta = float(check_in_interval("ema", check_scalar("ema", ema), 0.0, 1.0))
     tol = float(check_positive("lanczos_tol", lanczos_tol))
     factor = float(check_positive("divergence_factor", divergence_factor))
@@ -2022,8 +2081,7 @@ def train_with_sharpness_control(objective: Any, controller: PIController, n_ste
     theta = objective.initial(rng) if theta0 is None else check_finite("theta0", theta0).copy()
     if theta.shape != (objective.dim,):
         raise ValueError(f"theta0 must have shape ({objective.dim},), got {theta.shape}")
-    controller.reset()
-    lr = controller.lr
+    lr = lr0
     steps, lrs, lams, ys, ms, losses = [], [], [], [], [], []
     m_filt = None
     products = 0
@@ -2043,24 +2101,20 @@ def train_with_sharpness_control(objective: Any, controller: PIController, n_ste
             products += res.n_products
             y = lr * res.value
             m_filt = y if m_filt is None else beta * m_filt + (1.0 - beta) * y
-            steps.append(k)
-            lrs.append(lr)
-            lams.append(res.value)
-            ys.append(y)
             if log_measurement and not m_filt > 0:
                 raise ValueError(
                     f"log_measurement needs η·λmax > 0, got {m_filt:.4g} at step {k} "
                     "(non-positive top curvature); use the linear measurement"
                 )
             seen = math.log(m_filt) if log_measurement else m_filt
+            steps.append(k)
+            lrs.append(lr)
+            lams.append(res.value)
+            ys.append(y)
             ms.append(seen)
-            lr = controller.update(seen)
+            lr = next_lr(seen)
         theta = theta - lr * objective.grad(theta)
-    setpoint = controller.config.setpoint
-    if log_measurement:
-        setpoint = math.exp(setpoint)
     return ControlledTraining(
         np.array(steps, dtype=int), np.array(lrs), np.array(lams), np.array(ys), np.array(ms),
-        np.array(losses), float(setpoint), diverged_at is not None,
-        diverged_at, int(products),
+        np.array(losses), setpoint, diverged_at is not None, diverged_at, int(products),
     )
