@@ -304,7 +304,7 @@ def test_training_sweep_estimate_uses_the_geometric_factor():
 
     r = range_test(loss, lambda th: g.copy(), np.zeros(2), lr_min=1e-9, lr_max=1e-7, n_steps=101,
                    smoothing=0.5)
-    lrs, rho = r.sharpness_estimates(floor)
+    _, rho = r.sharpness_estimates(floor)
     expected = (g @ g) / (2.0 * (r.smoothed[: len(rho)] - floor))
     interior = slice(10, -10)
     assert np.allclose(rho[interior], expected[interior], rtol=1e-6)
