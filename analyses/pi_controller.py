@@ -51,7 +51,7 @@ with Analysis(
     # 2. The Jury region equals the roots region
     # ------------------------------------------------------------------------------
     progress("Jury region vs polynomial roots")
-    n = 201 if quick else 401
+    n = 151 if quick else 401
     plants = {"0.5/(z − 0.9)": (G1, np.linspace(-1.0, 4.6, n), np.linspace(-1.0, 9.0, n)),
               "0.5 z⁻²/(z − 0.9)": (Gd, np.linspace(-1.0, 1.5, n), np.linspace(-0.1, 0.35, n))}
     mismatches, checked, pc_agree, pc_checked = 0, 0, 0, 0
@@ -113,7 +113,7 @@ with Analysis(
     fig, axes = subplots(1, 2, width=11.0, height=4.6)
     sim_disagree, sim_total, sim_near = 0, 0, 0
     for ax, (name, (plant, kp, ki, region)) in zip(axes, maps.items(), strict=True):
-        m = 9 if quick else 13
+        m = 7 if quick else 13
         pk = np.linspace(kp[0], kp[-1], m + 2)[1:-1]
         pi = np.linspace(ki[0], ki[-1], m + 2)[1:-1]
         PK, PI = (a.ravel() for a in np.meshgrid(pk, pi, indexing="ij"))

@@ -385,3 +385,16 @@ def test_polygon_refuses_other_plants():
         zd.stability_polygon(zd.first_order_plant(0.9, 0.5, delay=1))
     with pytest.raises(ValueError, match="first-order"):
         zd.stability_polygon(PLANTS["biproper"])
+
+
+def test_schur_is_invariant_to_the_sign_of_each_row(rng):
+    P = np.column_stack([rng.uniform(0.5, 2.0, 300), rng.uniform(-1, 1, (300, 3))])
+    signs = np.where(rng.random(300) < 0.5, -1.0, 1.0)[:, None]
+    assert np.array_equal(zd.is_schur_stable(P), zd.is_schur_stable(P * signs))
+
+
+def test_state_space_plants_are_accepted():
+    # the same first-order plant as a state-space model: x+ = 0.9x + u, y = 0.5x
+    ss = control.ss([[0.9]], [[1.0]], [[0.5]], [[0.0]], 1.0)
+    chi = zd.characteristic_polynomial(ss, zd.pi_controller(0.4, 0.2))
+    assert np.allclose(chi, [1.0, -1.6, 0.7])
