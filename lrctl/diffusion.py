@@ -423,8 +423,10 @@ class DenoiserTraining:
 
     @property
     def relative_excess(self) -> np.ma.MaskedArray:
-        """Excess loss divided by its value at step 0."""
-        return self.excess_loss / self.excess_loss[:, :1]
+        """Excess loss divided by its value at step 0 (0 for a level that starts at its optimum)."""
+        start = np.asarray(self.excess_loss[:, :1].filled(0.0))
+        scale = np.where(start > 0, start, 1.0)
+        return self.excess_loss / scale
 
     def steps_to(self, target: float) -> np.ndarray:
         """Per level, the first step with relative excess ≤ ``target`` (inf if never reached)."""
@@ -467,8 +469,10 @@ def train_denoiser(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLike, steps
 
     ``lr`` is one rate for all levels or one per level (e.g. :func:`adapted_lr`); ``initial``
     W₀ (default 0), shape (d, d) or (S, d, d). A level whose excess loss exceeds
-    ``blowup`` × its initial value (or becomes non-finite) is marked diverged and stops. The
-    closed-form prediction of the same curves is :func:`denoiser_learning_curve`.
+    ``blowup`` × its initial value (or becomes non-finite) is marked diverged and stops. An
+    excess below the round-off of the loss terms that cancel (10⁻¹³ of their size) is
+    reported as 0. The closed-form prediction of the same curves is
+    :func:`denoiser_learning_curve`.
 
     >>> run = train_denoiser([1.0, 4.0], [0.5, 2.0], 0.05, 20)
     >>> run.excess_loss.shape, bool(run.diverged.any())
@@ -487,8 +491,11 @@ def train_denoiser(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLike, steps
 
     def excess(A: np.ndarray, AM: np.ndarray) -> np.ndarray:
         quad = np.einsum("sij,sij->s", AM, A)
-        return np.maximum(quad - 2.0 * np.einsum("sij,ji->s", A, Sigma) + lam.sum() - loss_min,
-                          0.0)
+        cross = 2.0 * np.einsum("sij,ji->s", A, Sigma)
+        e = quad - cross + lam.sum() - loss_min
+        # below the round-off of the terms that cancel, the excess is indistinguishable from 0
+        scale = quad + np.abs(cross) + lam.sum() + loss_min
+        return np.where(e > 1e-13 * scale, e, 0.0)
 
     out = np.zeros((S, steps + 1))
     A = skip[:, None, None] * eye + a[:, None, None] * W

@@ -267,6 +267,13 @@ def test_stability_boundary_and_divergence_reporting():
     assert np.isinf(bad.steps_to(1e-3)[1])
 
 
+def test_run_started_at_the_optimum_stays_there():
+    W = D.denoiser_optimum(_spd(2), [0.1, 1.0])
+    run = D.train_denoiser(_spd(2), [0.1, 1.0], 0.05, 5, initial=W)
+    np.testing.assert_allclose(run.excess_loss, 0.0, atol=1e-13)
+    np.testing.assert_array_equal(run.steps_to(0.5), [0.0, 0.0])
+
+
 def test_steps_to():
     # λ = σ = 1, η = 1/8: factor per step (1 − 2·(1/8)·(1 + 1))² = 1/4, relative excess 4^-t
     c = D.denoiser_learning_curve(1.0, 1.0, 0.125, 6)
