@@ -9,9 +9,7 @@ from typing import Any
 import numpy as np
 
 from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, subplots
-
-_CYCLE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#9d755d",
-          "#eeca3b", "#bab0ac", "#ff9da6")
+from lrctl.plots.schedules import SERIES_COLOURS as _CYCLE
 
 
 def _colours(names: Sequence[str]) -> dict[str, str]:
