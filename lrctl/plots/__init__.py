@@ -61,7 +61,7 @@ def tidy_log_ticks(ax: Any, axis: str = "both") -> None:
         if a.get_scale() != "log":
             continue
         lo, hi = sorted(a.get_view_interval())
-        short = lo > 0 and hi / lo < 300
+        short = lo > 0 and hi < 300 * lo  # (a ratio would overflow near 1e-300)
         a.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0) if short else (1.0,)))
         if short:
             a.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
