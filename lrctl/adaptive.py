@@ -270,12 +270,17 @@ class SnapshotEnsemble:
     disagreement
         (M, M) fraction of evaluation points on which snapshots i and j predict different
         classes.
+    log_losses, ensemble_log_loss
+        Mean cross-entropy −log p(y|x) of each snapshot and of the ensemble. By Jensen's
+        inequality (−log is convex) the ensemble's is at most the mean of the snapshots'.
     """
 
     accuracies: np.ndarray
     ensemble_accuracy: float
     distances: np.ndarray
     disagreement: np.ndarray
+    log_losses: np.ndarray
+    ensemble_log_loss: float
 
     @property
     def best_single_accuracy(self) -> float:
@@ -816,6 +821,7 @@ def curvature_capped_descent(
     fraction: float = 0.5,
     method: str = "layerwise",
     recompute_every: int | None = None,
+    record_full: bool = False,
     tol: float = 1e-4,
     seed: Any = 0,
     loss_floor: float | None = None,
@@ -840,6 +846,9 @@ def curvature_capped_descent(
     ----------
     fraction
         c in (0, 1]: the share of the stability bound.
+    record_full
+        Also compute λ_max(H) at every recomputation for the per-layer methods (the global
+        method always does), so that ``curvature`` records the whole network's curvature too.
     tol, seed
         Lanczos tolerance and start-vector seed.
 
@@ -867,8 +876,8 @@ def curvature_capped_descent(
 
     def rates_fn(t, rows, th, g):
         if state["rates"] is None or (every is not None and t % every == 0):
-            bc = block_top_eigenvalues(objective, th[0], include_full=method == "global",
-                                       tol=tol, seed=rng)
+            bc = block_top_eigenvalues(objective, th[0], tol=tol, seed=rng,
+                                       include_full=method == "global" or bool(record_full))
             if method == "global":
                 if bc.full is None or bc.full <= 0:
                     raise ValueError(f"λ_max(H) = {bc.full} at step {t}: no positive curvature "
@@ -1032,7 +1041,8 @@ def snapshot_ensemble(objective: Any, snapshots: Any, X: Any = None, y: Any = No
     r"""Accuracy of each snapshot and of their ensemble, and the snapshots' diversity.
 
     The ensemble averages class probabilities, p̄ = (1/M) Σ_m p(x; θ_m), and predicts
-    argmax p̄. Diversity: pairwise parameter distances ‖θ_i − θ_j‖ and pairwise prediction
+    argmax p̄; its cross-entropy −log p̄(y|x) is at most the snapshots' mean (Jensen), while
+    its accuracy carries no such guarantee. Diversity: pairwise parameter distances ‖θ_i − θ_j‖ and pairwise prediction
     disagreement (the fraction of points where argmax p(x; θ_i) ≠ argmax p(x; θ_j)).
     (X, y) default to the objective's training set; pass a held-out set to measure
     generalization.
@@ -1059,7 +1069,11 @@ def snapshot_ensemble(objective: Any, snapshots: Any, X: Any = None, y: Any = No
     acc = np.mean(preds == labels, axis=-1)
     ens = float(np.mean(P.mean(axis=0).argmax(axis=-1) == labels))
     dist = np.linalg.norm(S[:, None, :] - S[None, :, :], axis=-1)  # direct: no cancellation
+    rows = np.arange(len(labels))
+    tiny = np.finfo(float).tiny  # a probability that underflowed to 0 counts as 1e-308
+    nll = -np.log(np.maximum(P[:, rows, labels], tiny)).mean(axis=-1)
+    ens_nll = float(-np.log(np.maximum(P.mean(axis=0)[rows, labels], tiny)).mean())
     disagree = np.mean(preds[:, None, :] != preds[None, :, :], axis=-1)
     return SnapshotEnsemble(accuracies=acc, ensemble_accuracy=ens, distances=dist,
-                            disagreement=disagree)
+                            disagreement=disagree, log_losses=nll, ensemble_log_loss=ens_nll)
 

@@ -429,6 +429,11 @@ def test_snapshot_ensemble_against_direct_computation(digits):
     assert ens.disagreement[0, 1] == np.mean(preds[0] != preds[1])
     assert np.isclose(ens.mean_distance, pdist(run.snapshots).mean())
     assert ens.best_single_accuracy == ens.accuracies.max()
+    rows = np.arange(len(yte))
+    assert np.allclose(ens.log_losses, [-np.log(p[rows, yte]).mean() for p in P])
+    assert np.isclose(ens.ensemble_log_loss, -np.log(P.mean(0)[rows, yte]).mean())
+    # Jensen: −log of the mean probability is at most the mean of −log (−log is convex)
+    assert ens.ensemble_log_loss <= ens.log_losses.mean() + 1e-12
     with pytest.raises(ValueError, match="M >= 2"):
         snapshot_ensemble(net, run.snapshots[:1], Xte, yte)
     with pytest.raises(ValueError, match="give both"):
