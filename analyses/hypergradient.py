@@ -19,6 +19,8 @@ from lrctl.plots import adaptive as aplots
 from lrctl.plots import subplots
 from lrctl.report import Analysis
 
+DIVERGENCE = 10.0  # on the network, a run whose loss passes 10x its initial loss has diverged
+
 
 def band(alphas, ok):
     """The α values where ok holds, as text."""
@@ -170,8 +172,8 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     net = MLP(Xtr, ytr, hidden=(32,), l2=1e-4)
     start = net.initial(seed=0)
     steps = 60 if an.quick else 250
-    grid = np.geomspace(0.01, 10.0, 5 if an.quick else 10)
-    const = adaptive.constant_lr_sweep(net, start, grid, steps)
+    grid = np.geomspace(0.01, 10.0, 5 if an.quick else 8)
+    const = adaptive.constant_lr_sweep(net, start, grid, steps, divergence_factor=DIVERGENCE)
     finite = [r for r in const if not r.diverged]
     best = min(finite, key=lambda r: r.final_loss)
     rt = rangetest.range_test(net.loss, net.grad, start, lr_min=1e-3, lr_max=100.0,
@@ -179,7 +181,8 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     sugg = rt.suggestions.valley if rt.suggestions.valley is not None else rt.suggestions.steepest
     sugg_kind = "valley" if rt.suggestions.valley is not None else "steepest"
     lr0 = 0.05
-    base, at_sugg = adaptive.constant_lr_sweep(net, start, [lr0, sugg], steps)
+    base, at_sugg = adaptive.constant_lr_sweep(net, start, [lr0, sugg], steps,
+                                               divergence_factor=DIVERGENCE)
     an.number("best_constant_lr", best.lr, unit="lr", description="lowest final loss on the grid")
     an.number("best_constant_loss", best.final_loss, unit="loss")
     an.number("range_test_suggestion", sugg, unit="lr",
@@ -188,8 +191,9 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
               description="final loss at the range-test rate")
 
     an.progress("digits MLP: hyper-rate sweeps")
-    alphas = np.geomspace(1e-3, 1e2, 5 if an.quick else 11)
-    hd = {rule: adaptive.hypergradient_sweep(net, start, lr0, alphas, steps, rule=rule)
+    alphas = np.geomspace(1e-3, 1e2, 5 if an.quick else 9)
+    hd = {rule: adaptive.hypergradient_sweep(net, start, lr0, alphas, steps, rule=rule,
+                                             divergence_factor=DIVERGENCE)
           for rule in ("additive", "log")}
 
     def best_of(runs):
@@ -248,10 +252,12 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
                     f"{band(alphas, within['log'])}")
 
     an.progress("digits MLP: sensitivity to the starting rate")
-    lr0s = np.geomspace(0.01, 1.0, 3 if an.quick else 4)
-    const0 = adaptive.constant_lr_sweep(net, start, lr0s, steps)
-    add0 = adaptive.hypergradient_sweep(net, start, lr0s, best_add.hyper_lr, steps)
-    log0 = adaptive.hypergradient_sweep(net, start, lr0s, best_log.hyper_lr, steps, rule="log")
+    lr0s = np.geomspace(0.01, 1.0, 3)
+    const0 = adaptive.constant_lr_sweep(net, start, lr0s, steps, divergence_factor=DIVERGENCE)
+    add0 = adaptive.hypergradient_sweep(net, start, lr0s, best_add.hyper_lr, steps,
+                                        divergence_factor=DIVERGENCE)
+    log0 = adaptive.hypergradient_sweep(net, start, lr0s, best_log.hyper_lr, steps, rule="log",
+                                        divergence_factor=DIVERGENCE)
     finals = {"constant η = η_0": [r.final_loss for r in const0],
               f"additive HD, α = {best_add.hyper_lr:.3g}": [r.final_loss for r in add0],
               f"log HD, α = {best_log.hyper_lr:.3g}": [r.final_loss for r in log0]}
@@ -262,12 +268,14 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
               caption="Final training loss against the starting rate η_0: constant training "
                       "at η_0 and both hypergradient rules started there.")
 
-    def spread(values):
-        v = np.asarray(values)
+    def spread(runs):
+        """max/min final loss over the starting rates; inf when a run diverged."""
+        if any(r.diverged for r in runs):
+            return float("inf")
+        v = np.array([r.final_loss for r in runs])
         return float(v.max() / v.min())
 
-    s_const = spread(finals["constant η = η_0"])
-    s_add, s_log = spread([r.final_loss for r in add0]), spread([r.final_loss for r in log0])
+    s_const, s_add, s_log = spread(const0), spread(add0), spread(log0)
     an.claim("The additive hypergradient rule makes the final loss less sensitive to the starting "
              "rate than constant-rate training (Baydin et al. 2018)"
              + ("; so does the log rule" if s_log < s_const else

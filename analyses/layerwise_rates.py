@@ -50,7 +50,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
     names = ["layer 1 (64→32)", "layer 2 (32→32)", "layer 3 (32→10)"]
     start = net.initial(seed=0)
     steps = 80 if an.quick else 300
-    every = 40 if an.quick else 50
+    every = 40 if an.quick else 75
     tol = 1e-3
 
     an.progress("per-layer curvature at the start")
@@ -87,11 +87,11 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
         an.progress(f"  {method}: final loss {runs[method].final_loss:.4g}")
 
     an.progress("training: LARS and constant-rate grids")
-    lars_grid = np.geomspace(0.01, 0.5, 4 if an.quick else 6)
+    lars_grid = np.geomspace(0.005, 0.5, 4) if an.quick else np.geomspace(0.002, 0.5, 6)
     lars = adaptive.lars_descent(net, start, lars_grid, steps, divergence_factor=DIVERGENCE)
     best_lars = min((r for r in lars if not r.diverged), key=lambda r: r.final_loss)
     best_lars_lr = float(lars_grid[next(i for i, r in enumerate(lars) if r is best_lars)])
-    const_grid = np.geomspace(0.1, 10.0, 4 if an.quick else 7)
+    const_grid = np.geomspace(0.1, 10.0, 4 if an.quick else 5)
     const = adaptive.constant_lr_sweep(net, start, const_grid, steps,
                                        divergence_factor=DIVERGENCE)
     best_const = min((r for r in const if not r.diverged), key=lambda r: r.final_loss)

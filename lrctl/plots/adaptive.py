@@ -248,7 +248,7 @@ def block_curvature_history(steps: Any, values: Any, *, full: Any = None,
     v = np.atleast_2d(np.asarray(values, dtype=float))
     names = labels or [f"layer {i + 1}" for i in range(v.shape[1])]
     for i in range(v.shape[1]):
-        ax.semilogy(s, v[:, i], "o-", color=_color(i + 1), lw=1.5, ms=4, label=f"λmax(H) of {names[i]}")
+        ax.semilogy(s, v[:, i], "o-", color=_color(i + 1), lw=1.5, ms=4, label=f"λmax(H_ℓ) of {names[i]}")
     if full is not None:
         ax.semilogy(s, np.asarray(full, dtype=float), "s--", color=PREDICTED, lw=1.5, ms=4,
                     label="λmax(H), whole network")
