@@ -169,7 +169,7 @@ class BlockCurvature:
     values
         λ_max(H_ℓ) of each diagonal block H_ℓ, shape (n_blocks,).
     full
-        λ_max(H) of the whole Hessian (``nan`` is never stored: ``None`` when not computed).
+        λ_max(H) of the whole Hessian, or ``None`` when it was not computed.
     n_products
         Hessian-vector products used in total.
     """
