@@ -97,8 +97,9 @@ with Analysis(__file__, title="Snapshot ensembles under warm restarts: accuracy 
     ax.set_xlabel("restart amplitude η_max / cycle length (steps)")
     an.figure(fig, "accuracy",
               caption=f"Test accuracy (mean over {len(seeds)} mini-batch orders) of the "
-                      "snapshot ensemble, the best single snapshot and the mean snapshot, for "
-                      "each restart amplitude and cycle length.")
+                      "snapshot ensemble, the best single snapshot (picked on the test set "
+                      "itself, an optimistic reference) and the mean snapshot, for each restart "
+                      "amplitude and cycle length.")
 
     # --- claims --------------------------------------------------------------------------
     n_cfg = E.size
