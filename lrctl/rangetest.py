@@ -131,9 +131,11 @@ class RangeTestResult:
     losses
         The raw losses L(θ_{t+1}) after each of those steps.
     smoothed
-        The losses smoothed in ln η (Savitzky–Golay, centred, no lag).
+        The losses smoothed in ln η (Savitzky–Golay, centred, no lag), for the part of the sweep
+        before the divergence: ``smoothed[i]`` belongs to ``lrs[i]``, and the trailing losses
+        above the divergence level are left out (so ``len(smoothed) <= len(losses)``).
     slopes
-        dL̃/d ln η, the derivative of the same local fits.
+        dL̃/d ln η, the derivative of the same local fits (the length of ``smoothed``).
     initial_loss
         L(θ_0), before the first step.
     diverged
@@ -175,9 +177,10 @@ class RangeTestResult:
         floor = check_scalar("loss_min", loss_min)
         gap = self.smoothed - floor
         keep = gap > 0
+        lrs = self.lrs[: len(self.smoothed)][keep]
         per_step = (1.0 - np.exp(-self.log_lr_step)) * self.slopes[keep]
-        rho = sharpness_from_slope(per_step, self.lrs[keep], gap[keep])
-        return self.lrs[keep], np.atleast_1d(rho)
+        rho = sharpness_from_slope(per_step, lrs, gap[keep])
+        return lrs, np.atleast_1d(rho)
 
 
 @dataclass(frozen=True, eq=False)
@@ -456,8 +459,8 @@ def range_test(
     then L_t = L(θ_{t+1}) is recorded. The sweep stops at the first step where
     :func:`divergence_index`'s rule fires (NaN/inf, or a loss level ``threshold`` × |best|
     above the best); a finite loss that triggered the stop is kept in ``losses``, a NaN or inf
-    one is not. The curve is then smoothed in ln η over ``smoothing`` (a width in ln η; 0:
-    none) and the suggestions are read off it.
+    one is not. The part of the curve before the divergence is then smoothed in ln η over
+    ``smoothing`` (a width in ln η; 0: none) and the suggestions are read off it.
 
     Parameters
     ----------
@@ -506,6 +509,7 @@ def range_test(
     medians: list[float] = []
     best = L0
     diverged_at: int | None = None
+    level = np.inf  # the divergence level when the threshold stop fired
     for t, eta in enumerate(lrs):
         g = _call_grad(grad, theta)
         if not np.all(np.isfinite(g)):
@@ -524,6 +528,7 @@ def range_test(
         medians.append(med)
         if med > best + thr * _stop_scale(best, L0):
             diverged_at = t
+            level = best + thr * _stop_scale(best, L0)
             break
         best = min(best, med)
     if diverged_at == 0:
@@ -532,19 +537,21 @@ def range_test(
             f"the loss is {what} after the first step, at lr_min={lrs[0]:g}: the sweep diverged "
             "from its first step; lower lr_min or check the objective"
         )
-    n_rec = len(recorded)
-    if n_rec < MIN_POINTS:
+    raw = np.asarray(recorded)
+    # The smoothing and the suggestions see the sweep before the divergence: the trailing run
+    # of losses above the divergence level is left out (a cubic fit across that jump would
+    # ring and invent a minimum).
+    above = raw > level
+    n_pre = len(raw) - (int(np.argmin(above[::-1])) if not above.all() else len(raw))
+    if n_pre < MIN_POINTS:
         raise ValueError(
             f"the sweep diverged at step {diverged_at} (lr {lrs[diverged_at]:g}) with only "
-            f"{n_rec} finite losses (need {MIN_POINTS}); lower lr_min or raise n_steps"
+            f"{n_pre} finite losses before it (need {MIN_POINTS}); lower lr_min or raise n_steps"
         )
-    kept = lrs[:n_rec]
-    raw = np.asarray(recorded)
-    smoothed, slopes, pts = smooth_in_log_lr(kept, raw, width)
-    # The suggestions ignore the loss that triggered the stop only through the smoothing;
-    # the raw curve is kept whole.
+    pre_lrs = lrs[:n_pre]
+    smoothed, slopes, pts = smooth_in_log_lr(pre_lrs, raw[:n_pre], width)
     return RangeTestResult(
-        lrs=kept,
+        lrs=lrs[: len(raw)],
         losses=raw,
         smoothed=smoothed,
         slopes=slopes,
@@ -552,7 +559,7 @@ def range_test(
         diverged=diverged_at is not None,
         diverged_at=diverged_at,
         diverged_lr=None if diverged_at is None else float(lrs[diverged_at]),
-        suggestions=suggest(kept, smoothed, slopes),
+        suggestions=suggest(pre_lrs, smoothed, slopes),
         log_lr_step=float(np.log(lrs[1] / lrs[0])),
         smoothing_window=pts,
     )

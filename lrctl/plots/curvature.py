@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, axes_or_new, tidy_log_ticks
+from lrctl.plots import MEASURED, PREDICTED, axes_or_new
 
 __all__ = ["eigenvalue_convergence"]
 
@@ -35,6 +35,8 @@ def eigenvalue_convergence(power_history: np.ndarray, lanczos: Mapping[int, floa
     ax.set_xlabel("Hessian-vector products")
     ax.set_ylabel("relative error of λmax")
     ax.set_title(title)
-    tidy_log_ticks(ax, "y")
+    from lrctl.plots.rangetest import lean_log_ticks
+
+    lean_log_ticks(ax)
     ax.legend(fontsize=8)
     return fig

@@ -15,6 +15,7 @@ from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, tidy
 
 __all__ = [
     "fast_ramp",
+    "lean_log_ticks",
     "ramp_amplitude",
     "range_test_curve",
     "repeated_range_test_curves",
@@ -29,6 +30,22 @@ SUGGESTION_STYLE = {
     "valley": {"color": "#7b1fa2", "ls": "-.", "label": "valley"},
     "min_over_10": {"color": "#00838f", "ls": ":", "label": "minimum / 10"},
 }
+
+
+def lean_log_ticks(ax: Any) -> None:
+    """``tidy_log_ticks``, then no minor ticks on log axes spanning more than two decades.
+
+    On wide log axes the minor ticks are unlabelled clutter, and measuring their (empty) labels
+    for the constrained layout dominates the drawing time of a figure.
+    """
+    tidy_log_ticks(ax)
+    for a in (ax.xaxis, ax.yaxis):
+        if a.get_scale() == "log":
+            lo, hi = sorted(a.get_view_interval())
+            if lo > 0 and hi / lo > 100:
+                from matplotlib.ticker import NullLocator
+
+                a.set_minor_locator(NullLocator())
 
 
 def _loss_ylim(ax: Any, lows: Sequence[float], highs: Sequence[float]) -> None:
@@ -48,7 +65,7 @@ def range_test_curve(result: Any, *, ax: Any = None, title: str = "Range test",
     """
     fig, ax = axes_or_new(ax)
     ax.semilogx(result.lrs, result.losses, ".", ms=3, color="0.55", label="raw loss")
-    ax.semilogx(result.lrs, result.smoothed, color=MEASURED, lw=2,
+    ax.semilogx(result.lrs[: len(result.smoothed)], result.smoothed, color=MEASURED, lw=2,
                 label="smoothed in ln η (centred, no lag)")
     for label, (x, y) in (extra or {}).items():
         ax.semilogx(x, y, color="0.25", lw=1.3, ls=(0, (4, 2)), label=label)
@@ -68,7 +85,7 @@ def range_test_curve(result: Any, *, ax: Any = None, title: str = "Range test",
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("loss after the step")
     ax.set_title(title)
-    tidy_log_ticks(ax, "x")
+    lean_log_ticks(ax)
     ax.legend(fontsize=7.5, loc="lower left")
     return fig
 
@@ -79,7 +96,7 @@ def repeated_range_test_curves(repeated: Any, *, ax: Any = None,
     fig, ax = axes_or_new(ax)
     lows, highs = [], []
     for i, sw in enumerate(repeated.sweeps):
-        ax.semilogx(sw.lrs, sw.smoothed, color=MEASURED, lw=1.1, alpha=0.75,
+        ax.semilogx(sw.lrs[: len(sw.smoothed)], sw.smoothed, color=MEASURED, lw=1.1, alpha=0.75,
                     label="smoothed sweep (one per seed)" if i == 0 else None)
         lows.append(sw.smoothed.min())
         highs.append(max(sw.initial_loss, sw.smoothed[: sw.suggestions.minimum_index + 1].max()))
@@ -95,7 +112,7 @@ def repeated_range_test_curves(repeated: Any, *, ax: Any = None,
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("mini-batch loss (smoothed)")
     ax.set_title(title)
-    tidy_log_ticks(ax, "x")
+    lean_log_ticks(ax)
     ax.legend(fontsize=7.5, loc="lower left")
     return fig
 
@@ -119,7 +136,7 @@ def slope_against_lr(lrs: np.ndarray, measured: np.ndarray,
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("−dL/d ln η (loss units)")
     ax.set_title(title)
-    tidy_log_ticks(ax, "x")
+    lean_log_ticks(ax)
     ax.legend(fontsize=7.5)
     return fig
 
@@ -163,7 +180,7 @@ def fast_ramp(steps_per_decade: np.ndarray, overshoot: Mapping[str, np.ndarray],
     ax.set_xlabel("ramp speed (steps per decade of η)")
     ax.set_ylabel("divergence η × λmax / 2")
     ax.set_title(title)
-    tidy_log_ticks(ax)
+    lean_log_ticks(ax)
     ax.legend(fontsize=7.5)
     return fig
 
@@ -186,7 +203,7 @@ def ramp_amplitude(x: np.ndarray, scaled_log_amplitude: Mapping[str, np.ndarray]
     ax.set_xlabel("η·λmax (dimensionless)")
     ax.set_ylabel("Δ · ln(amplitude of the top component)")
     ax.set_title(title)
-    tidy_log_ticks(ax, "x")
+    lean_log_ticks(ax)
     ax.legend(fontsize=7.5, loc="lower left")
     return fig
 
@@ -199,10 +216,10 @@ def steepest_against_ramp(steps_per_decade: np.ndarray, steepest: np.ndarray,
     ax.loglog(steps_per_decade, steepest, "o", color=MEASURED, ms=5,
               label="steepest-slope suggestion (measured)")
     ax.loglog(steps_per_decade, predicted, color=PREDICTED, lw=2,
-              label="(1 − e^{−Δ}) / (2ρ_g(θ₀))")
+              label=r"$(1 - e^{-\Delta})\,/\,(2\rho_g(\theta_0))$, ρ_g = ‖g‖²/(2L)")
     ax.set_xlabel("ramp speed (steps per decade of η)")
     ax.set_ylabel("suggested learning rate η")
     ax.set_title(title)
-    tidy_log_ticks(ax)
+    lean_log_ticks(ax)
     ax.legend(fontsize=8)
     return fig
