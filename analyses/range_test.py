@@ -41,6 +41,7 @@ from lrctl.rangetest import (
     ramp_return_point,
     range_test,
     repeated_range_test,
+    steepest_lr_prediction,
 )
 from lrctl.report import Analysis
 
@@ -249,7 +250,7 @@ with Analysis(
         real = range_test(problem.loss, problem.grad, theta0, lr_min=LR_MIN, lr_max=LR_MAX,
                           n_steps=n, stop_window=1)
         steepest.append(real.suggestions.steepest)
-        predicted_steepest.append((1 - np.exp(-delta)) / (2 * rho_g0))
+        predicted_steepest.append(steepest_lr_prediction(rho_g0, delta))
         over_real.append(real.diverged_lr / bound)
         sim = range_test(model.loss, model.grad, theta0, lr_min=LR_MIN, lr_max=LR_MAX,
                          n_steps=n, stop_window=1)

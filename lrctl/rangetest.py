@@ -77,6 +77,7 @@ __all__ = [
     "range_test",
     "repeated_range_test",
     "smooth_in_log_lr",
+    "steepest_lr_prediction",
     "suggest",
 ]
 
@@ -721,6 +722,27 @@ def quadratic_sweep_log_excess(hessian: Any, error: Any, lrs: Any) -> np.ndarray
     logf = np.log(np.maximum(factors, np.finfo(float).tiny))
     log_terms = np.log(0.5 * lam * c**2)[None, :] + 2.0 * np.cumsum(logf, axis=0)
     return logsumexp(log_terms, axis=1)
+
+
+def steepest_lr_prediction(curvature: Any, log_lr_step: Any) -> np.ndarray | float:
+    r"""Where a training sweep's loss falls fastest against ln η: η_steep = (1 − e^{−Δ})/(2ρ).
+
+    Early in a sweep the steps are small and the loss along a direction of curvature ρ decays
+    like exp(−2ρ S_t), with S_t = Σ_{s<=t} η_s = η_t/(1 − e^{−Δ}) + const the cumulative rate of a
+    geometric grid with step Δ in ln η. As a function of u = ln η_t that is exp(−c e^u),
+    c = 2ρ/(1 − e^{−Δ}), whose slope in u is steepest where c e^u = 1. So the steepest-slope
+    suggestion is set by the ramp step as much as by the problem: halve the steps per decade and
+    it doubles. With a spectrum, ρ is an effective curvature; ‖g‖²/(2L) at the start
+    (:func:`lrctl.quadratic.gradient_weighted_curvature`) predicts it within about 20% on the
+    problem of the analysis ``range-test``. Broadcasts.
+
+    >>> round(steepest_lr_prediction(1.0, np.log(10) / 20), 5)    # 20 steps per decade
+    0.05437
+    """
+    rho = check_positive("curvature", curvature)
+    step = check_positive("log_lr_step", log_lr_step)
+    out = (1.0 - np.exp(-step)) / (2.0 * rho)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 # ---------------------------------------------------------------------------------------
