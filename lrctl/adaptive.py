@@ -619,14 +619,6 @@ def _block_index(objective: Any) -> tuple[tuple[slice, ...], np.ndarray]:
     return blocks, owner
 
 
-def _block_operator(objective: Any, theta: np.ndarray, sl: slice):
-    def hv(v: np.ndarray) -> np.ndarray:
-        full = np.zeros(objective.dim)
-        full[sl] = v
-        return objective.hvp(theta, full)[sl]
-    return hv
-
-
 def block_top_eigenvalues(
     objective: Any,
     theta: Any,
@@ -638,7 +630,7 @@ def block_top_eigenvalues(
     r"""λ_max(H_ℓ) for each diagonal Hessian block H_ℓ (and λ_max(H)), by Lanczos.
 
     H_ℓ v = [H (0, …, v, …, 0)]_ℓ: the block's slice of a full Hessian-vector product with v
-    embedded in zeros. Each eigenvalue comes from :func:`lrctl.curvature.top_eigenvalue`
+    embedded in zeros (:func:`lrctl.curvature.block_spectra`). Each eigenvalue comes from Lanczos
     (``eigsh``, ``which='LA'``: the largest *algebraic* eigenvalue, which the bound 2/λ needs).
 
     >>> from lrctl.objectives import QuadraticObjective
@@ -648,7 +640,7 @@ def block_top_eigenvalues(
     >>> bc.values.round(6).tolist(), round(bc.full, 6)
     ([3.0, 20.0], 20.0)
     """
-    from lrctl.curvature import top_eigenvalue
+    from lrctl.curvature import block_spectra, top_eigenvalue
 
     theta = check_finite("theta", theta)
     if theta.shape != (objective.dim,):
@@ -656,12 +648,9 @@ def block_top_eigenvalues(
     check_positive("tol", tol)
     rng = as_rng(seed)
     blocks, _ = _block_index(objective)
-    values, products = [], 0
-    for sl in blocks:
-        res = top_eigenvalue(_block_operator(objective, theta, sl), sl.stop - sl.start,
-                             tol=tol, seed=rng)
-        values.append(res.value)
-        products += res.n_products
+    spectra = block_spectra(lambda v: objective.hvp(theta, v), blocks, objective.dim, k=1,
+                            tol=tol, seed=rng)
+    values, products = spectra.lam_max, spectra.total_products
     full = None
     if include_full:
         res = top_eigenvalue(lambda v: objective.hvp(theta, v), objective.dim, tol=tol, seed=rng)
