@@ -1448,7 +1448,8 @@ class StabilityMargins:
     log scale, the phase margin smallest in magnitude); all crossings are kept. Frequencies are
     in radians per unit of time (ω/dt; rad per optimizer step when dt = 1), π/dt being the
     Nyquist frequency z = −1. A margin with no crossover is inf and its frequency ``None``.
-    Iterating gives python-control's tuple order (gm, pm, sm, wpc, wgc, wms).
+    Iterating and indexing give python-control's tuple order (gm, pm, sm, wpc, wgc, wms), so
+    ``gm, pm, *_ = stability_margins(G, C)`` and ``stability_margins(G, C)[0]`` both work.
     """
 
     gain_margin: float
@@ -1464,9 +1465,18 @@ class StabilityMargins:
     closed_loop_stable: bool
     dt: float
 
+    def _as_tuple(self) -> tuple:
+        return (self.gain_margin, self.phase_margin, self.stability_margin,
+                self.phase_crossover, self.gain_crossover, self.stability_margin_frequency)
+
     def __iter__(self):
-        yield from (self.gain_margin, self.phase_margin, self.stability_margin,
-                    self.phase_crossover, self.gain_crossover, self.stability_margin_frequency)
+        yield from self._as_tuple()
+
+    def __getitem__(self, index):
+        return self._as_tuple()[index]
+
+    def __len__(self) -> int:
+        return 6
 
 
 def _cheb_u_as_t(n: int) -> np.ndarray:
