@@ -83,10 +83,12 @@ from lrctl._validation import (
 
 __all__ = [
     "BATCH_STRATEGIES",
+    "RULES",
     "TRANSFORMS",
     "BayesianOptimizer",
     "Evaluation",
     "GaussianProcess1D",
+    "PosteriorSnapshot",
     "SearchProgress",
     "SearchResult",
     "SerialExecutor",
@@ -99,6 +101,9 @@ __all__ = [
 
 #: How pending rates of a batch enter the surrogate.
 BATCH_STRATEGIES = ("kriging-believer", "constant-liar")
+#: How a proposal was made: the initial stratified design, the point farthest from all trials
+#: (no usable value yet), the LCB minimizer, or the exploration rule (argmax σ).
+RULES = ("initial", "farthest", "lcb", "explore")
 #: What the surrogate models: the values themselves or their logarithm (positive losses).
 TRANSFORMS = ("none", "log")
 
@@ -457,7 +462,8 @@ class Trial:
 
     ``status`` is ``"pending"`` (proposed, no value yet), ``"ok"``, ``"diverged"`` (``value``
     is the objective's finite penalty) or ``"failed"`` (``value`` is None and ``error`` says
-    why: an exception, a NaN or inf, or the executor failing).
+    why: an exception, a NaN or inf, or the executor failing). ``rule`` says how the rate was
+    chosen (:data:`RULES`; empty for rates not proposed by the optimizer).
     """
 
     number: int
@@ -467,6 +473,7 @@ class Trial:
     error: str | None = None
     batch: int = 0
     info: Mapping[str, float] = field(default_factory=dict)
+    rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -530,6 +537,45 @@ class SearchResult:
             best_value=None if best is None else best.value,
             best_number=None if best is None else best.number,
         )
+
+
+@dataclass(frozen=True)
+class PosteriorSnapshot:
+    """The surrogate and the acquisition of a search at one moment, on a grid of rates.
+
+    Attributes
+    ----------
+    n_finished
+        Finished trials the GP was fitted to.
+    lrs
+        The grid of learning rates.
+    mean, std
+        Posterior mean and standard deviation of the modelled quantity (the value, or its
+        logarithm when ``transform == "log"``).
+    acquisition
+        LCB = mean − kappa·std on the grid (model units).
+    kappa
+        κ used for this proposal.
+    observed_lrs, observed_values
+        The finished trials' rates and the values the GP saw (model units, imputed for
+        diverged and failed trials).
+    next_lr, rule
+        The rate the optimizer proposes next and the rule that chose it (:data:`RULES`).
+    transform
+        ``"none"`` or ``"log"``.
+    """
+
+    n_finished: int
+    lrs: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    acquisition: np.ndarray
+    kappa: float
+    observed_lrs: np.ndarray
+    observed_values: np.ndarray
+    next_lr: float
+    rule: str
+    transform: str
 
 
 @dataclass(frozen=True)
@@ -635,6 +681,7 @@ CREATE TABLE IF NOT EXISTS trials (
     value REAL,
     error TEXT,
     info TEXT NOT NULL DEFAULT '{}',
+    rule TEXT NOT NULL DEFAULT '',
     proposed REAL NOT NULL,
     finished REAL,
     PRIMARY KEY (study, number)
@@ -666,19 +713,19 @@ class _Storage:
 
     def load(self) -> list[Trial]:
         rows = self.conn.execute(
-            "SELECT number, lr, status, value, error, batch, info FROM trials WHERE study = ? "
-            "ORDER BY number", (self.study,)).fetchall()
-        return [Trial(int(n), float(lr), st, val, err, int(b), json.loads(info))
-                for n, lr, st, val, err, b, info in rows]
+            "SELECT number, lr, status, value, error, batch, info, rule FROM trials "
+            "WHERE study = ? ORDER BY number", (self.study,)).fetchall()
+        return [Trial(int(n), float(lr), st, val, err, int(b), json.loads(info), rule)
+                for n, lr, st, val, err, b, info, rule in rows]
 
     def propose(self, trials: list[Trial]) -> None:
         """Store a batch of proposals in one transaction: a kill leaves all or none."""
         now = time.time()
         with self.conn:
             self.conn.executemany(
-                "INSERT INTO trials (study, number, lr, batch, status, proposed) "
-                "VALUES (?, ?, ?, ?, 'pending', ?)",
-                [(self.study, t.number, t.lr, t.batch, now) for t in trials])
+                "INSERT INTO trials (study, number, lr, batch, status, rule, proposed) "
+                "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                [(self.study, t.number, t.lr, t.batch, t.rule, now) for t in trials])
 
     def finish(self, trial: Trial) -> None:
         with self.conn:
@@ -887,6 +934,26 @@ class BayesianOptimizer:
             self._gp_cache = (key, fit_gp(x, y))
         return self._gp_cache[1]
 
+    def snapshot(self, lrs: ArrayLike | None = None) -> PosteriorSnapshot:
+        """Posterior, acquisition and the next proposal on a grid of rates (default: 401
+        log-spaced points of the bounds), without changing the search."""
+        if any(t.status == "pending" for t in self._trials.values()):
+            raise ValueError("snapshot needs a search with no pending trials (tell them first)")
+        gp = self.posterior()
+        if gp is None:
+            raise ValueError("snapshot needs at least one finished trial with a usable value")
+        grid = np.geomspace(*self.bounds, 401) if lrs is None else check_positive("lrs", lrs)
+        x = self.to_unit(grid)
+        mean, std = gp.predict(x)
+        kappa = self._kappa_now()
+        xo, yo = self._surrogate_data()
+        x_next, rule = self._propose(len(self._trials))
+        return PosteriorSnapshot(
+            n_finished=len(self._finished()), lrs=grid, mean=mean, std=std,
+            acquisition=mean - kappa * std, kappa=kappa, observed_lrs=self.from_unit(xo),
+            observed_values=yo, next_lr=float(self.from_unit(x_next)), rule=rule,
+            transform=self.transform)
+
     # -- ask / tell -----------------------------------------------------------------------
     def ask(self) -> Trial:
         """Propose one learning rate (recorded as a pending trial)."""
@@ -906,8 +973,8 @@ class BayesianOptimizer:
         try:
             while len(out) + len(fresh) < n:
                 number = len(self._trials)
-                x = self._propose(number)
-                trial = Trial(number, float(self.from_unit(x)), batch=batch)
+                x, rule = self._propose(number)
+                trial = Trial(number, float(self.from_unit(x)), batch=batch, rule=rule)
                 self._trials[number] = trial  # pending: the next proposal of the batch sees it
                 fresh.append(trial)
             if self._storage is not None and fresh:
@@ -918,14 +985,16 @@ class BayesianOptimizer:
             raise
         return out + fresh
 
-    def _propose(self, number: int) -> float:
+    def _propose(self, number: int) -> tuple[float, str]:
+        """The next x and the rule that chose it (see :data:`RULES`)."""
         if number < self.n_initial:
-            return float(self._initial_x[number])
+            return float(self._initial_x[number]), "initial"
         taken = np.array([float(self.to_unit(t.lr)) for t in self.trials])
         gp = self.posterior()
         if gp is None:  # nothing usable yet: the point farthest from every trial
             grid = np.linspace(0.0, 1.0, self.grid_size)
-            return float(grid[np.argmax(np.min(np.abs(grid[:, None] - taken), axis=1))])
+            far = float(grid[np.argmax(np.min(np.abs(grid[:, None] - taken), axis=1))])
+            return far, "farthest"
         pending = [t for t in self.trials if t.status == "pending"]
         if pending:
             xp = np.array([float(self.to_unit(t.lr)) for t in pending])
@@ -942,8 +1011,8 @@ class BayesianOptimizer:
                 # The model already knows the value at its pick: a repeat would teach nothing,
                 # so look where it knows least.
                 grid = np.linspace(0.0, 1.0, self.grid_size)
-                x = float(grid[np.argmax(gp.predict(grid)[1])])
-        return x
+                return float(grid[np.argmax(gp.predict(grid)[1])]), "explore"
+        return x, "lcb"
 
     def tell(self, trial: Trial | int, value: Any) -> Trial:
         """Record the outcome of a pending trial: a float, an :class:`Evaluation`, or anything
@@ -972,7 +1041,7 @@ class BayesianOptimizer:
         if old.status != "pending":
             raise ValueError(f"trial {number} is already finished ({old.status}); a trial is "
                              "told once")
-        new = Trial(number, old.lr, status, value, error, old.batch, info)
+        new = Trial(number, old.lr, status, value, error, old.batch, info, old.rule)
         if self._storage is not None:
             self._storage.finish(new)
         self._trials[number] = new

@@ -65,9 +65,12 @@ from lrctl._validation import (
 )
 from lrctl.bayesopt import (
     BATCH_STRATEGIES,
+    RULES,
+    TRANSFORMS,
     BayesianOptimizer,
     Evaluation,
     GaussianProcess1D,
+    PosteriorSnapshot,
     SearchProgress,
     SearchResult,
     SerialExecutor,
@@ -81,20 +84,24 @@ from lrctl.bayesopt import (
 __all__ = [
     "BATCH_STRATEGIES",
     "METHODS",
+    "RULES",
     "SCALES",
     "TEST_FUNCTIONS",
+    "TRANSFORMS",
     "BayesianOptimizer",
     "Evaluation",
     "GaussianProcess1D",
     "LogScaleTestFunction",
     "LossCurve",
     "MonteCarloEstimate",
+    "PosteriorSnapshot",
     "QuadraticGDLoss",
     "SearchProgress",
     "SearchResult",
     "SerialExecutor",
     "Trial",
     "ValidationLoss",
+    "derive_hit_probability",
     "evaluations_to_reach",
     "expected_samples_to_hit",
     "fit_gp",
@@ -320,6 +327,54 @@ def expected_samples_to_hit(target: Any, bounds: Any, scale: str = "log") -> np.
     with np.errstate(divide="ignore"):
         out = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), np.inf)
     return float(out) if out.ndim == 0 else out
+
+
+def derive_hit_probability():
+    r"""Derive P(hit) = 1 − (1 − p)ⁿ, p = ln(b/a)/ln(η_hi/η_lo), and the mean wait 1/p.
+
+    Symbols: target [a, b] inside the bounds [η_lo, η_hi] (``lo``, ``hi``), n samples.
+    ``result`` is the hit probability; the steps derive the mean of the geometric wait by
+    summing Σ k p (1 − p)^{k−1} and the n needed for success probability q.
+
+    >>> d = derive_hit_probability()
+    >>> float(d.lambdify("a", "b", "lo", "hi", "n")(1e-3, 1e-2, 1e-5, 1.0, 1))
+    0.2
+    """
+    import sympy
+
+    from lrctl.derivation import Derivation
+
+    a, b, lo, hi = sympy.symbols("a b eta_lo eta_hi", positive=True)
+    n, k = sympy.symbols("n k", integer=True, positive=True)
+    p, q = sympy.symbols("p q", positive=True)
+    share = sympy.log(b / a) / sympy.log(hi / lo)
+    miss_one = 1 - share
+    result = 1 - miss_one**n
+    # Σ k p (1 − p)^(k−1) converges for 0 < p < 2 (here 0 < p ≤ 1): take that branch
+    series = sympy.piecewise_fold(sympy.summation(k * p * (1 - p) ** (k - 1), (k, 1, sympy.oo)))
+    wait = sympy.simplify(series.args[0][0] if isinstance(series, sympy.Piecewise) else series)
+    n_needed = sympy.solve(sympy.Eq(1 - (1 - p) ** n, q), n)[0]
+    P = sympy.Symbol("P_hit")
+    return Derivation(
+        title="Hit probability of log-uniform random search",
+        result=result,
+        statement=sympy.Eq(P, result),
+        steps=(
+            ("ln η is uniform on [ln η_lo, ln η_hi]; one sample lands in [a, b] with",
+             sympy.Eq(p, share)),
+            ("n independent samples all miss with probability", (1 - p) ** n),
+            ("so at least one hits with", sympy.Eq(P, 1 - (1 - p) ** n)),
+            ("The first hit comes at sample k with probability p(1 − p)^(k−1); its mean",
+             sympy.Eq(sympy.Symbol("E[N]"), wait)),
+            ("Samples needed for success probability q", sympy.Eq(n, n_needed)),
+        ),
+        assumptions=(
+            "the target [a, b] lies inside the search bounds (otherwise use its intersection)",
+            "samples are independent and uniform in ln η",
+            "every rate in the target counts as a success",
+        ),
+        symbols={"a": a, "b": b, "lo": lo, "hi": hi, "n": n},
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -465,3 +465,50 @@ def test_result_types():
                                     Trial(2, 0.3)])
     assert res.numbers.tolist() == [0, 1]  # pending trials are not results
     assert res.best_lr == 0.1 and res.best_so_far().tolist() == [math.inf, 2.0]
+
+
+def test_exploration_rule_frees_a_search_stuck_in_a_local_minimum():
+    # Gramacy & Lee (2012): many local minima; seeds 9 and 10 of the default search settle in
+    # the basins at x = 0.22 and x = 0.43 and, without the rule, never leave them.
+    f = LogScaleTestFunction("gramacy-lee", (1e-4, 1.0))
+    thr = within_tolerance(f.minimum()[1])
+    for seed in (9, 10):
+        stuck = BayesianOptimizer(f.bounds, seed=seed, explore_threshold=0.0)
+        res = stuck.run(f, 60, executor=SerialExecutor())
+        last = stuck.to_unit(res.lrs[-10:])
+        assert res.best_value > thr and np.ptp(last) < 0.05  # circling one basin
+        assert all(t.rule in ("initial", "lcb") for t in stuck.trials)
+        free = BayesianOptimizer(f.bounds, seed=seed)
+        res = free.run(f, 60, executor=SerialExecutor())
+        assert res.best_value <= thr
+        assert any(t.rule == "explore" for t in free.trials)
+
+
+def test_snapshot_and_rules_are_recorded(tmp_path):
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0, storage=tmp_path / "s.sqlite")
+    with pytest.raises(ValueError, match="at least one finished trial"):
+        opt.snapshot()
+    for _ in range(5):
+        t = opt.ask()
+        opt.tell(t, FORRESTER(t.lr))
+    snap = opt.snapshot()
+    gp = opt.posterior()
+    m, s = gp.predict(opt.to_unit(snap.lrs))
+    np.testing.assert_allclose(snap.mean, m)
+    np.testing.assert_allclose(snap.acquisition, m - snap.kappa * s)
+    assert snap.n_finished == 5 and snap.rule in ("lcb", "explore")
+    nxt = opt.ask()  # the snapshot did not change the search: it predicted this proposal
+    assert nxt.lr == pytest.approx(snap.next_lr, rel=1e-12) and nxt.rule == snap.rule
+    with pytest.raises(ValueError, match="no pending trials"):
+        opt.snapshot()
+    opt.close()
+    again = BayesianOptimizer(FORRESTER.bounds, seed=0, storage=tmp_path / "s.sqlite")
+    assert [t.rule for t in again.trials] == ["initial"] * 3 + ["lcb", "lcb", nxt.rule]
+    again.close()
+
+
+def test_gp_ucb_schedule_grows_with_the_trials():
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0, kappa="gp-ucb", grid_size=501)
+    k0 = opt._kappa_now()
+    opt.run(FORRESTER, 6, executor=SerialExecutor())
+    assert opt._kappa_now() == pytest.approx(gp_ucb_kappa(7, 501, 0.1)) and opt._kappa_now() > k0

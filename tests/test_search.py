@@ -359,3 +359,58 @@ def test_random_search_records_like_bo():
     assert np.all(np.isnan(res.values[res.statuses == "failed"]))
     assert all(e == "objective returned NaN" for e, s in zip(res.errors, res.statuses,
                                                              strict=True) if s == "failed")
+
+
+def test_derivation_matches_the_numbers():
+    from lrctl.search import derive_hit_probability
+
+    d = derive_hit_probability()
+    f = d.lambdify("a", "b", "lo", "hi", "n")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        lo = 10 ** rng.uniform(-8, -3)
+        hi = lo * 10 ** rng.uniform(2, 8)
+        a = lo * (hi / lo) ** rng.uniform(0, 0.8)
+        b = a * (hi / a) ** rng.uniform(0.05, 1)
+        n = int(rng.integers(1, 200))
+        assert f(a, b, lo, hi, n) == pytest.approx(hit_probability((a, b), (lo, hi), n),
+                                                   rel=1e-10, abs=1e-14)
+    import sympy
+
+    p, q = sympy.symbols("p q", positive=True)
+    assert sympy.simplify(d.steps[3][1].rhs - 1 / p) == 0  # E[N] = 1/p
+    n_q = sympy.lambdify((p, q), d.steps[4][1].rhs)
+    # n_q samples give success probability q exactly (continuous n)
+    assert 1 - (1 - 0.1) ** n_q(0.1, 0.95) == pytest.approx(0.95)
+
+
+def test_figure_builders_label_their_axes():
+    import matplotlib.pyplot as plt
+
+    from lrctl.bayesopt import BayesianOptimizer, SerialExecutor
+    from lrctl.plots import search as splots
+
+    ns = np.arange(1, 50)
+    fig = splots.hit_probability_vs_n(
+        ns, {"log-uniform random": hit_probability((1e-3, 4e-3), BOUNDS, ns)},
+        monte_carlo={"log-uniform random": (np.array([5]), np.array([0.4]), np.array([0.38]),
+                                            np.array([0.42]))})
+    assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
+    plt.close(fig)
+    f = LogScaleTestFunction("forrester", (1e-4, 1.0))
+    opt = BayesianOptimizer(f.bounds, seed=0)
+    opt.run(f, 5, executor=SerialExecutor())
+    fig = splots.posterior_snapshots([opt.snapshot(), opt.snapshot()], ncols=2)
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    assert "learning rate η" in labels and fig.legends
+    plt.close(fig)
+    curve = ValidationLoss("breast_cancer", steps=5).evaluate(np.geomspace(1e-3, 1e4, 20))
+    fig = splots.objective_curve(curve, threshold=0.3)
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_ylabel() == "validation loss"
+    plt.close(fig)
+    gaps = np.abs(np.random.default_rng(0).standard_normal((4, 6)))
+    fig = splots.convergence(np.arange(1, 7), {"lrctl BO": gaps}, tolerance=0.1)
+    assert fig.axes[0].get_yscale() == "log"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="gaps must be finite"):
+        splots.convergence(np.arange(1, 3), {"x": np.array([[1.0, np.inf]])})
