@@ -33,8 +33,9 @@ closer than ``min_distance`` (in x) to an evaluated rate are excluded: a determi
 gains nothing from a repeat. When the posterior standard deviation at the chosen point is below
 ``explore_threshold`` (10⁻³) times the prior one, the model already knows the value there and
 the point would teach nothing; the next rate is then argmax σ instead. Without this rule, a GP
-whose fitted length scale is too long keeps refining a local minimum for ever (measured: 3 in
-30 runs on the Gramacy-Lee function never reached the global one).
+whose fitted length scale is too long keeps refining a local minimum for ever (measured with
+κ = 1 on the Gramacy-Lee function: without the rule 9 of 30 runs never came within 2% of the
+global minimum in 100 evaluations; with it all 30 did, within 41).
 
 **Batches.** ``ask_batch(q)`` proposes q rates before any is evaluated. The pending rates enter
 the surrogate with a made-up value and the hyperparameters fixed: the posterior mean there
