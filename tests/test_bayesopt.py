@@ -512,3 +512,12 @@ def test_gp_ucb_schedule_grows_with_the_trials():
     k0 = opt._kappa_now()
     opt.run(FORRESTER, 6, executor=SerialExecutor())
     assert opt._kappa_now() == pytest.approx(gp_ucb_kappa(7, 501, 0.1)) and opt._kappa_now() > k0
+
+
+def test_unpicklable_objective_on_the_default_process_pool_is_a_clear_failure():
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+    with pytest.raises(RuntimeError, match=r"executor failed.*(?i:pickl)"):
+        opt.run(lambda lr: FORRESTER(lr), 4, batch_size=2)
+    res = opt.result()
+    assert res.n_failed == res.n_trials == 2
+    assert all("executor failed" in e for e in res.errors)

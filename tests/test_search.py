@@ -414,3 +414,10 @@ def test_figure_builders_label_their_axes():
     plt.close(fig)
     with pytest.raises(ValueError, match="gaps must be finite"):
         splots.convergence(np.arange(1, 3), {"x": np.array([[1.0, np.inf]])})
+
+
+def test_targets_outside_the_bounds_are_never_hit():
+    for method in METHODS:
+        for scale in ("log", "linear"):
+            assert hit_probability((2.0, 3.0), BOUNDS, [1, 10], scale, method).tolist() == [0, 0]
+    assert expected_samples_to_hit(np.array([[2.0, 3.0], [1e-3, 1e-2]]), BOUNDS)[0] == math.inf
