@@ -12,6 +12,7 @@ linear-uniform random search, whose success curves follow 1 − (1 − p)ⁿ.
 """
 
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -118,6 +119,7 @@ with Analysis(
     n_loaded = len(resumed.result().lrs)
     res_resumed = resumed.run(f, 16, executor=SerialExecutor())
     resumed.close()
+    shutil.rmtree(tmp)
     straight = BayesianOptimizer(BOUNDS, **settings).run(f, 16, executor=SerialExecutor())
     same = bool(np.array_equal(res_resumed.lrs, straight.lrs)
                 and np.array_equal(res_resumed.values, straight.values))
