@@ -82,7 +82,7 @@ def test_equivalent_l2_matches_derivation(wd, eta):
 @pytest.mark.parametrize("seed", range(5))
 def test_gd_bound_is_the_divergence_threshold(seed):
     rng = np.random.default_rng(seed)
-    H, eig, _ = random_spd(rng, 8, lam_min=0.1, lam_max=1.0)
+    H, _eig, _ = random_spd(rng, 8, lam_min=0.1, lam_max=1.0)
     model = QuadraticObjective(H)
     bound = q.gd_stability_bound(H)
     e0 = rng.standard_normal(8)
@@ -174,7 +174,7 @@ def test_exact_range_test_slope_matches_finite_difference(rng):
 @given(st.integers(0, 10_000))
 def test_gradient_weighted_curvature_between_extremes(seed):
     rng = np.random.default_rng(seed)
-    H, eig, Q = random_spd(rng, 6)
+    H, eig, _Q = random_spd(rng, 6)
     e = rng.standard_normal(6)
     g, L = H @ e, 0.5 * e @ H @ e
     rho_g = q.gradient_weighted_curvature(g, L)

@@ -67,7 +67,7 @@ def built(tmp_path_factory):
 
 
 def test_report_json_shape(built):
-    rep, out, _ = built
+    _rep, out, _ = built
     data = json.loads((out / "report.json").read_text())
     names = [a["name"] for a in data["analyses"]]
     assert names == ["claim-fails", "crashes", "good-one", "silent"]  # sorted, '_' → '-'
