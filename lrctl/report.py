@@ -418,8 +418,8 @@ def build_report(
     timeout
         Seconds after which one script is stopped and reported as failed.
     stream
-        Where progress goes (default: stderr; ``None`` is silence only when passed
-        explicitly via ``stream=open(os.devnull, "w")``).
+        A text stream for the progress lines (default ``None``: standard error). Pass
+        ``open(os.devnull, "w")`` for silence.
     """
     from lrctl._validation import check_int
 
