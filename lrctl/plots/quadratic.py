@@ -1,4 +1,5 @@
-"""Figures for the quadratic model: loss curves, contraction factors, weight decay, slopes."""
+"""Figures for the quadratic model: distances to the optimum, contraction factors, weight decay,
+slopes."""
 
 from __future__ import annotations
 
@@ -8,27 +9,6 @@ from typing import Any
 import numpy as np
 
 from lrctl.plots import MEASURED, PREDICTED, UNSTABLE, axes_or_new, tidy_log_ticks
-
-
-def loss_curves(curves: Mapping[str, np.ndarray], *, ax: Any = None, loss_floor: float = 0.0,
-                title: str = "", diverged: Mapping[str, int | None] | None = None):
-    """Loss gap L − L* against step, one line per label, log scale.
-
-    ``diverged`` maps a label to the step where its run diverged (marked with an ×).
-    """
-    fig, ax = axes_or_new(ax)
-    for label, losses in curves.items():
-        gap = np.maximum(np.asarray(losses, dtype=float) - loss_floor, 1e-300)
-        (line,) = ax.semilogy(np.arange(len(gap)), gap, label=label, lw=1.6)
-        at = (diverged or {}).get(label)
-        if at is not None:
-            ax.semilogy([len(gap) - 1], [gap[-1]], "x", color=line.get_color(), ms=9, mew=2)
-    ax.set_xlabel("step t")
-    ax.set_ylabel("loss gap L(θ_t) − L*")
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    return fig
 
 
 def distance_curves(curves: Mapping[str, np.ndarray], *, ax: Any = None, title: str = ""):
