@@ -89,8 +89,23 @@ _RULES = ("additive", "log")
 # ---------------------------------------------------------------------------------------
 
 
+class _LossTrace:
+    """``steps`` and ``final_loss`` of a result that holds ``losses`` = L(θ_0), …, L(θ_n)."""
+
+    losses: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        """Steps completed."""
+        return len(self.losses) - 1
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1])
+
+
 @dataclass(frozen=True)
-class HypergradientResult:
+class HypergradientResult(_LossTrace):
     """A hypergradient-descent run.
 
     Attributes
@@ -127,18 +142,9 @@ class HypergradientResult:
     diverged_lr: float | None
     negative_lr_at: int | None
 
-    @property
-    def steps(self) -> int:
-        """Steps completed."""
-        return len(self.losses) - 1
-
-    @property
-    def final_loss(self) -> float:
-        return float(self.losses[-1])
-
 
 @dataclass(frozen=True)
-class DescentResult:
+class DescentResult(_LossTrace):
     """A constant-rate gradient-descent run (one member of :func:`constant_lr_sweep`).
 
     ``losses`` are L(θ_0) … L(θ_n) for the n steps completed; ``diverged_at`` is the step at
@@ -150,14 +156,6 @@ class DescentResult:
     theta: np.ndarray
     diverged: bool
     diverged_at: int | None
-
-    @property
-    def steps(self) -> int:
-        return len(self.losses) - 1
-
-    @property
-    def final_loss(self) -> float:
-        return float(self.losses[-1])
 
 
 @dataclass(frozen=True)
@@ -185,7 +183,7 @@ class BlockCurvature:
 
 
 @dataclass(frozen=True)
-class BlockwiseResult:
+class BlockwiseResult(_LossTrace):
     """Gradient descent with one learning rate per parameter block.
 
     Attributes
@@ -213,14 +211,6 @@ class BlockwiseResult:
     diverged_at: int | None
     curvature: tuple[BlockCurvature, ...] = ()
     curvature_steps: tuple[int, ...] = ()
-
-    @property
-    def steps(self) -> int:
-        return len(self.losses) - 1
-
-    @property
-    def final_loss(self) -> float:
-        return float(self.losses[-1])
 
 
 @dataclass(frozen=True)
