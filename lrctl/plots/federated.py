@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, UNSTABLE, axes_or_new, tidy_log_ticks
+from lrctl.plots import PREDICTED, axes_or_new, tidy_log_ticks
 
 
 def _edges(centers: np.ndarray, *, log: bool) -> np.ndarray:
@@ -77,17 +77,13 @@ def fixed_point_vs_steps(steps: np.ndarray, closed_form: Mapping[str, np.ndarray
 def server_contraction(server_lrs: np.ndarray, predicted: np.ndarray, measured: np.ndarray, *,
                        bound: float, ax: Any = None, title: str = ""):
     """ρ(I − η_s C̄) against the server rate: prediction, measured per-round factor, the bound."""
-    fig, ax = axes_or_new(ax)
-    ax.plot(server_lrs, predicted, "-", color=PREDICTED, lw=2, label="predicted ρ(I − η_s C̄)")
-    ax.plot(server_lrs, measured, "o", color=MEASURED, ms=5, label="measured per round")
-    ax.axhline(1.0, color="0.4", lw=1, ls=":")
-    ax.axvline(bound, color=UNSTABLE, lw=1.2, ls="--", label=f"2/λ_max(C̄) = {bound:.3g}")
-    ax.set_xlabel("server rate η_s")
-    ax.set_ylabel("error factor per round")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
-    return fig
+    from lrctl.plots.quadratic import contraction_vs_lr
+
+    return contraction_vs_lr(
+        server_lrs, predicted, measured, bound=bound, ax=ax, title=title,
+        xlabel="server rate η_s", ylabel="error factor per round",
+        predicted_label="predicted ρ(I − η_s C̄)", measured_label="measured per round",
+        bound_label="2/λ_max(C̄)", legend_fontsize=8)
 
 
 def distance_to_optimum(curves: Mapping[str, np.ndarray], *,

@@ -25,18 +25,26 @@ def distance_curves(curves: Mapping[str, np.ndarray], *, ax: Any = None, title: 
 
 
 def contraction_vs_lr(lrs: np.ndarray, predicted: np.ndarray, measured: np.ndarray, *,
-                      bound: float, ax: Any = None, title: str = ""):
-    """Predicted ρ(I − ηH) and measured per-step contraction against η; the bound marked."""
+                      bound: float, ax: Any = None, title: str = "",
+                      xlabel: str = "learning rate η", ylabel: str = "contraction factor per step",
+                      predicted_label: str = "predicted ρ(I − ηH)",
+                      measured_label: str = "measured (GD on the real problem)",
+                      bound_label: str = "2/λmax", legend_fontsize: float | None = None):
+    """Predicted and measured contraction factor against a rate, the stability bound marked.
+
+    The labels default to GD on the quadratic model; other iterations with the same shape (a
+    federated server step, say) pass their own.
+    """
     fig, ax = axes_or_new(ax)
-    ax.plot(lrs, predicted, "-", color=PREDICTED, lw=2, label="predicted ρ(I − ηH)")
-    ax.plot(lrs, measured, "o", color=MEASURED, ms=5, label="measured (GD on the real problem)")
+    ax.plot(lrs, predicted, "-", color=PREDICTED, lw=2, label=predicted_label)
+    ax.plot(lrs, measured, "o", color=MEASURED, ms=5, label=measured_label)
     ax.axhline(1.0, color="0.4", lw=1, ls=":")
-    ax.axvline(bound, color=UNSTABLE, lw=1.2, ls="--", label=f"2/λmax = {bound:.3g}")
-    ax.set_xlabel("learning rate η")
-    ax.set_ylabel("contraction factor per step")
+    ax.axvline(bound, color=UNSTABLE, lw=1.2, ls="--", label=f"{bound_label} = {bound:.3g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=legend_fontsize)
     return fig
 
 
