@@ -104,14 +104,14 @@ with Analysis(
     dvar = float(np.max(np.abs(s_ours**2 + gp.y_std**2 * gp.noise_variance - s_ref**2)))
     an.claim("lrctl's GP surrogate equals scikit-learn's GaussianProcessRegressor with the same "
              "Matérn-5/2 + white-noise kernel", dmean < 1e-8 and dvar < 1e-8,
-             detail=f"max |Δμ| = {dmean:.1e}, max |Δσ²| = {dvar:.1e} (ln loss units) on "
+             evidence=f"max |Δμ| = {dmean:.1e}, max |Δσ²| = {dvar:.1e} (ln loss units) on "
                     f"{grid.size} rates after {n_demo} evaluations; ℓ = "
                     f"{gp.length_scale:.3f} of the log range")
     x_min = float(grid[np.argmin(m_ours)])
     an.number("posterior_mean_argmin", x_min, unit="lr")
     an.claim("After 12 evaluations the posterior mean is smallest inside the window of rates "
              "within 2% of the best validation loss", window[0] <= x_min <= window[1],
-             detail=f"argmin of the posterior mean {x_min:.3g}; window [{window[0]:.3g}, "
+             evidence=f"argmin of the posterior mean {x_min:.3g}; window [{window[0]:.3g}, "
                     f"{window[1]:.3g}]")
     # resume: reopen the history, continue to 16 trials; compare with an uninterrupted run
     opt.close()
@@ -125,7 +125,7 @@ with Analysis(
                 and np.array_equal(res_resumed.values, straight.values))
     an.claim("A search reopened from its SQLite history continues as the uninterrupted search "
              "would: same rates, same values, no trial lost or repeated", same and n_loaded ==
-             n_demo, detail=f"{n_loaded} trials reloaded, continued to 16; identical to a "
+             n_demo, evidence=f"{n_loaded} trials reloaded, continued to 16; identical to a "
              "16-trial run without storage")
 
     # 3. Convergence against random search ---------------------------------------------------
@@ -194,12 +194,12 @@ with Analysis(
         z = max(z, float(np.max(np.abs(measured[key] - pred) / se)))
     an.claim("Random search succeeds within n evaluations with probability 1 − (1 − p)ⁿ, p the "
              "share of the search range within 2% of the best loss", z < 4.5,
-             detail=f"largest deviation {z:.2f} binomial standard errors over n ≤ {r_budget}, "
+             evidence=f"largest deviation {z:.2f} binomial standard errors over n ≤ {r_budget}, "
                     f"{r_seeds} searches each; p_log = {p_log:.4f}, p_lin = {p_lin:.2e}")
     an.claim("GP-UCB comes within 2% of the best validation loss in fewer evaluations than "
              "log-uniform random search, and linear-uniform search is far slower than both",
              med["lrctl BO"] < med["log-uniform random"] < med["linear-uniform random"],
-             detail=f"medians: BO {med['lrctl BO']:g} ({n_seeds} runs), log-uniform "
+             evidence=f"medians: BO {med['lrctl BO']:g} ({n_seeds} runs), log-uniform "
                     f"{med['log-uniform random']:g}, linear-uniform "
                     f"{med['linear-uniform random']:g} ({r_seeds} searches); ratio "
                     f"{ratio:.2f} (closed-form log-uniform median "
@@ -220,5 +220,5 @@ with Analysis(
     an.claim("Batches of 3 (kriging believer) evaluated in parallel on a process pool record "
              "every trial and reach the 2% window", batched.n_trials == 12 and len(seen) == 12
              and batched.best_value <= thr,
-             detail=f"{batched.n_trials} trials in 4 rounds, within 2% after {rounds} rounds; "
+             evidence=f"{batched.n_trials} trials in 4 rounds, within 2% after {rounds} rounds; "
                     f"best rate {batched.best_lr:.3g}, loss {batched.best_value:.4f}")

@@ -43,7 +43,7 @@ with Analysis(
     an.number("closed_form_max_error", err_closed, unit="a.u.")
     an.claim("The recurrence C_{n+1} = C_n − k(C_n − C_opt) equals the closed form "
              "C_opt + (1 − k)^n (C_0 − C_opt)", err_closed < 1e-12,
-             detail=f"max difference {err_closed:.1e} over k in {ks}, n <= {n_steps}")
+             evidence=f"max difference {err_closed:.1e} over k in {ks}, n <= {n_steps}")
     k_grid = np.linspace(0.03, 2.97, 50)  # steps of 0.06, avoiding the edge cases k = 1, 2
     # C_opt = 0 so that C_n is the error itself, with full relative precision near 0.
     traj_grid = dynamics.cerebellar_trajectory(1.0, 0.0, k_grid, 40)  # (41, 50)
@@ -57,7 +57,7 @@ with Analysis(
                   and np.all(always_flip[osc] & shrinking[osc])
                   and np.all(~shrinking[div]))
     an.claim("Regimes: monotone for 0 < k <= 1, oscillating for 1 < k < 2, divergent for k >= 2",
-             regimes_ok, detail=f"50 rates in [0.03, 2.97], 40 steps: {mono.sum()} monotone "
+             regimes_ok, evidence=f"50 rates in [0.03, 2.97], 40 steps: {mono.sum()} monotone "
                                 f"(no sign change, shrinking), {osc.sum()} oscillating (sign "
                                 f"flips every step, shrinking), {div.sum()} divergent (growing); "
                                 "k = 1 lands in one step, k = 2 flips with constant size")
@@ -71,13 +71,13 @@ with Analysis(
                                                      ** 2))))
     an.claim("The cerebellar rule is gradient descent on ½(C − C_opt)² with η = k: lrctl's GD "
              "loop at lr = k reproduces it", worst_gd < 1e-14,
-             detail=f"max loss difference {worst_gd:.1e}; sympy: GD step − rule = "
+             evidence=f"max loss difference {worst_gd:.1e}; sympy: GD step − rule = "
                     f"{dict(deriv.steps)['GD step with η = k minus the cerebellar update']}")
     dv = dynamics.simulate_cerebellar(c0, c_opt, 2.5, 1000)
     an.claim("A divergent rate (k = 2.5) is a valid input: the simulation stops at divergence "
              "and says so, with finite values", dv.diverged and dv.diverged_at is not None
              and bool(np.all(np.isfinite(dv.c))),
-             detail=f"regime {dv.regime}, stopped at step {dv.diverged_at} where |C − C_opt| "
+             evidence=f"regime {dv.regime}, stopped at step {dv.diverged_at} where |C − C_opt| "
                     f"passed 1e6·|C_0 − C_opt| (1.5^{dv.diverged_at} = "
                     f"{1.5 ** dv.diverged_at:.2e})")
 
@@ -102,7 +102,7 @@ with Analysis(
     an.claim("The discrete rule with rate k·Δt converges to dC/dt = −k(C − C_opt) with error "
              "O(Δt), with the leading term −(C_0 − C_opt)k²t²e^{−kt}/(2N) of the derivation",
              abs(order - 1) < 0.03 and rel_first < 1e-2,
-             detail=f"fitted order {order:.3f}; at N = {Ns[-1]} the error is within "
+             evidence=f"fitted order {order:.3f}; at N = {Ns[-1]} the error is within "
                     f"{rel_first:.1e} (relative) of the leading term")
 
     # 3. Motor noise -------------------------------------------------------------------------
@@ -132,7 +132,7 @@ with Analysis(
               description="max |MC − derived| in standard errors of the MC estimate")
     an.claim("The stationary variance of the noisy rule is (k²σ_u² + σ_x²)/(k(2 − k)) "
              "(Monte Carlo within 4 standard errors at every rate)", bool(np.all(z < 4)),
-             detail=f"{len(k_mc)} rates in [0.05, 1.9]; max deviation {z.max():.2f} standard "
+             evidence=f"{len(k_mc)} rates in [0.05, 1.9]; max deviation {z.max():.2f} standard "
                     f"errors; max relative deviation {np.max(np.abs(v_mc / v_at - 1)):.1%}")
     from scipy.optimize import minimize_scalar
 
@@ -146,7 +146,7 @@ with Analysis(
     an.claim("The variance-optimal rate k* = (−σ_x² + √(σ_x⁴ + 4σ_u²σ_x²))/(2σ_u²) minimizes "
              "the stationary variance and equals the steady-state Kalman gain",
              abs(k_star - num.x) < 1e-6 and abs(k_star - kalman) < 1e-9,
-             detail=f"k* = {k_star:.6f}; numerical minimizer {num.x:.6f}; Kalman gain "
+             evidence=f"k* = {k_star:.6f}; numerical minimizer {num.x:.6f}; Kalman gain "
                     f"{kalman:.6f}")
 
     # 4. The two-rate model ------------------------------------------------------------------
@@ -175,7 +175,7 @@ with Analysis(
     an.claim("Spontaneous recovery: in the error clamp after de-adaptation the two-rate output "
              "rebounds toward the first adaptation; a single-rate model does not",
              sr.rebound > 0.1 and sr1.rebound < 1e-3,
-             detail=f"two-rate rebound {sr.rebound:.3f} at clamp trial {sr.rebound_trial} "
+             evidence=f"two-rate rebound {sr.rebound:.3f} at clamp trial {sr.rebound_trial} "
                     f"(de-adaptation took {d} trials); single-rate max {sr1.rebound:.1e}")
     sv = dynamics.savings(n_adapt=300, n_relearn=150)
     sv1 = dynamics.savings(retention=[single_A], rate=[single_B], n_adapt=300, n_relearn=150)
@@ -189,7 +189,7 @@ with Analysis(
              "relearns faster than it first learned; the single-rate model does not",
              sv.trials_relearn < sv.trials_naive and abs(sv1.trials_relearn - sv1.trials_naive)
              <= 1,
-             detail=f"two-rate: {sv.trials_naive} → {sv.trials_relearn} trials to "
+             evidence=f"two-rate: {sv.trials_naive} → {sv.trials_relearn} trials to "
                     f"{sv.criterion}; single-rate: {sv1.trials_naive} → {sv1.trials_relearn}")
 
     # 5. Fits -------------------------------------------------------------------------------
@@ -222,12 +222,12 @@ with Analysis(
               description="fitted (A_f, B_f, A_s, B_s)")
     an.claim("Least squares recovers the cerebellar rate from a noisy trajectory",
              abs(kfit.k / k_true - 1) < 0.1,
-             detail=f"k = {kfit.k:.4f} vs true {k_true} (noise sd 0.03, 61 trials); "
+             evidence=f"k = {kfit.k:.4f} vs true {k_true} (noise sd 0.03, 61 trials); "
                     f"rms residual {kfit.rms:.4f}")
     an.claim("Least squares recovers the two-rate parameters from a noisy spontaneous-recovery "
              "run (adaptation, de-adaptation, error clamp)",
              rel["a_fast"] < 0.05 and rel["a_slow"] < 0.002 and rel["b_fast"] < 0.3
              and rel["b_slow"] < 0.3,
-             detail="fitted (true): " + ", ".join(
+             evidence="fitted (true): " + ", ".join(
                  f"{n} {getattr(p, n):.4f} ({getattr(params, n)})" for n in rel)
                     + f"; rms residual {tfit.rms:.4f} (noise 0.02)")

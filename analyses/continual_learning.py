@@ -70,7 +70,7 @@ with Analysis(
               description="max relative difference closed form vs quadrature of ∫η, ∫η²")
     an.claim("The closed-form integrals ∫η dt and ∫η² dt of every schedule (including join, "
              "one-cycle and SGDR) agree with numerical quadrature",
-             worst < 1e-9, detail=f"max relative difference {worst:.2e} over 11 schedules × "
+             worst < 1e-9, evidence=f"max relative difference {worst:.2e} over 11 schedules × "
                                   "2 powers × 3 horizons")
     sgdr3 = S.cosine_warm_restarts(1.0, period=1, mult=3)
     restarts = [(3**n - 1) // 2 for n in range(1, 41)]
@@ -82,7 +82,7 @@ with Analysis(
              "at every restart S_n = (3^n − 1)/2 for n ≤ 40 (S_40 ≈ 6e18), where PyTorch's "
              "floating-point-log shortcut puts some restarts in the previous cycle",
              exact_ok and naive_wrong > 0,
-             detail=f"exact: all 40 restarts at lr_max; float log wrong at {naive_wrong} of 40")
+             evidence=f"exact: all 40 restarts at lr_max; float log wrong at {naive_wrong} of 40")
 
     # 2. ODE vs closed form ------------------------------------------------------------------
     an.progress("ODE vs closed form")
@@ -104,7 +104,7 @@ with Analysis(
     an.number("ode_max_abs_error", max_err, description="max |ODE − closed form| over P and R")
     an.claim("The solve_ivp solution of dP/dt = aη(1 − P), dR/dt = −bη²R equals the closed form "
              "P = 1 − exp(−a∫η), R = exp(−b∫η²)", max_err < 1e-7,
-             detail=f"max abs difference {max_err:.1e} (rtol 1e-10) on cosine, warm restarts, "
+             evidence=f"max abs difference {max_err:.1e} (rtol 1e-10) on cosine, warm restarts, "
                     "step decay")
     an.derivation(dynamics.derive_stability_plasticity())
     an.derivation(dynamics.derive_constant_rate_optimality())
@@ -204,7 +204,7 @@ with Analysis(
                                  for n in decaying)
     an.claim("In the model every decaying schedule retains more of the old task than the "
              "constant rate at its peak η (it spends less ∫η²)", model_decay_beats_high,
-             detail="R(T) model: " + ", ".join(f"{n} {cmp.retention[names.index(n)]:.3f}"
+             evidence="R(T) model: " + ", ".join(f"{n} {cmp.retention[names.index(n)]:.3f}"
                                              for n in ["constant (high)", *decaying]))
     # Cauchy–Schwarz: the constant rate of equal ∫η has the same P and at least the same R.
     gaps = {}
@@ -217,7 +217,7 @@ with Analysis(
     an.claim("Cauchy–Schwarz in the model: for each decaying schedule the constant rate with the "
              "same ∫η reaches the same plasticity with strictly higher retention, and no schedule "
              "lies above the constant-rate frontier", frontier_ok,
-             detail="R gain of the equal-∫η constant: "
+             evidence="R gain of the equal-∫η constant: "
                     + ", ".join(f"{n} +{gaps[n][1]:.3f}" for n in decaying)
                     + "; constants: " + ", ".join(f"{gaps[n][1]:+.1e}" for n in names
                                                    if n.startswith("constant")))
@@ -230,7 +230,7 @@ with Analysis(
                                 for n in decaying)
     an.claim("In real training every decaying schedule retained more of task A than the constant "
              "high rate", real_decay_beats_high,
-             detail="measured R(T): " + ", ".join(
+             evidence="measured R(T): " + ", ".join(
                  f"{n} {real.retention[names.index(n), -1]:.3f}"
                  for n in ["constant (high)", *decaying]))
     i_cos, i_lin = names.index("cosine"), names.index("linear decay")
@@ -243,16 +243,16 @@ with Analysis(
               description="the same gain predicted by the η² model")
     an.claim("In real training the constant rate of equal ∫η retained at least as much as cosine "
              "and linear decay (the Cauchy–Schwarz direction)", m_cos >= 0 and m_lin >= 0,
-             detail=f"measured gain vs cosine {m_cos:+.3f}, vs linear {m_lin:+.3f}; the η² model "
+             evidence=f"measured gain vs cosine {m_cos:+.3f}, vs linear {m_lin:+.3f}; the η² model "
                     f"predicts {pred_m:+.3f} vs cosine, the drift law predicts 0")
     an.claim("Fitted on the cosine run alone, the ODE ranks the final retention of the seven "
              "held-out schedules correctly in most pairs (Kendall τ >= 0.6)",
              aR.kendall_tau >= 0.6,
-             detail=f"τ = {aR.kendall_tau:.2f}, pairs in order {aR.pairwise_agreement:.0%}; "
+             evidence=f"τ = {aR.kendall_tau:.2f}, pairs in order {aR.pairwise_agreement:.0%}; "
                     f"drift law τ = {dR.kendall_tau:.2f}; plasticity τ = {aP.kendall_tau:.2f}")
     an.claim("The fitted ODE predicts the held-out final retention to within 0.05 on average",
              aR.mean_abs_error < 0.05,
-             detail=f"mean abs error {aR.mean_abs_error:.3f}, max {aR.max_abs_error:.3f} "
+             evidence=f"mean abs error {aR.mean_abs_error:.3f}, max {aR.max_abs_error:.3f} "
                     f"(drift law: mean {dR.mean_abs_error:.3f}, max {dR.max_abs_error:.3f}); "
                     f"plasticity mean error {aP.mean_abs_error:.3f} (the model saturates at "
                     f"P = 1, the classifier near {real.plasticity[:, -1].max():.2f})")
@@ -285,6 +285,6 @@ with Analysis(
     an.claim("For every weight w the best constant rate scores at least as high as every listed "
              "schedule in the model (the constant-rate curve is its Pareto frontier)",
              bool(np.all(best_const >= best_listed - 1e-9)),
-             detail=f"at w = 0.5: best constant η = {eta_half:.4f} scores "
+             evidence=f"at w = 0.5: best constant η = {eta_half:.4f} scores "
                     f"{best_const[i_half]:.4f}, best listed ({cmp.best(0.5)}) "
                     f"{best_listed[i_half]:.4f}")

@@ -86,7 +86,7 @@ with Analysis(
                           + ", ".join(f"{v:g}" for v in mc_sigmas))
     an.claim("The curvature of the denoising loss at noise level σ is 2(λ_max(Σ) + σ²)",
              all(mc_within) and mc_err < 0.05,
-             detail=f"Lanczos on the gradients of the sample loss with {reps} noise draws per "
+             evidence=f"Lanczos on the gradients of the sample loss with {reps} noise draws per "
                     f"image at {len(mc_sigmas)} levels: max relative deviation {mc_err:.2%}, "
                     f"inside the sample's own deviation bound 2‖Ĝ − (Σ + σ²I)‖ at every level "
                     f"(it shrinks like 1/√(draws))")
@@ -116,7 +116,7 @@ with Analysis(
     an.claim("With EDM preconditioning and weighting λ(σ) = 1/c_out², the curvature "
              "2(λ_max + σ²)/(σ² + σ_d²) stays between 2 and 2λ_max/σ_d² over σ ∈ [0.002, 80]",
              bool(np.all(edm.top >= lo * (1 - 1e-12)) and np.all(edm.top <= hi * (1 + 1e-12))),
-             detail=f"range [{edm.top.min():.4g}, {edm.top.max():.4g}] within "
+             evidence=f"range [{edm.top.min():.4g}, {edm.top.max():.4g}] within "
                     f"[{lo:.4g}, {hi:.4g}]; spread {edm.spread:.3g} against "
                     f"{plain.spread:.3g} unpreconditioned")
     iso = dif.denoising_curvature(np.full(d, sigma_data**2), sigmas, preconditioning="edm",
@@ -124,13 +124,13 @@ with Analysis(
     iso_dev = float(np.max(np.abs(iso.top - 2.0)))
     an.claim("For data of variance σ_d² in every direction, EDM's preconditioning and weighting "
              "give the same curvature, 2, at every noise level",
-             iso_dev < 1e-12, detail=f"max |c_σ − 2| = {iso_dev:.1e} over {sigmas.size} levels")
+             iso_dev < 1e-12, evidence=f"max |c_σ − 2| = {iso_dev:.1e} over {sigmas.size} levels")
     eps = curv["ε loss (weight 1/σ²)"]
     msnr = curv["Min-SNR-5, x₀ form"]
     cap = 2.0 * (5.0 * lam_max + 1.0)
     an.claim("Min-SNR-γ caps the ε-loss curvature 2(λ_max + σ²)/σ² at 2(γλ_max + 1)",
              bool(msnr.top.max() <= cap * (1 + 1e-12)) and eps.top.max() > 100 * cap,
-             detail=f"Min-SNR-5 max {msnr.top.max():.4g} ≤ {cap:.4g}; ε loss reaches "
+             evidence=f"Min-SNR-5 max {msnr.top.max():.4g} ≤ {cap:.4g}; ε loss reaches "
                     f"{eps.top.max():.4g} at σ = {sigmas[0]:g}")
 
     # ------------------------------------------------------------------ training per level
@@ -148,7 +148,7 @@ with Analysis(
     an.claim("Gradient descent on the denoising loss follows the closed form "
              "Σ_j (λ_j + σ²)‖E_j‖²(1 − 2η(λ_j + σ²))^{2t} at every level",
              sim_gap < 1e-9 and not run_a.diverged.any() and not run_f.diverged.any(),
-             detail=f"max |simulated − closed-form relative excess| = {sim_gap:.1e} "
+             evidence=f"max |simulated − closed-form relative excess| = {sim_gap:.1e} "
                     f"({sigmas.size} levels × {steps} steps, two rate choices)")
 
     an.progress("top-mode contraction per level")
@@ -162,7 +162,7 @@ with Analysis(
     dev_a = float(np.max(np.abs(ratio_a - (1 - kappa))))
     an.claim("With η_σ = κ/c_σ the stiffest direction of every level shrinks by 1 − κ per step",
              dev_a < 1e-6,
-             detail=f"κ = {kappa}: measured factors in [{ratio_a.min():.6f}, {ratio_a.max():.6f}]; "
+             evidence=f"κ = {kappa}: measured factors in [{ratio_a.min():.6f}, {ratio_a.max():.6f}]; "
                     f"with the one fixed rate they range over [{ratio_f.min():.4f}, "
                     f"{ratio_f.max():.4f}]")
     pred_f_factor = 1 - kappa * plain.top / plain.top.max()
@@ -170,7 +170,7 @@ with Analysis(
     an.claim("One fixed rate κ/max_σ c_σ makes level σ's stiffest direction shrink by only "
              "1 − κ c_σ/max c_σ per step",
              dev_f < 1e-6,
-             detail=f"max deviation {dev_f:.1e}; slowest level {ratio_f.max():.6f} per step "
+             evidence=f"max deviation {dev_f:.1e}; slowest level {ratio_f.max():.6f} per step "
                     f"(curvature ratio max/min = {plain.spread:.4g})")
 
     target = 1e-2
@@ -189,7 +189,7 @@ with Analysis(
     an.claim("With the adapted rates every noise level reaches 1% of its initial excess loss, "
              "no later than the σ → 0 limit set by the data covariance's own conditioning",
              finite_a and float(t_a.max()) <= t_limit + 1 and abs(float(t_a[0]) - t_limit) <= 1,
-             detail=f"adapted: {int(t_a.min())}–{int(t_a.max())} steps across σ; σ → 0 limit "
+             evidence=f"adapted: {int(t_a.min())}–{int(t_a.max())} steps across σ; σ → 0 limit "
                     f"{t_limit} steps (from the eigenvalues alone); fixed rate: "
                     f"{int(np.sum(np.isfinite(t_f)))}/{sigmas.size} levels within {steps} steps")
     rel_a = np.asarray(run_a.relative_excess[:, -1])
@@ -197,7 +197,7 @@ with Analysis(
     an.claim("One fixed rate, stable at the noisiest level, leaves the low-noise levels "
              "almost untrained",
              rel_f[0] > 0.5 and rel_a.max() < target,
-             detail=f"relative excess after {steps} steps at σ = {sigmas[0]:g}: fixed "
+             evidence=f"relative excess after {steps} steps at σ = {sigmas[0]:g}: fixed "
                     f"{rel_f[0]:.3f}, adapted {rel_a[0]:.2e}; adapted worst over σ "
                     f"{rel_a.max():.2e}")
 
@@ -253,7 +253,7 @@ with Analysis(
     w_gap = float(np.max(np.abs(weighted.relative_excess - as_rate.relative_excess)))
     an.claim("A loss weight is a per-level learning rate: one rate η on λ(σ)·L_σ trains exactly "
              "like the rates η·λ(σ) on L_σ",
-             w_gap < 1e-9, detail=f"max difference of relative excess over {pick.size} levels × "
+             w_gap < 1e-9, evidence=f"max difference of relative excess over {pick.size} levels × "
                                   f"50 steps: {w_gap:.1e}")
     eq = dif.curvature_equalizing_weight(Sigma, pick, preconditioning="edm",
                                          sigma_data=sigma_data)

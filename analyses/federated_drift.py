@@ -79,13 +79,13 @@ with Analysis(
     an.claim("FedAvg on quadratic clients settles at Σ p_i c_i w_i*/Σ p_i c_i, "
              "c_i = 1 − (1 − η_c h_i)^K",
              max_sim_err < 1e-10,
-             detail=f"max error {max_sim_err:.1e} over {len(sim_err)} (η_c, K) runs")
+             evidence=f"max error {max_sim_err:.1e} over {len(sim_err)} (η_c, K) runs")
     k1_gap = max(abs(closed[lbl][0] - w_star) for lbl in closed)
     big_gap = abs(float(fed.fedavg_fixed_point(h, w_opt, 0.8 / h.max(), 100_000)) - w_avg)
     an.claim("With K = 1 FedAvg reaches the true optimum; with K → ∞ (stable local steps, "
              "η_c h_i < 1) it settles at the plain mean of the client optima",
              k1_gap < 1e-12 and big_gap < 1e-12,
-             detail=f"|w_fp(K=1) − w*| = {k1_gap:.1e}; |w_fp(K=1e5) − mean w_i*| = {big_gap:.1e}")
+             evidence=f"|w_fp(K=1) − w*| = {k1_gap:.1e}; |w_fp(K=1e5) − mean w_i*| = {big_gap:.1e}")
 
     # ------------------------------------------------------------------ server stability
     an.progress("matrix clients: server-rate stability")
@@ -124,11 +124,11 @@ with Analysis(
     an.number("server_lr_bound", bound, unit="server rate", description="2/λ_max(C̄)")
     an.claim("The rounds converge iff 0 < η_s < 2/λ_max(Σ p_i C_i)",
              all(agree),
-             detail=f"{sum(agree)}/{len(agree)} server rates classified correctly "
+             evidence=f"{sum(agree)}/{len(agree)} server rates classified correctly "
                     f"(bound {bound:.4g}; rates within 2% of it skipped)")
     an.claim("The error to the fixed point shrinks by ρ(I − η_s C̄) per round",
              rate_err < 0.03,
-             detail=f"max relative error of the measured factor {rate_err:.2%} over "
+             evidence=f"max relative error of the measured factor {rate_err:.2%} over "
                     f"{len(server)} server rates (largest where the two extreme modes of "
                     f"I − η_s C̄ have nearly equal size and the window is short)")
     small = fed.fedavg_server_lr_bound(Hs, 1e-4 / lam_max, 10)
@@ -136,7 +136,7 @@ with Analysis(
     an.claim("For small client rates the server bound is the GD bound on the product: "
              "η_s < 2/(K η_c λ_max(Σ p_i H_i))",
              abs(small / gd_form - 1) < 1e-3,
-             detail=f"2/λ_max(C̄) = {small:.6g} vs 2/(Kη_cλ_max(H̄)) = {gd_form:.6g} "
+             evidence=f"2/λ_max(C̄) = {small:.6g} vs 2/(Kη_cλ_max(H̄)) = {gd_form:.6g} "
                     f"at η_c·λ_max = 1e-4, K = 10")
 
     # ------------------------------------------------------------------ real non-IID data
@@ -186,7 +186,7 @@ with Analysis(
     an.claim("The drift vanishes at K = 1 (FedAvg is gradient descent on the mean loss there)",
              float(heat.drift[:, 0].max()) < 1e-9 * heat.spread and grid_K[0] == 1
              and k1_drift < 1e-12,
-             detail=f"max predicted drift at K = 1: {float(heat.drift[:, 0].max()):.1e} "
+             evidence=f"max predicted drift at K = 1: {float(heat.drift[:, 0].max()):.1e} "
                     f"(spread {heat.spread:.3g}); real FedAvg with K = 1 started at w* stays "
                     f"within {k1_drift:.1e} of it for 50 rounds")
 
@@ -247,7 +247,7 @@ with Analysis(
     an.claim("The clients' quadratic models at w* predict the direction of FedAvg's offset "
              "w_fp − w* on the real data",
              cos_min > 0.98,
-             detail=f"cosine ≥ {cos_min:.4f} over {len(cosines)} (η_c, K) settings")
+             evidence=f"cosine ≥ {cos_min:.4f} over {len(cosines)} (η_c, K) settings")
     md_all = np.array([a for a, _ in pairs])
     ee_all = np.array([b for _, b in pairs])
     slope = float(np.polyfit(np.log(md_all), np.log(ee_all), 1)[0])
@@ -256,7 +256,7 @@ with Analysis(
     an.claim("The local-model prediction is exact to first order: its error is second order "
              "in the drift (log-log slope ≈ 2)",
              1.5 <= slope <= 2.5 and min(rel_errs) < 0.1,
-             detail=f"slope {slope:.2f}; relative error {min(rel_errs):.1%} at the smallest "
+             evidence=f"slope {slope:.2f}; relative error {min(rel_errs):.1%} at the smallest "
                     f"drift ({md_all.min():.3g}), {max(rel_errs):.1%} at the largest "
                     f"({md_all.max():.3g})")
     d_fedavg = float(dist[f"FedAvg, K = {K_r}"][-1])
@@ -266,7 +266,7 @@ with Analysis(
     an.claim("SCAFFOLD's control variates remove the client drift: it converges to the true "
              "optimum where FedAvg stalls",
              d_scaffold < 1e-5 * d_fedavg,
-             detail=f"after {rounds} rounds: FedAvg {d_fedavg:.3g}, SCAFFOLD {d_scaffold:.2e} "
+             evidence=f"after {rounds} rounds: FedAvg {d_fedavg:.3g}, SCAFFOLD {d_scaffold:.2e} "
                     f"from w*")
     fedavg_rates = []
     # K = 2 needs ~280 rounds to reach round-off, beyond the quick run
@@ -282,7 +282,7 @@ with Analysis(
     an.claim("On the real data FedAvg approaches its fixed point by ρ(I − η_s C̄) per round, "
              "C̄ from the clients' Hessians at w*",
              worst < 0.03,
-             detail="; ".join(f"K = {K}: measured {m:.4f}, predicted {r:.4f}"
+             evidence="; ".join(f"K = {K}: measured {m:.4f}, predicted {r:.4f}"
                               for K, m, r in fedavg_rates)
                     + " (the slowest modes cluster, so finite windows read slightly fast)")
     rho_sc = fed.scaffold_spectral_radius(H_loc, eta_r, K_r, 1.0, p)
@@ -292,7 +292,7 @@ with Analysis(
     an.claim("SCAFFOLD on the real data converges linearly, no slower than the spectral radius "
              "of its round map on the clients' quadratic models",
              rate_sc <= rho_sc * 1.01,
-             detail=f"ρ(M) = {rho_sc:.4f}, measured {rate_sc:.4f} per round (the start excites "
+             evidence=f"ρ(M) = {rho_sc:.4f}, measured {rate_sc:.4f} per round (the start excites "
                     f"the top mode of M only weakly); FedAvg at the same (η_c, K) contracts by "
                     f"{fedavg_rates[-1][2]:.4f} but to the wrong point")
     an.number("heatmap_route_gap", route_gap, unit="parameter",

@@ -73,7 +73,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "The spectral radius per singular value (closed-form 2×2 blocks, quadratics and the "
         "momentum quartic) equals the spectral radius of the full update matrix",
         worst < 1e-10,
-        detail=f"max relative difference {worst:.1e} over {n_grid}×{n_grid} step-size pairs on a "
+        evidence=f"max relative difference {worst:.1e} over {n_grid}×{n_grid} step-size pairs on a "
                "3×3 game with σ = (1, 0.5, 0.2)",
     )
 
@@ -83,7 +83,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     an.claim(
         "Simultaneous GDA diverges for every positive step on a bilinear game: ρ = √(1 + η_xη_yσ²) > 1",
         bool(np.all(rho_sim > 1.0)) and bool(np.allclose(rho_sim, np.sqrt(1 + p_top), rtol=1e-12)),
-        detail=f"min ρ − 1 over the grid {float((rho_sim - 1).min()):.2e} (at η_x = η_y = 0.01), "
+        evidence=f"min ρ − 1 over the grid {float((rho_sim - 1).min()):.2e} (at η_x = η_y = 0.01), "
                f"max {float(rho_sim.max()):.3f}",
     )
     pred_regions = {}
@@ -97,7 +97,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "Alternating GDA cycles (ρ = 1) exactly when η_xη_yσ_max² < 4 and diverges above; "
         "extragradient converges exactly when η_xη_yσ_max² < 1, optimistic GDA when < 1/3",
         all(pred_regions.values()),
-        detail="; ".join(f"{m}: {'ok' if ok else 'MISMATCH'} (bound {P_BOUND[m]:.3g})"
+        evidence="; ".join(f"{m}: {'ok' if ok else 'MISMATCH'} (bound {P_BOUND[m]:.3g})"
                          for m, ok in pred_regions.items()),
     )
 
@@ -122,7 +122,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "The predicted regime (from ρ) is the regime a simulation of the bilinear game shows, at "
         "every grid point a finite run can decide",
         all(a == 1.0 for a, _ in agree.values()),
-        detail="; ".join(f"{m}: {a:.4f} of {k} points" for m, (a, k) in agree.items())
+        evidence="; ".join(f"{m}: {a:.4f} of {k} points" for m, (a, k) in agree.items())
                + f" ({sim_steps} steps, margin e^±{margin:g})",
     )
     # Simultaneous GDA at the smallest steps: slow, but it diverges, at the predicted rate.
@@ -137,7 +137,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     an.claim(
         "Even at small steps simultaneous GDA spirals out, at the rate √(1 + η²σ²) per step",
         all(nrm > 100 for *_, nrm in small) and small_err < 1e-6,
-        detail="; ".join(f"η = {e:g}: measured {r:.8f} vs {p:.8f}, ‖z‖ grew to {nrm:.0f}"
+        evidence="; ".join(f"η = {e:g}: measured {r:.8f} vs {p:.8f}, ‖z‖ grew to {nrm:.0f}"
                          for e, r, p, nrm in small),
     )
 
@@ -184,7 +184,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "Alternating GDA conserves E = ‖x‖²/η_x + ‖y‖²/η_y − xᵀAy exactly (to round-off) over "
         "long runs, while ‖z‖² itself oscillates",
         all(d < 1e-9 for d in drift.values()) and all(v > 0.05 for v in norm_var.values()),
-        detail="; ".join(f"η_xη_yσ_max² = {ex_ * ey_:.2f}: max rel. drift of E {drift[(ex_, ey_)]:.1e} "
+        evidence="; ".join(f"η_xη_yσ_max² = {ex_ * ey_:.2f}: max rel. drift of E {drift[(ex_, ey_)]:.1e} "
                          f"over {long_steps} steps, ‖z‖² varies by {norm_var[(ex_, ey_)]:.2f}×‖z_0‖²"
                          for ex_, ey_ in drift),
     )
@@ -192,7 +192,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "Alternating GDA is bounded for η_xη_yσ_max² < 4: the orbit stays inside "
         "‖z‖² ≤ E(z_0)/λ_min(W)",
         all(bounded.values()),
-        detail="; ".join(f"p = {ex_ * ey_:.2f}: max ‖z‖ {drift_runs[(ex_, ey_)][0].norm.max():.3f} "
+        evidence="; ".join(f"p = {ex_ * ey_:.2f}: max ‖z‖ {drift_runs[(ex_, ey_)][0].norm.max():.3f} "
                          f"≤ bound {drift_runs[(ex_, ey_)][2]:.3f}" for ex_, ey_ in drift_runs),
     )
     over = games.simulate(bilinear, x0, y0, 2.1, 2.1, method="alternating", steps=400)
@@ -202,7 +202,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "Above η_xη_yσ_max² = 4 alternating GDA diverges at the predicted rate "
         "(p − 2 + √(p² − 4p))/2",
         over.diverged and abs(over_rate - over_pred) / over_pred < 1e-3,
-        detail=f"η_x = η_y = 2.1 (p = {2.1 ** 2:.2f}): diverged at step {over.diverged_at}, "
+        evidence=f"η_x = η_y = 2.1 (p = {2.1 ** 2:.2f}): diverged at step {over.diverged_at}, "
                f"measured rate {over_rate:.5f} vs predicted {over_pred:.5f}",
     )
     fig, axes = subplots(1, 2, width=12, gridspec_kw={"width_ratios": [1.25, 1]})
@@ -261,7 +261,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     an.claim(
         "The measured per-step rate of each method on f = σxy equals its closed-form ρ(η_xη_yσ²)",
         rate_err < 1e-4,
-        detail=f"max relative error {rate_err:.1e} over {len(p_pts)} values of p in [0.02, 8], "
+        evidence=f"max relative error {rate_err:.1e} over {len(p_pts)} values of p in [0.02, 8], "
                "4 methods (fit of ln‖z_t‖ near the equilibrium)",
     )
     eg_best = float(games.block_spectral_radius(1.0, np.sqrt(0.5), np.sqrt(0.5), method="extragradient"))
@@ -273,7 +273,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "p = 1/4 with ρ = 1/√2",
         abs(eg_best - np.sqrt(3) / 2) < 1e-12 and abs(og_best - 1 / np.sqrt(2)) < 1e-12
         and eg_best <= pred_line["extragradient"].min() and og_best <= pred_line["optimistic"].min(),
-        detail=f"ρ_EG(1/2) = {eg_best:.12f}, ρ_OG(1/4) = {og_best:.12f}; minima over 400 values "
+        evidence=f"ρ_EG(1/2) = {eg_best:.12f}, ρ_OG(1/4) = {og_best:.12f}; minima over 400 values "
                f"of p in [0.01, 10]: {pred_line['extragradient'].min():.6f}, "
                f"{pred_line['optimistic'].min():.6f}",
     )
@@ -296,14 +296,14 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         mom_alt.fraction(games.CONVERGES) > 0.05
         and not np.any(mom_alt.regime[~neg] == games.CONVERGES)
         and beta_best < 0 and rho_best < 1,
-        detail=f"{mom_alt.fraction(games.CONVERGES):.1%} of the (η, β) grid converges; "
+        evidence=f"{mom_alt.fraction(games.CONVERGES):.1%} of the (η, β) grid converges; "
                f"best ρ = {rho_best:.4f} at η = {eta_best:.3f}, β = {beta_best:.3f}",
     )
     an.claim(
         "Momentum of either sign does not make simultaneous GDA converge on a bilinear game "
         "(Gidel et al. 2019)",
         bool(np.all(mom_sim.spectral_radius >= 1 - 1e-12)),
-        detail=f"min ρ over the (η, β) grid {float(mom_sim.spectral_radius.min()):.12f}",
+        evidence=f"min ρ over the (η, β) grid {float(mom_sim.spectral_radius.min()):.12f}",
     )
     mom_steps = 600 if quick else 1500
     E_g, B_g = np.meshgrid(mom_lrs, betas)
@@ -317,7 +317,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     an.claim(
         "The predicted (η, β) regimes of alternating GDA with momentum are what simulation shows",
         mom_agree == 1.0,
-        detail=f"{mom_agree:.4f} of {int(mom_cmp.sum())} decidable points ({mom_steps} steps)",
+        evidence=f"{mom_agree:.4f} of {int(mom_cmp.sum())} decidable points ({mom_steps} steps)",
     )
     fig, axes = subplots(1, 2, width=11)
     gplots.rate_curves(p_line, pred_line, ax=axes[0], measured=measured, ylim=(0.6, 1.6),
@@ -368,7 +368,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "all small enough step pairs, and the Jacobian's spectral radius predicts the regime a "
         "simulation shows",
         bool(np.all(small_corner < 1)) and all(a == 1.0 for a, _ in q_agree.values()),
-        detail=f"max ρ for η_x, η_y ≤ {q_lrs[n_q // 4 - 1]:.3g}: {float(small_corner.max()):.6f}; "
+        evidence=f"max ρ for η_x, η_y ≤ {q_lrs[n_q // 4 - 1]:.3g}: {float(small_corner.max()):.6f}; "
                + "; ".join(f"{m}: agreement {a:.4f} of {k}" for m, (a, k) in q_agree.items()),
     )
     eta_q = (0.3, 0.5)
@@ -381,7 +381,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "On the quadratic game each method's distance to the equilibrium shrinks or grows at the "
         "spectral radius of its update matrix",
         q_rate_err < 5e-3,
-        detail="; ".join(f"{m}: measured {q_rate[m]:.5f} vs ρ {q_pred[m]:.5f}"
+        evidence="; ".join(f"{m}: measured {q_rate[m]:.5f} vs ρ {q_pred[m]:.5f}"
                          for m in METHODS),
     )
     fig, axes = subplots(1, 2, width=11)
@@ -433,7 +433,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "nonlinear dynamics near the equilibrium: the local rate of every method is ρ of the "
         "linearization",
         max(gan_err.values()) < 5e-3,
-        detail="max relative error per method: "
+        evidence="max relative error per method: "
                + ", ".join(f"{m} {e:.1e}" for m, e in gan_err.items())
                + f" over η in [{etas[0]:g}, {etas[-1]:g}] (start 10⁻⁸ from the equilibrium, fitted while within 10⁻²)",
     )
@@ -442,7 +442,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "its equilibrium while alternating GDA circles it without converging",
         sim_gan.norm.max() > 20 * sim_gan.norm[0] and alt_ratio < 1.5
         and alt_long.norm[-1] > 0.5 * alt_long.norm[0],
-        detail=f"η = 1 from radius 0.05: simultaneous reaches radius {sim_gan.norm.max():.2f}; "
+        evidence=f"η = 1 from radius 0.05: simultaneous reaches radius {sim_gan.norm.max():.2f}; "
                f"alternating stays within ×{alt_ratio:.3f} of its start over {alt_long.steps} "
                f"steps and ends at ×{alt_long.norm[-1] / alt_long.norm[0]:.3f}",
     )
@@ -489,7 +489,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "enough steps (Mescheder et al. 2018): exactly for η < 4γ (γ < 1) and "
         "η < 4/(γ + √(γ² − 1)) (γ ≥ 1) by the linearization",
         smallest_ok and formula_ok,
-        detail=f"every γ > 0 converges at η = {r1_etas[0]:g}: {smallest_ok}; the regime map equals "
+        evidence=f"every γ > 0 converges at η = {r1_etas[0]:g}: {smallest_ok}; the regime map equals "
                f"the formula at all {int(clear.sum())} grid points more than 3% from the bound: "
                f"{formula_ok}",
     )
@@ -497,7 +497,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "The linearization's (η, γ) regime map is what the nonlinear R1-regularized Dirac-GAN "
         "shows",
         r1_agree == 1.0,
-        detail=f"agreement {r1_agree:.4f} over {int(r1_cmp.sum())} decidable (η, γ) points "
+        evidence=f"agreement {r1_agree:.4f} over {int(r1_cmp.sum())} decidable (η, γ) points "
                f"({r1_steps} steps from radius 10⁻³; leaving radius 0.1 counts as diverging)",
     )
     fig, axes = subplots(1, 2, width=11)

@@ -46,7 +46,7 @@ with Analysis(__file__, title="GD stability: the 2/λmax threshold on a real pro
         "On the quadratic model, 2/λmax is the divergence threshold: GD at 0.98x the bound "
         "converges and at 1.02x diverges",
         (not below.diverged) and gap_below < 1e-12 * (below.losses[0] - loss_star) and above.diverged,
-        detail=f"0.98x: loss gap {gap_below:.2e} after {below.steps} steps; "
+        evidence=f"0.98x: loss gap {gap_below:.2e} after {below.steps} steps; "
                f"1.02x: diverged at step {above.diverged_at}",
     )
 
@@ -65,7 +65,7 @@ with Analysis(__file__, title="GD stability: the 2/λmax threshold on a real pro
         "On the real problem, GD started near the optimum converges to it at 0.9x the bound and "
         "is pushed away from it for good at 1.1x",
         d09[-1] < 1e-3 * d09[0] and d11[steps // 2:].min() > d11[0],
-        detail=f"distance to θ*: 0.9x {d09[0]:.2e} → {d09[-1]:.2e}; 1.1x {d11[0]:.2e} → "
+        evidence=f"distance to θ*: 0.9x {d09[0]:.2e} → {d09[-1]:.2e}; 1.1x {d11[0]:.2e} → "
                f"stays above {d11[steps // 2:].min():.2e} over the second half (max {d11.max():.2f})",
     )
 
@@ -93,7 +93,7 @@ with Analysis(__file__, title="GD stability: the 2/λmax threshold on a real pro
         "The local prediction holds on the real problem: the measured contraction factor matches "
         "ρ(I − ηH) within 2% at every η from 0.1x to 1.25x the bound",
         rel_err.max() < 0.02,
-        detail=f"max relative error {rel_err.max():.2e} over {len(lrs)} learning rates",
+        evidence=f"max relative error {rel_err.max():.2e} over {len(lrs)} learning rates",
     )
 
     fig, axes = subplots(1, 2, width=11)

@@ -107,7 +107,7 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
         "The additive hypergradient rule drives η into the good region around "
         "η* = 2/(λmin+λmax) both from far below and from above the stability bound, with one α",
         bool(add_band.any()),
-        detail=f"α band from below {band(alphas_q, ok['additive', 'below'])}, from above "
+        evidence=f"α band from below {band(alphas_q, ok['additive', 'below'])}, from above "
                f"{band(alphas_q, ok['additive', 'above'])}, both {band(alphas_q, add_band)}; "
                f"η* = {eta_star:.3g}, good region [{good[0]:.3g}, {good[1]:.3g}]")
     log_band = ok["log", "below"] & ok["log", "above"]
@@ -115,7 +115,7 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
                 + (" with one α" if log_band.any() else
                    ", but with different α from below than from above (no common α on the grid)"))
     an.claim(log_text, bool(ok["log", "below"].any() and ok["log", "above"].any()),
-             detail=f"from below {band(alphas_q, ok['log', 'below'])}, from above "
+             evidence=f"from below {band(alphas_q, ok['log', 'below'])}, from above "
                     f"{band(alphas_q, ok['log', 'above'])}, both {band(alphas_q, log_band)}")
 
     neg_add = sum(r.negative_lr_at is not None for w in starts for r in sweeps["additive", w])
@@ -127,18 +127,18 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     n_runs = 2 * len(alphas_q)
     an.claim("The additive rule can drive η below zero (gradient ascent); the log rule, "
              "η = exp(λ), cannot", neg_add > 0 and neg_log == 0,
-             detail=f"runs with some η_t < 0: additive {neg_add} of {n_runs}, log {neg_log} of "
+             evidence=f"runs with some η_t < 0: additive {neg_add} of {n_runs}, log {neg_log} of "
                     f"{n_runs}")
     an.claim("At large α the additive rule runs away (diverges) where the log rule with the same "
              "α and start does not", add_not_log > 0,
-             detail=f"diverged: additive {div_add} of {n_runs}, log {div_log} of {n_runs}; "
+             evidence=f"diverged: additive {div_add} of {n_runs}, log {div_log} of {n_runs}; "
                     f"additive diverged and log did not in {add_not_log}")
     collapsed = [(w, r.hyper_lr, r.lrs[-1]) for w in starts for r in sweeps["log", w]
                  if not r.diverged and r.lrs[-1] < 1e-3 * r.lr0]
     an.claim("The log rule is not immune to large α: its failure is a collapse of η towards 0 "
              "(a multiplicative step exp(αη g_{t+1}ᵀg_t) after an overshoot), which freezes "
              "training instead of diverging", len(collapsed) > 0,
-             detail=f"log runs ending with η_T < 1e-3·η_0: {len(collapsed)} of {n_runs}; e.g. "
+             evidence=f"log runs ending with η_T < 1e-3·η_0: {len(collapsed)} of {n_runs}; e.g. "
                     + ", ".join(f"η_0 {w}, α = {a:.3g}: η_T = {e:.2g}" for w, a, e in collapsed[:3]))
     an.number("negative_rate_runs_additive", neg_add, description="runs (of both starts) with η_t < 0")
     an.number("diverged_runs_additive", div_add)
@@ -235,7 +235,7 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
              "descent (additive rule, best α) trains about as well as the best constant rate of a "
              "grid (final loss within 50%)",
              best_add.final_loss <= 1.5 * best.final_loss,
-             detail=f"final loss: HD additive (α = {best_add.hyper_lr:.3g}) "
+             evidence=f"final loss: HD additive (α = {best_add.hyper_lr:.3g}) "
                     f"{best_add.final_loss:.4g}, HD log (α = {best_log.hyper_lr:.3g}) "
                     f"{best_log.final_loss:.4g}, best constant (η = {best.lr:.3g}) "
                     f"{best.final_loss:.4g}, constant η_0 = {lr0:g}: {base.final_loss:.4g}")
@@ -243,12 +243,12 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     an.claim("Hypergradient descent from a small η_0 trains as well as constant training at the "
              "LR range test's suggestion (final loss lower, or within 25%)",
              hd_best <= 1.25 * at_sugg.final_loss,
-             detail=f"HD best {hd_best:.4g} vs range test ({sugg_kind}, η = {sugg:.3g}) "
+             evidence=f"HD best {hd_best:.4g} vs range test ({sugg_kind}, η = {sugg:.3g}) "
                     f"{at_sugg.final_loss:.4g}")
     an.claim("The hypergradient rules need α tuned: each is within 2x of the best constant "
              "rate's loss only on a band of α, and the additive band is the wider one",
              bool(within["additive"].any()) and within["additive"].sum() >= within["log"].sum(),
-             detail=f"α within 2x: additive {band(alphas, within['additive'])}, log "
+             evidence=f"α within 2x: additive {band(alphas, within['additive'])}, log "
                     f"{band(alphas, within['log'])}")
 
     an.progress("digits MLP: sensitivity to the starting rate")
@@ -280,7 +280,7 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
              "rate than constant-rate training (Baydin et al. 2018)"
              + ("; so does the log rule" if s_log < s_const else
                 "; the log rule, with one α for every η_0, does not"), s_add < s_const,
-             detail=f"max/min final loss over η_0 in [{lr0s[0]:g}, {lr0s[-1]:g}]: constant "
+             evidence=f"max/min final loss over η_0 in [{lr0s[0]:g}, {lr0s[-1]:g}]: constant "
                     f"{s_const:.3g}, additive HD {s_add:.3g}, log HD {s_log:.3g}")
     an.number("test_accuracy_hd_additive", net.accuracy(best_add.theta, Xte, yte),
               description="held-out digits accuracy after HD (additive, best α)")

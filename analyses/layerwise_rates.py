@@ -41,7 +41,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
     an.claim("For a block-diagonal Hessian the caps c·2/λmax(H_ℓ) put per-block GD exactly at "
              "the fraction c of its stability bound: λmax(D^½HD^½) = 2c",
              abs(bd_sharp - 2 * c) < 1e-8,
-             detail=f"block-diagonal quadratic, blocks λ ∈ {{1, 4}} and {{20, 50, 100}}: "
+             evidence=f"block-diagonal quadratic, blocks λ ∈ {{1, 4}} and {{20, 50, 100}}: "
                     f"λmax(D^½HD^½) = {bd_sharp:.10g}, 2c = {2 * c:g}")
 
     # ---------------------------------------------------------------- the network
@@ -62,7 +62,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
               description="max_ℓ λmax(H_ℓ) / min_ℓ λmax(H_ℓ) at the start")
     an.claim("The layers of the network differ in curvature (the largest per-layer top "
              "eigenvalue is at least twice the smallest)", curv0.spread >= 2.0,
-             detail="λmax(H_ℓ) = " + ", ".join(f"{v:.3g}" for v in curv0.values)
+             evidence="λmax(H_ℓ) = " + ", ".join(f"{v:.3g}" for v in curv0.values)
                     + f"; spread {curv0.spread:.3g}; λmax(H) = {curv0.full:.3g}")
 
     caps0 = quadratic.layerwise_lr_caps(list(curv0.values), fraction=c)
@@ -72,7 +72,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
     an.claim("With coupling between layers the caps are only a heuristic: on the network, "
              "λmax(D^½HD^½) at the caps exceeds the block-diagonal value 2c",
              sharp_caps > 1.05 * 2 * c,
-             detail=f"λmax(D^½HD^½) = {sharp_caps:.3g} at the caps (c = {c:g}), against 2c = "
+             evidence=f"λmax(D^½HD^½) = {sharp_caps:.3g} at the caps (c = {c:g}), against 2c = "
                     f"{2 * c:g}; per-block GD at the caps is "
                     f"{'linearly unstable (> 2)' if sharp_caps > 2 else 'still stable (< 2)'}")
     an.number("sharpness_at_caps", sharp_caps,
@@ -159,7 +159,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
                "do not train faster than one global rate on this network")
     an.claim(f"At the same coupled stability margin, layer-wise rates ∝ 1/λmax(H_ℓ) {verdict}",
              faster == ((not cp.diverged) and cp.final_loss < gl.final_loss),
-             detail=f"final loss after {steps} steps: coupled {cp.final_loss:.4g}, global "
+             evidence=f"final loss after {steps} steps: coupled {cp.final_loss:.4g}, global "
                     f"{gl.final_loss:.4g} (ratio {cp.final_loss / gl.final_loss:.3g}); the "
                     f"per-layer curvatures differ by {curv0.spread:.3g}x; LARS (lr = "
                     f"{best_lars_lr:.3g}) {best_lars.final_loss:.4g}; best constant (η = "

@@ -86,11 +86,11 @@ with Analysis(
     an.claim("The log-uniform hit probability is 1 − (1 − p)ⁿ with p = ln(b/a)/ln(η_hi/η_lo): "
              "the sympy derivation and the numeric code agree",
              abs(p_log - math.log(4) / math.log(1e6)) < 1e-15 and sym_err < 1e-12,
-             detail=f"p = {p_log:.6f} = ln 4/ln 10⁶; max |symbolic − numeric| = {sym_err:.1e} "
+             evidence=f"p = {p_log:.6f} = ln 4/ln 10⁶; max |symbolic − numeric| = {sym_err:.1e} "
                     f"over n = 1 … {ns.max()}")
     an.claim("n independent samples hit with probability 1 − (1 − p)ⁿ, and the other designs "
              "with their closed forms (simulation agrees within 4.5 standard errors)",
-             worst_z < 4.5, detail=f"largest deviation {worst_z:.2f} standard errors over "
+             worst_z < 4.5, evidence=f"largest deviation {worst_z:.2f} standard errors over "
              f"{len(mc)} designs × {n_check.size} values of n, {n_mc} simulated searches each")
     r_ = probs["log-uniform random"]
     s_ = probs["stratified log"]
@@ -98,7 +98,7 @@ with Analysis(
     order_ok = bool(np.all(g_ >= s_ - 1e-12) and np.all(s_ >= r_ - 1e-12))
     an.claim("A randomly shifted grid hits with probability min(1, n·p) ≥ one point per cell "
              "(stratified) ≥ n independent samples 1 − (1 − p)ⁿ", order_ok,
-             detail=f"checked at {ns.size} values of n from 1 to {ns.max()}; at n = 10: "
+             evidence=f"checked at {ns.size} values of n from 1 to {ns.max()}; at n = 10: "
                     f"{g_[ns == 10][0]:.3f} ≥ {s_[ns == 10][0]:.3f} ≥ {r_[ns == 10][0]:.3f}")
     n95 = {label: int(ns[np.argmax(p >= 0.95)]) if np.any(p >= 0.95) else math.inf
            for label, p in probs.items() if label != "log grid"}
@@ -108,7 +108,7 @@ with Analysis(
     an.number("n95_linear_random", n95_lin, description="samples for 95%, linear, η* = 1e-3")
     an.claim("For 95% success at η* = 1e-3, linear-uniform search needs over 50 times the "
              "samples of log-uniform search", n95_lin > 50 * n95_log,
-             detail=f"log: {n95_log} samples, linear: {n95_lin} samples "
+             evidence=f"log: {n95_log} samples, linear: {n95_lin} samples "
                     f"(ratio {n95_lin / n95_log:.0f})")
 
     # 2. Where the target sits -------------------------------------------------------------
@@ -147,7 +147,7 @@ with Analysis(
     spread = float(np.ptp(by_pos["log-uniform random"][inside]))
     an.claim("Log-uniform search hits a target of fixed ratio with the same probability "
              "wherever it sits inside the bounds", spread < 1e-12,
-             detail=f"spread {spread:.1e} over {inside.sum()} positions from "
+             evidence=f"spread {spread:.1e} over {inside.sum()} positions from "
                     f"{centres[inside].min():.1e} to {centres[inside].max():.2g}")
     pl = hit_fraction(targets, BOUNDS, "linear")[inside]
     prop = float(np.max(np.abs(pl / centres[inside] / (1.5 / (1 - 1e-6)) - 1)))
@@ -155,7 +155,7 @@ with Analysis(
         (0.05, 0.2), BOUNDS, "linear")
     an.claim("Linear-uniform search hits [η*/2, 2η*] with p proportional to η*: 10⁻³ as often "
              "at η* = 1e-4 as at η* = 0.1", prop < 1e-9 and abs(ratio_lin - 1e-3) < 1e-15,
-             detail=f"max relative deviation from 1.5 η*/(1 − 1e-6): {prop:.1e}; "
+             evidence=f"max relative deviation from 1.5 η*/(1 − 1e-6): {prop:.1e}; "
                     f"p(1e-4)/p(0.1) = {ratio_lin:.6g}")
     # Coverage of the fixed grid over every position of the narrow target inside the bounds
     width = math.log(BOUNDS[1] / BOUNDS[0])
@@ -173,7 +173,7 @@ with Analysis(
              "target always or never; over all positions of a target of log-width ℓ it hits "
              "a share (n − 2)ℓ/(W − ℓ), less than the shifted grid's min(1, n·p)",
              only_01 and abs(coverage - predicted_cov) < 2e-3 and coverage < p_shift,
-             detail=f"{a.size} positions: coverage {coverage:.4f}, (n − 2)ℓ/(W − ℓ) = "
+             evidence=f"{a.size} positions: coverage {coverage:.4f}, (n − 2)ℓ/(W − ℓ) = "
                     f"{predicted_cov:.4f}, shifted grid {p_shift:.4f} (n = {n_g})")
 
     # 3. Expected samples to the first hit --------------------------------------------------
@@ -211,5 +211,5 @@ with Analysis(
     e_lin_1e3 = float(expected_samples_to_hit(TARGET, BOUNDS, "linear"))
     an.number("expected_samples_linear_at_1e-3", e_lin_1e3, unit="samples")
     an.claim("The number of samples to the first hit is geometric with mean 1/p",
-             worst < 4.5, detail=f"simulated means within {worst:.2f} standard errors of 1/p "
+             worst < 4.5, evidence=f"simulated means within {worst:.2f} standard errors of 1/p "
              f"(log: {1 / p_log:.2f} samples everywhere; linear at η* = 1e-3: {e_lin_1e3:.0f})")

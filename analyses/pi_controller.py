@@ -86,7 +86,7 @@ with Analysis(
         "stable exactly when every closed-loop pole (eigenvalues of the companion matrix) lies "
         "inside the unit circle",
         mismatches == 0 and sym_mismatch == 0 and pc_agree == pc_checked,
-        detail=(f"{checked} grid points on two plants (points within 1e-7 of radius 1 left out): "
+        evidence=(f"{checked} grid points on two plants (points within 1e-7 of radius 1 left out): "
                 f"{mismatches} mismatches; sympy Jury inequalities vs numeric on {int(dec1.sum())} "
                 f"points: {sym_mismatch} mismatches; python-control feedback(C*G,1).poles() agrees "
                 f"on {pc_agree}/{pc_checked} random points"),
@@ -138,7 +138,7 @@ with Analysis(
     an.claim(
         "Linear closed-loop simulations settle exactly at the gains Jury's test predicts stable",
         sim_disagree == 0,
-        detail=(f"{sim_total} simulated gain pairs (600 steps): {sim_disagree} disagreements away "
+        evidence=(f"{sim_total} simulated gain pairs (600 steps): {sim_disagree} disagreements away "
                 f"from the boundary, {sim_near} within 0.01 of spectral radius 1 (too slow to decide "
                 "in 600 steps)"),
     )
@@ -165,7 +165,7 @@ with Analysis(
         "on z = −1",
         abs(margins.gain_margin - 7.6) < 1e-9 and abs(gm_hand - 7.6) < 1e-9
         and float(np.min(np.abs(boundary_poles + 1.0))) < 1e-8,
-        detail=(f"lrctl GM = {margins.gain_margin:.6g} at ω = {margins.phase_crossover:.6g} rad/step; "
+        evidence=(f"lrctl GM = {margins.gain_margin:.6g} at ω = {margins.phase_crossover:.6g} rad/step; "
                 f"1/|L(−1)| = {gm_hand:.6g}; python-control 0.10.2 returns {pc_gm:.3g}; closest "
                 f"pole to −1 at gain ×GM: {float(np.min(np.abs(boundary_poles + 1.0))):.1e}"),
     )
@@ -191,7 +191,7 @@ with Analysis(
                                    "controller leaves the integrator pole on z = 1 (marginal).")
     an.claim("A zero-gain controller is reported as marginal, not stable",
              pz["zero gain"].classification == "marginal",
-             detail=f"classification: {pz['zero gain'].classification}; poles {pz['zero gain'].poles}")
+             evidence=f"classification: {pz['zero gain'].classification}; poles {pz['zero gain'].poles}")
     steps = {lab: zd.step_response(G1, zd.pi_controller(*g), 80) for lab, g in gains.items()}
     slope = 0.01
     ramps = {lab: zd.ramp_disturbance_response(G1, zd.pi_controller(*g), 300, slope=slope)
@@ -216,12 +216,12 @@ with Analysis(
         "Under a ramp disturbance the PI loop keeps a constant error −slope/(ki·G(1)) "
         "(final-value theorem)",
         all(abs(a - b) < 1e-6 * abs(b) for a, b in ramp_err.values()),
-        detail="; ".join(f"{k}: simulated {a:.6g}, predicted {b:.6g}" for k, (a, b) in ramp_err.items()),
+        evidence="; ".join(f"{k}: simulated {a:.6g}, predicted {b:.6g}" for k, (a, b) in ramp_err.items()),
     )
     unstable_step = steps["kp = −0.3, ki = 0.3"]
     an.claim("A step response with gains outside the region does not settle",
              (not unstable_step.settled) and not unstable_step.predicted_stable,
-             detail=(f"kp = −0.3, ki = 0.3 (|α0| = |0.9 − 0.5·kp| = 1.05 > 1, poles "
+             evidence=(f"kp = −0.3, ki = 0.3 (|α0| = |0.9 − 0.5·kp| = 1.05 > 1, poles "
                      f"|z| = {pz['kp = −0.3, ki = 0.3'].spectral_radius:.4f}): settled = "
                      f"{unstable_step.settled}, last |error| = {abs(unstable_step.steady_state_error):.3g}"))
 
@@ -240,7 +240,7 @@ with Analysis(
         "positive feedback, and the loop analysis reports it",
         below.gain < 0 < above.gain and not rep_wrong.stable and rep_right.stable
         and any("wrong sign" in w for w in rep_wrong.warnings),
-        detail=f"gains {below.gain:.3g} (η0 = {lo:g}) and {above.gain:.3g} (η0 = {hi:g}); "
+        evidence=f"gains {below.gain:.3g} (η0 = {lo:g}) and {above.gain:.3g} (η0 = {hi:g}); "
                f"warnings: {' | '.join(rep_wrong.warnings[:1])}",
     )
 
@@ -264,7 +264,7 @@ with Analysis(
         "The plant identified from a logged trace of real training is the derived sharpness "
         "plant G(z) = 1/z in log units (a = 0, b = 1, no extra delay)",
         fit.delay == 0 and abs(fit.a) < 0.05 and abs(fit.b - 1) < 0.05 and fit.r_squared > 0.99,
-        detail=(f"{fit.n_samples} samples, M = {M} steps each: a = {fit.a:.2e} ± {fit.a_stderr:.1e}, "
+        evidence=(f"{fit.n_samples} samples, M = {M} steps each: a = {fit.a:.2e} ± {fit.a_stderr:.1e}, "
                 f"b = {fit.b:.5f} ± {fit.b_stderr:.1e}, d = {fit.delay}, offset {fit.offset:.4f} "
                 f"(log λmax ≈ {math.log(lam_warm):.4f}), R² = {fit.r_squared:.6f}, free-run fit "
                 f"{fit.simulation_fit:.4f}"),
@@ -325,7 +325,7 @@ with Analysis(
         "the PI controller holds η·λmax within 5 % of the setpoint whenever the closed-loop poles "
         "are inside the unit circle and decay within the run",
         bool(np.all(settled[fast])) and fast.sum() > 0,
-        detail=(f"{int(fast.sum())} predicted-stable pairs that decay within {tail_start} samples: "
+        evidence=(f"{int(fast.sum())} predicted-stable pairs that decay within {tail_start} samples: "
                 f"{int(settled[fast].sum())} settled. Slower stable pairs (radius^k reaches 5 % only "
                 f"after the run): {fmt(slow) or 'none'}; of these {int(settled[slow].sum())} "
                 "settled."),
@@ -334,7 +334,7 @@ with Analysis(
         "Predicted-unstable gains do not settle in the real loop (they oscillate between the "
         "learning-rate limits or drift to one of them)",
         bool(not np.any(settled[~pred])) and (~pred).sum() > 0,
-        detail=(f"{int((~pred).sum())} predicted-unstable pairs, {int(settled[~pred].sum())} settled; "
+        evidence=(f"{int((~pred).sum())} predicted-unstable pairs, {int(settled[~pred].sum())} settled; "
                 f"their final tracking errors range {np.min(err[~pred]):.3g}–{np.max(err[~pred]):.3g}"),
     )
     fig, ax = subplots(1, 1, width=7.5, height=5.0)

@@ -78,7 +78,7 @@ with Analysis(
     an.claim(
         "Lanczos (eigsh, which='LA') from Hessian-vector products gives λmax of the real Hessian",
         lanczos_err < 1e-10,
-        detail=f"λmax = {lam_max:.10f} vs eigvalsh {eig[-1]:.10f} (relative error {lanczos_err:.1e}), "
+        evidence=f"λmax = {lam_max:.10f} vs eigvalsh {eig[-1]:.10f} (relative error {lanczos_err:.1e}), "
                f"{top.n_products} products for a 31-dimensional Hessian",
     )
     lam0_res = top_eigenvalue(hessian_operator(problem, theta0))
@@ -110,7 +110,7 @@ with Analysis(
         "Per-block spectra from block Hessian-vector products equal the dense diagonal blocks, and "
         "lie below λmax(H) (Cauchy interlacing)",
         bool(np.allclose(blocks.lam_max, dense_blocks, rtol=1e-9) and np.all(blocks.lam_max <= lam_max * (1 + 1e-12))),
-        detail=f"blocks {np.round(blocks.lam_max, 6).tolist()} vs dense {np.round(dense_blocks, 6).tolist()}; "
+        evidence=f"blocks {np.round(blocks.lam_max, 6).tolist()} vs dense {np.round(dense_blocks, 6).tolist()}; "
                f"λmax(H) = {lam_max:.6f}; {blocks.total_products} products",
     )
     trace = hutchinson_trace(op_star, n_probes=64 if quick else 256, confidence=0.95, seed=0)
@@ -119,7 +119,7 @@ with Analysis(
     an.claim(
         "Hutchinson's trace estimate with Rademacher probes has a confidence interval that covers tr H",
         trace.covers(exact_trace),
-        detail=f"{trace.estimate:.4f} ± {trace.high - trace.estimate:.4f} (95%, {trace.n_products} products) "
+        evidence=f"{trace.estimate:.4f} ± {trace.high - trace.estimate:.4f} (95%, {trace.n_products} products) "
                f"vs exact {exact_trace:.4f}",
     )
     # The same comparison on a spectrum with a 1 % gap at the top (the benchmark's setting).
@@ -141,7 +141,7 @@ with Analysis(
         "On a spectrum with a 1% gap at the top, Lanczos reaches relative error 1e-6 with at least "
         "5x fewer Hessian-vector products than power iteration",
         p_first >= 5 * l_first,
-        detail=f"Lanczos {l_first} products, power iteration {p_first} (stopped by an oracle at "
+        evidence=f"Lanczos {l_first} products, power iteration {p_first} (stopped by an oracle at "
                f"the first product within 1e-6); dim {dim_gap}",
     )
     fig, axes = subplots(1, 2, width=13.0, height=4.0)
@@ -194,7 +194,7 @@ with Analysis(
         "raw curve does, while an exponential moving average (fastai, β = 0.98) moves that point "
         "to larger rates",
         abs(sg_st - raw_st) <= 1 and ema_lag >= 0.5,
-        detail=f"steepest at η = {sweep.lrs[raw_st]:.3g} raw, {sweep.lrs[sg_st]:.3g} smoothed, "
+        evidence=f"steepest at η = {sweep.lrs[raw_st]:.3g} raw, {sweep.lrs[sg_st]:.3g} smoothed, "
                f"{sweep.lrs[ema_st]:.3g} with the EMA ({ema_lag:.2f} decades late)",
     )
 
@@ -230,7 +230,7 @@ with Analysis(
         "Repeated sweeps over mini-batch orders disagree, so each suggestion is an interval; a point "
         "is given only where they agree within a factor 2",
         consistent and max(spreads.values()) > 1.0,
-        detail="; ".join(f"{k}: ×{s:.2f}" for k, s in spreads.items()),
+        evidence="; ".join(f"{k}: ×{s:.2f}" for k, s in spreads.items()),
     )
     fig, axes = subplots(1, 2, width=13.0, height=4.4)
     rplots.range_test_curve(sweep, ax=axes[0], bound=bound,
@@ -283,7 +283,7 @@ with Analysis(
         "η_steep ≈ (1 − e^{−Δ})/(2ρ_g), so it moves with the number of steps per decade",
         bool(np.all(np.abs(np.log(ratio)) < np.log(1.25)))
         and steepest.max() / steepest.min() > 20,
-        detail=f"steepest from {steepest.max():.3g} ({per_decade[0]}/decade) to {steepest.min():.3g} "
+        evidence=f"steepest from {steepest.max():.3g} ({per_decade[0]}/decade) to {steepest.min():.3g} "
                f"({per_decade[-1]}/decade); measured/predicted {np.round(ratio, 2).tolist()}",
     )
     fig, ax = subplots(1, 1, width=7.5, height=3.8)
@@ -307,21 +307,21 @@ with Analysis(
         "On the quadratic model the closed-form sweep predicts the simulated divergence step exactly "
         "while the crushed top component stays above round-off (ramps of <= 20 steps/decade)",
         all(s for s, f in zip(same_index, fast, strict=True) if f),
-        detail=f"closed form = simulation for {per_decade[fast].tolist()} steps/decade; slower ramps "
+        evidence=f"closed form = simulation for {per_decade[fast].tolist()} steps/decade; slower ramps "
                f"crush the top component by exp(−π²/(4Δ)) below round-off, which then re-seeds it",
     )
     an.claim(
         "In exact arithmetic a sweep on a quadratic diverges only past η = X₀/λmax ≈ 6.3 × 2/λmax, "
         "at every ramp speed: the top component is crushed near 2/λ and regrows only at X₀/λ",
         bool(np.all(over_model_exact >= X0 / 2)),
-        detail=f"closed form: divergence at {np.round(over_model_exact, 2).tolist()} × 2/λmax; "
+        evidence=f"closed form: divergence at {np.round(over_model_exact, 2).tolist()} × 2/λmax; "
                f"X₀/2 = {X0 / 2:.3f}",
     )
     an.claim(
         "Where a fast ramp diverges is far above 2/λmax: at 5 steps/decade the real problem diverges "
         "at more than 5 × 2/λmax; only a slow ramp (500 steps/decade) comes within 2×",
         over_real[0] > 5.0 and over_real[-1] < 2.0 and bool(np.all(over_real > 1.0)),
-        detail=f"divergence η / (2/λmax): {np.round(over_real, 2).tolist()} for "
+        evidence=f"divergence η / (2/λmax): {np.round(over_real, 2).tolist()} for "
                f"{per_decade.tolist()} steps/decade",
     )
     an.derivation(derive_ramp_amplitude())
@@ -380,14 +380,14 @@ with Analysis(
         "At small η the one-step slope is −2ηL·‖g‖²/(2L): ρ̂ = −s/(2ηL) is the gradient-weighted "
         "curvature ‖g‖²/(2L) at every point",
         identity_err < 1e-3,
-        detail=f"max |ρ̂/(‖g‖²/(2L)) − 1| = {identity_err:.1e} over {len(rows)} points",
+        evidence=f"max |ρ̂/(‖g‖²/(2L)) − 1| = {identity_err:.1e} over {len(rows)} points",
     )
     aligned = rows["θ* + 0.02·u_max"]
     aligned_err = abs(aligned["rho_hat"] / lam_max - 1)
     an.claim(
         "ρ̂ estimates ρ(H) = λmax when the gradient lies along the top eigenvector",
         aligned_err < 0.02,
-        detail=f"at θ* + 0.02·u_max: ρ̂ = {aligned['rho_hat']:.5f} vs Lanczos λmax(H(θ*)) = {lam_max:.5f} "
+        evidence=f"at θ* + 0.02·u_max: ρ̂ = {aligned['rho_hat']:.5f} vs Lanczos λmax(H(θ*)) = {lam_max:.5f} "
                f"({aligned_err:.2%}); |cos(g, u_max)| = {aligned['cos']:.4f}",
     )
     others = {k: r for k, r in rows.items() if "u_max" not in k}
@@ -396,7 +396,7 @@ with Analysis(
         "Away from the top eigendirection ρ̂ underestimates λmax: from the usual start θ = 0 and "
         "along GD it reads ‖g‖²/(2L), not ρ(H)",
         worst < 0.6,
-        detail="; ".join(f"{k}: ρ̂/λmax = {r['rho_hat'] / r['lam_local']:.3f}" for k, r in others.items()),
+        evidence="; ".join(f"{k}: ρ̂/λmax = {r['rho_hat'] / r['lam_local']:.3f}" for k, r in others.items()),
     )
     for k, r in rows.items():
         an.number(f"rho_hat[{k}]", r["rho_hat"], unit="1/lr",
@@ -414,7 +414,7 @@ with Analysis(
         "In a training sweep the loss change per step is (1 − e^{−Δ})·dL/d ln η, so the sweep's own "
         "small-η slope gives the same ρ̂ = ‖g‖²/(2L) at the start",
         sweep_err < 0.01,
-        detail=f"training sweep η ∈ [1e-7, 1e-4], interior points: max |ρ̂/ρ_g(θ0) − 1| = {sweep_err:.1e}; "
+        evidence=f"training sweep η ∈ [1e-7, 1e-4], interior points: max |ρ̂/ρ_g(θ0) − 1| = {sweep_err:.1e}; "
                f"ρ_g(θ0) = {rho_g0:.4f}, λmax(H(0)) = {lam0_res.value:.4f}",
     )
 
@@ -465,7 +465,7 @@ with Analysis(
         "The one-step slope follows the quadratic formula −η‖g‖² + η²gᵀHg (local Hessian) to "
         "second order in η: within 1% while ηλmax < 0.1",
         max(slope_errs) < 0.01,
-        detail=f"max relative deviation {slope_errs[0]:.2%} (start), {slope_errs[1]:.2%} (aligned) "
+        evidence=f"max relative deviation {slope_errs[0]:.2%} (start), {slope_errs[1]:.2%} (aligned) "
                f"for ηλmax < 0.1; the logistic loss is not quadratic, so larger η departs",
     )
     an.figure(fig, "slope", caption=(

@@ -61,7 +61,7 @@ with Analysis(__file__, title="Range-test slope: dL/d ln η ≈ −2ηLρ and wh
     an.claim(
         "The exact one-step slope is dL/d ln η = −η‖g‖² + η²gᵀHg",
         exact_err < 1e-6,
-        detail=f"finite-difference slope vs formula: max relative error {exact_err:.1e}",
+        evidence=f"finite-difference slope vs formula: max relative error {exact_err:.1e}",
     )
 
     a = cases["aligned"]
@@ -71,7 +71,7 @@ with Analysis(__file__, title="Range-test slope: dL/d ln η ≈ −2ηLρ and wh
     an.claim(
         "With the gradient along the top eigenvector, the small-η slope is −2ηLρ(H): ρ̂ recovers λmax",
         abs(rho_aligned - lam_max) / lam_max < 1e-3,
-        detail=f"ρ̂ = {rho_aligned:.6f} vs λmax = {lam_max:g} at η = {lrs[0]:g}",
+        evidence=f"ρ̂ = {rho_aligned:.6f} vs λmax = {lam_max:g} at η = {lrs[0]:g}",
     )
 
     r = cases["random"]
@@ -83,7 +83,7 @@ with Analysis(__file__, title="Range-test slope: dL/d ln η ≈ −2ηLρ and wh
         "With a misaligned gradient, ρ̂ estimates the gradient-weighted curvature ‖g‖²/(2L), which "
         "lies between λmin and λmax, not λmax",
         abs(rho_random - r["gwc"]) / r["gwc"] < 1e-3 and lam_min <= r["gwc"] <= 0.5 * lam_max,
-        detail=f"ρ̂ = {rho_random:.4f}, ‖g‖²/(2L) = {r['gwc']:.4f}, λmax = {lam_max:g} "
+        evidence=f"ρ̂ = {rho_random:.4f}, ‖g‖²/(2L) = {r['gwc']:.4f}, λmax = {lam_max:g} "
                f"(underestimated {lam_max / rho_random:.1f}x)",
     )
 

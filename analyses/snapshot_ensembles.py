@@ -106,7 +106,7 @@ with Analysis(__file__, title="Snapshot ensembles under warm restarts: accuracy 
     an.claim("The ensemble's test cross-entropy is at most the snapshots' mean cross-entropy in "
              "every run (Jensen: −log of an average probability is at most the average −log)",
              bool(np.all(jensen_gap >= -1e-12)),
-             detail=f"mean snapshot NLL − ensemble NLL over {jensen_gap.size} runs: min "
+             evidence=f"mean snapshot NLL − ensemble NLL over {jensen_gap.size} runs: min "
                     f"{jensen_gap.min():.3g}, max {jensen_gap.max():.3g}")
     ge_mean = int(np.sum(E >= M - 1e-12))
     an.number("ensemble_vs_mean_snapshot_accuracy", ge_mean / n_cfg,
@@ -120,7 +120,7 @@ with Analysis(__file__, title="Snapshot ensembles under warm restarts: accuracy 
                "configurations, not in all")
     an.claim(f"The snapshot ensemble {verdict}",
              ge_best == n_cfg if verdict.startswith("is") else ge_best < n_cfg,
-             detail=f"ensemble − best single snapshot, in accuracy points: min {gain.min():.2f}, "
+             evidence=f"ensemble − best single snapshot, in accuracy points: min {gain.min():.2f}, "
                     f"max {gain.max():.2f}, mean {gain.mean():.2f} (mean over "
                     f"{len(seeds)} mini-batch orders)")
 
@@ -145,7 +145,7 @@ with Analysis(__file__, title="Snapshot ensembles under warm restarts: accuracy 
                         f"it rises in only {up} of {total} neighbouring grid steps")
                 holds = 0 < up <= total / 2
             an.claim(text, holds,
-                     detail=f"seed-averaged {what} over amplitudes {amplitudes.tolist()} (rows) "
+                     evidence=f"seed-averaged {what} over amplitudes {amplitudes.tolist()} (rows) "
                             f"and cycle lengths {periods} (columns): "
                             + "; ".join(" ".join(f"{v:.3g}" for v in row) for row in grid))
             an.number(f"increase_share_{'distance' if what.startswith('par') else 'disagreement'}"

@@ -57,7 +57,7 @@ with Analysis(__file__, title="Weight decay: decoupled decay ≡ L2 with α = λ
     an.claim(
         "Decoupled weight decay θ ← (1 − λ)θ − η∇L settles at the minimizer of L + (λ/2η)‖θ‖²",
         rel_gap < 1e-6,
-        detail=f"max relative gap {rel_gap:.1e} over {len(rel_gaps)} runs (both protocols)",
+        evidence=f"max relative gap {rel_gap:.1e} over {len(rel_gaps)} runs (both protocols)",
     )
 
     norms_a = np.array([np.linalg.norm(t) for _, t, _ in results["A"]])
@@ -68,7 +68,7 @@ with Analysis(__file__, title="Weight decay: decoupled decay ≡ L2 with α = λ
     an.claim(
         "With λ fixed, retuning η changes the effective L2 strength λ/η and so the solution",
         alphas_a.max() / alphas_a.min() > 10 and spread_a > 0.1,
-        detail=f"λ/η from {alphas_a.min():.2e} to {alphas_a.max():.2e}; ‖θ∞‖ varies by {spread_a:.0%}",
+        evidence=f"λ/η from {alphas_a.min():.2e} to {alphas_a.max():.2e}; ‖θ∞‖ varies by {spread_a:.0%}",
     )
 
     thetas_b = np.array([t for _, t, _ in results["B"]])
@@ -78,7 +78,7 @@ with Analysis(__file__, title="Weight decay: decoupled decay ≡ L2 with α = λ
     an.claim(
         "Keeping λ/η fixed while retuning η keeps the effective L2 strength and the solution",
         spread_b < 1e-6,
-        detail=f"fixed points differ by at most {spread_b:.1e} (relative) across η",
+        evidence=f"fixed points differ by at most {spread_b:.1e} (relative) across η",
     )
 
     fig, axes = subplots(1, 2, width=11)

@@ -1,8 +1,9 @@
 """The ``lrctl`` command.
 
 ``lrctl report [--analyses PATH] [--out DIR] [--jobs N] [--quick] [--timeout S]`` runs analysis
-scripts and writes a browsable report. The exit code is 0 when every analysis ran and every
-claim held, 1 when any analysis failed or any claim did not hold, 2 for bad arguments.
+scripts and writes a browsable report. The exit code is 0 when every analysis ran (a claim that
+does not hold is a finding, shown with ✗, not a failure), 1 when any analysis failed
+(exception, timeout, malformed output), 2 for bad arguments.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lrctl import cli, report
+from lrctl import cli
+from lrctl import report
+from lrctl.report import _html
 
 GOOD = """
     import numpy as np
@@ -24,7 +26,7 @@ GOOD = """
         an.figure(fig, "noise", caption="caption <b>bold</b>")
         an.number("draw", float(rng.standard_normal()), unit="1", description="a seeded draw")
         an.number("bound", quadratic.gd_stability_bound([1.0, 4.0]))
-        an.claim("one is less than two", 1 < 2, detail="<i>detail</i>")
+        an.claim("one is less than two", 1 < 2, evidence="<i>detail</i>")
         an.derivation(quadratic.derive_gd_stability())
         an.progress("done with the work")
 """
@@ -77,7 +79,8 @@ def test_report_json_shape(built):
     assert good["status"] == "ok"
     assert good["figures"] == ["figures/good-one-noise.png"]
     assert (out / good["figures"][0]).exists() and (out / "figures/good-one-noise.svg").exists()
-    assert good["claims"] == [{"text": "one is less than two", "holds": True}]
+    assert good["claims"] == [{"key": "good-one--claim-1", "text": "one is less than two",
+                              "holds": True, "evidence": "<i>detail</i>"}]
     assert good["numbers"]["bound"] == 0.5
 
 
@@ -128,7 +131,7 @@ def test_interrupted_run_keeps_previous_report(tmp_path, monkeypatch):
     def interrupted(_report):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report, "render_html", interrupted)
+    monkeypatch.setattr("lrctl.report._engine.render_html", interrupted)
     with pytest.raises(KeyboardInterrupt):
         report.build_report(scripts, out, stream=open(tmp_path / "log", "w"))
     assert (out / "report.json").read_text() == before
@@ -197,9 +200,9 @@ def test_script_api_validation(tmp_path, monkeypatch):
 
 def test_mathml_sanitizer():
     ok = '<math xmlns="http://www.w3.org/1998/Math/MathML"><mi>x</mi><mo>&lt;</mo><mn>2</mn></math>'
-    assert report._safe_mathml(ok) == ok
+    assert _html._safe_mathml(ok) == ok
     evil = '<math><mi onclick="alert(1)">x</mi><script>alert(1)</script></math>'
-    assert "<script>" not in report._safe_mathml(evil)
+    assert "<script>" not in _html._safe_mathml(evil)
 
 
 def test_cli(tmp_path, monkeypatch):
@@ -209,14 +212,15 @@ def test_cli(tmp_path, monkeypatch):
     assert (tmp_path / "r" / "index.html").exists()
     assert cli.main(["report", "--analyses", "missing"]) == 2
     write(tmp_path / "b", "claim_fails.py", CLAIM_FAILS)
-    assert cli.main(["report", "--analyses", "b", "--out", "r2"]) == 1
+    # a claim that does not hold is a finding, not a failure: exit 0
+    assert cli.main(["report", "--analyses", "b", "--out", "r2"]) == 0
 
 
 def test_console_script_and_standalone_run(tmp_path):
     script = write(tmp_path / "a", "good_one.py", GOOD)
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "[ok] one is less than two" in proc.stdout
+    assert "[holds] one is less than two" in proc.stdout
     assert (tmp_path / "lrctl-out" / "good-one" / "good-one-noise.png").exists()
 
 
