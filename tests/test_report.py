@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lrctl import cli
-from lrctl import report
+from lrctl import cli, report
 from lrctl.report import _html
 
 GOOD = """
