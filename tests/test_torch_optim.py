@@ -148,7 +148,7 @@ def test_adam_hd_equals_numpy_reference(rule):
     params, closure = torch_problem()
     groups = [dict(params=[p], lr=s["lr"], hyper_lr=s["beta"], lr_min=s["lo"], lr_max=s["hi"])
               for p, s in zip(params, spec, strict=True)]
-    opt = HypergradientAdam(groups, rule=rule, weight_decay=1e-3)
+    opt = HypergradientAdam(groups, lr=1.0, hyper_lr=0.0, rule=rule, weight_decay=1e-3)
     th_t, lr_t = run_torch(opt, params, closure, 150)
     th_n, lr_n = np_adam_hd([dict(s, rule=rule, wd=1e-3) for s in spec], 150)
     np.testing.assert_allclose(lr_t, lr_n, rtol=1e-12, atol=0)
@@ -308,11 +308,11 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="nesterov"):
         HypergradientSGD(p, lr=0.1, hyper_lr=0.1, nesterov=True)
     with pytest.raises(TypeError, match="betas"):
-        HypergradientAdam(p, betas=0.9)
+        HypergradientAdam(p, 1e-3, 1e-3, betas=0.9)
     with pytest.raises(ValueError, match=r"betas\[1\]"):
-        HypergradientAdam(p, betas=(0.9, 1.0))
+        HypergradientAdam(p, 1e-3, 1e-3, betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="eps"):
-        HypergradientAdam(p, eps=0.0)
+        HypergradientAdam(p, 1e-3, 1e-3, eps=0.0)
     opt = HypergradientSGD(p, lr=0.1, hyper_lr=0.1)
     with pytest.raises(ValueError, match="lr must be finite"):
         opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": -1.0})
@@ -389,3 +389,24 @@ def test_schedule_lr_per_group_and_state_dict():
         ScheduleLR("sgd", s1)
     with pytest.raises(TypeError, match="schedule must be"):
         ScheduleLR(torch.optim.SGD([a], lr=0.1), 0.1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("cls", [HypergradientSGD, HypergradientAdam])
+def test_cuda_matches_cpu(cls):
+    def run(device):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(4, 1).double().to(device)
+        X = torch.randn(16, 4, dtype=torch.float64).to(device)
+        y = X.sum(1, keepdim=True)
+        opt = cls(net.parameters(), lr=0.01, hyper_lr=1e-3, rule="log")
+        for _ in range(20):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(X), y).backward()
+            opt.step()
+        return opt.param_groups[0]["lr"], torch.cat([p.detach().cpu().ravel() for p in net.parameters()])
+
+    lr_cpu, p_cpu = run("cpu")
+    lr_gpu, p_gpu = run("cuda")
+    assert lr_gpu == pytest.approx(lr_cpu, rel=1e-10)
+    torch.testing.assert_close(p_gpu, p_cpu, rtol=1e-10, atol=1e-12)

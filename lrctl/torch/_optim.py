@@ -165,7 +165,10 @@ class HypergradientSGD(_HypergradientOptimizer):
         1000·lr.
 
     The current rates are ``[g["lr"] for g in optimizer.param_groups]``; ``state_dict()`` /
-    ``load_state_dict()`` carry them with the momentum buffers and previous directions.
+    ``load_state_dict()`` carry them with the momentum buffers and previous directions. Memory:
+    without momentum, and with Nesterov, the previous direction is one extra buffer per
+    parameter (heavy ball reuses its momentum buffer). A torch scheduler that sets
+    ``group["lr"]`` overrides the learned rate: its value becomes η_{t−1} of the next update.
 
     >>> import pytest; torch = pytest.importorskip("torch")
     >>> w = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
@@ -235,8 +238,11 @@ class HypergradientSGD(_HypergradientOptimizer):
                     else:
                         d = buf
                 else:
-                    d = torch.clone(g).detach()
-                    state["direction"] = d
+                    d = state.get("direction")
+                    if d is None:
+                        d = state["direction"] = torch.clone(g).detach()
+                    else:
+                        d.copy_(g)
                 p.add_(d, alpha=-lr)
         return loss
 
@@ -283,7 +289,7 @@ class HypergradientAdam(_HypergradientOptimizer):
     True
     """
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, hyper_lr: float = 1e-7, *,
+    def __init__(self, params: Iterable[Any], lr: float, hyper_lr: float, *,
                  rule: str = "additive", betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0,
                  lr_min: float | None = None, lr_max: float | None = None) -> None:
