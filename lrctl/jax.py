@@ -92,7 +92,8 @@ class JaxObjective:
         Passed to ``fun`` as its second argument (a pytree of arrays; its floating-point leaves
         are cast to ``dtype``). ``None`` is allowed when ``fun`` ignores it.
     dtype
-        The computing precision: ``None`` (the parameters' common floating dtype), or
+        The computing precision: ``None`` (the parameters' common floating dtype as JAX holds
+        it: float64 numpy arrays give float32 while 64-bit mode is off), or
         ``"float32"``/``"float64"`` (any floating dtype). float64 needs JAX's 64-bit mode (see
         the module docstring); it is checked at construction and at every call.
 
@@ -141,8 +142,12 @@ class JaxObjective:
                     f"params must be floating-point arrays; the leaf {jax.tree_util.keystr(path)} "
                     f"has dtype {leaf.dtype}"
                 )
-        if dtype is None:
-            dt = np.dtype(jnp.result_type(*[leaf.dtype for leaf in leaves]))
+        if dtype is None:  # as JAX would hold them: float64 becomes float32 without x64
+            try:
+                common = np.result_type(*[leaf.dtype for leaf in leaves])
+            except TypeError:  # dtypes numpy cannot promote (bfloat16 with float16, ...)
+                common = jnp.result_type(*[leaf.dtype for leaf in leaves])
+            dt = np.dtype(jax.dtypes.canonicalize_dtype(common))
         else:
             try:
                 dt = np.dtype(dtype)

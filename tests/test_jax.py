@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
@@ -159,6 +161,8 @@ def test_float32_default_and_x64_guard():
             JaxObjective(mlp_loss, params, data, dtype="float64")
         obj32 = JaxObjective(mlp_loss, jax.tree.map(lambda a: a.astype(np.float32), params), data)
         assert obj32.dtype == np.float32
+        # float64 numpy parameters without x64: float32, as JAX itself would hold them
+        assert JaxObjective(mlp_loss, params, data).dtype == np.float32
         out = obj32.grad(obj32.initial())
         assert out.dtype == np.float64
     with jax.enable_x64(True):
@@ -252,6 +256,41 @@ def test_to_optax_inside_optax_sgd(x64):
     for k in range(25):
         upd, state = step(g, state, p)
         assert float(-upd[0]) == pytest.approx(s(k), rel=1e-13, abs=1e-16)
+
+
+def test_to_optax_against_optax_own_schedules(x64):
+    # an independent route: optax's schedules with the same formulas
+    pairs = [
+        (schedules.cosine(0.1, 50, lr_min=0.002),
+         optax.cosine_decay_schedule(init_value=0.1, decay_steps=50, alpha=0.02)),
+        (schedules.linear_decay(0.1, 40, lr_min=0.01), optax.linear_schedule(0.1, 0.01, 40)),
+        (schedules.step_decay(0.1, 7, gamma=0.5),
+         optax.exponential_decay(0.1, transition_steps=7, decay_rate=0.5, staircase=True)),
+        (schedules.exponential(0.1, 0.5, decay_steps=10),
+         optax.exponential_decay(0.1, transition_steps=10, decay_rate=0.5)),
+        (schedules.join([schedules.linear_warmup(0.1, 10), schedules.cosine(0.1, 90)], [10]),
+         optax.warmup_cosine_decay_schedule(0.0, 0.1, warmup_steps=10, decay_steps=100)),
+    ]
+    steps = jnp.arange(0, 150)
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(np.asarray(jax.jit(to_optax(ours))(steps)),
+                                   np.asarray(jax.vmap(theirs)(steps)), rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(period=st.integers(1, 40), mult=st.integers(1, 4),
+       steps=st.lists(st.integers(0, 2**40), min_size=1, max_size=16))
+def test_to_optax_sgdr_property(period, mult, steps):
+    # eager jax.numpy (the same code jit traces), fixed shapes so the ops compile once
+    s = schedules.cosine_warm_restarts(0.3, period=period, mult=mult, lr_min=0.01)
+    restarts = s.cycle_starts(10 * period * mult).tolist()
+    t = np.zeros(32, dtype=np.int64)
+    t[: len(steps)] = steps
+    t[16: 16 + len(restarts[:16])] = restarts[:16]
+    with jax.enable_x64(True):
+        got = np.asarray(to_optax(s)(jnp.asarray(t)))
+    np.testing.assert_allclose(got, s(t), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(got[16: 16 + len(restarts[:16])], 0.3)  # lr_max at restarts
 
 
 def test_to_optax_refuses_what_it_cannot_trace():
