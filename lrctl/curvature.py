@@ -233,8 +233,11 @@ class _CountingOperator:
             if self.budget is not None and self.count >= self.budget:
                 raise _BudgetExhausted
             self.count += 1
-            with np.errstate(over="ignore", invalid="ignore"):
-                out = np.asarray(op.matvec(np.ravel(v)), dtype=float).ravel()
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out = np.asarray(op.matvec(np.ravel(v)), dtype=float).ravel()
+            except (ValueError, TypeError) as exc:  # scipy's own shape check
+                raise ValueError(f"hvp (the Hessian-vector product) failed: {exc}") from exc
             if out.shape != (op.shape[0],):
                 raise ValueError(
                     f"hvp (the Hessian-vector product) returned shape {out.shape}, "
@@ -328,13 +331,35 @@ def _probe_symmetry(matvec: Callable[[np.ndarray], np.ndarray], n: int, name: st
 
 def _checked_product(matvec: Callable[[np.ndarray], np.ndarray], v: np.ndarray, n: int,
                      name: str) -> np.ndarray:
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.asarray(matvec(v), dtype=float).ravel()
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(matvec(v), dtype=float).ravel()
+    except (ValueError, TypeError) as exc:  # scipy's shape check, or a product on bad data
+        raise ValueError(f"{name} failed on a vector of shape ({n},): {exc}") from exc
     if out.shape != (n,):
         raise ValueError(f"{name} returned shape {out.shape} for a vector of shape ({n},)")
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name} returned NaN or inf")
     return out
+
+
+def _checked_operator(hvp: Any, dim: Any, name: str):
+    """:func:`as_linear_operator` with messages naming ``name``; the result is marked probed."""
+    op = _operator(hvp, dim, name)
+    if not _needs_probe(hvp):
+        return op
+    from scipy.sparse.linalg import LinearOperator
+
+    _probe_symmetry(op.matvec, op.shape[0], name)
+    probed = LinearOperator(op.shape, matvec=op.matvec, dtype=float)
+    probed._lrctl_symmetric = True  # the probe ran; Lanczos need not repeat it
+    return probed
+
+
+def _needs_probe(hvp: Any) -> bool:
+    """A callable or operator not yet probed (a matrix is checked exactly by ``_operator``)."""
+    return (not isinstance(hvp, (np.ndarray, list, tuple))
+            and not getattr(hvp, "_lrctl_symmetric", False))
 
 
 def as_linear_operator(hvp: Any, dim: int | None = None):
@@ -350,10 +375,7 @@ def as_linear_operator(hvp: Any, dim: int | None = None):
     >>> as_linear_operator(lambda v: 2.0 * v, dim=3).shape
     (3, 3)
     """
-    op = _operator(hvp, dim)
-    if not isinstance(hvp, np.ndarray):
-        _probe_symmetry(op.matvec, op.shape[0], "hvp")
-    return op
+    return _checked_operator(hvp, dim, "hvp")
 
 
 def hessian_operator(objective: Any, theta: Any):
@@ -426,7 +448,7 @@ def _lanczos(hvp: Any, dim: int | None, k: int, which: str, tol: float, seed: An
             w, V = np.linalg.eigh(_dense(counted, n))
             method = "dense"
         else:
-            if not isinstance(hvp, np.ndarray):  # a matrix was checked exactly in _operator
+            if _needs_probe(hvp):  # a matrix was checked exactly in _operator
                 _probe_symmetry(counted.matvec, n, "hvp")
             try:
                 w, V = eigsh(counted.op, k=k, which=which, tol=tol, v0=v0)
@@ -632,7 +654,7 @@ def top_eigenvalue(
     n = op.shape[0]
     counted = _CountingOperator(op, budget)
     try:
-        if not isinstance(hvp, np.ndarray):
+        if _needs_probe(hvp):
             _probe_symmetry(counted.matvec, n, "hvp")
         return _power(counted, n, tol, as_rng(seed), sigma)
     except _BudgetExhausted:
@@ -689,7 +711,7 @@ def hutchinson_trace(
     op = _operator(hvp, dim)
     n = op.shape[0]
     counted = _CountingOperator(op)
-    if not isinstance(hvp, np.ndarray):
+    if _needs_probe(hvp):
         _probe_symmetry(counted.matvec, n, "hvp")
     rng = as_rng(seed)
     if distribution == "rademacher":
@@ -773,7 +795,7 @@ def block_spectra(
     n = op.shape[0]
     idx_blocks = _block_indices(blocks, n)
     probe = 0
-    if not isinstance(hvp, np.ndarray):  # the full operator must be symmetric, not just its blocks
+    if _needs_probe(hvp):  # the full operator must be symmetric, not just its blocks
         counted = _CountingOperator(op)
         _probe_symmetry(counted.matvec, n, "hvp")
         probe = counted.count
