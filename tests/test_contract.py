@@ -222,7 +222,8 @@ VALID: dict[str, set[str]] = {
     "theta": _SIGNED,
     "gradients": _SIGNED,
     "shift": _SIGNED,
-    "A": _SIGNED,  # any real coupling matrix; a zero coupling is a (trivial) game
+    # any real n×m coupling matrix (not symmetric, not square); zero is a (trivial) game
+    "A": _SIGNED | {"nonsym", "nonsquare"},
     "gamma": {"zero"},
     "loss": {"zero"},
     "sharpness": {"zero"},
@@ -248,6 +249,10 @@ VALID_AT: dict[tuple[str, str], set[str]] = {
     ("quadratic.spectrum", "name"): {"str"},  # any non-empty name for the messages
     # a (2, 2, 2) array is two 2x2 blocks, a (2, 3) array two eigenvalue vectors
     ("quadratic.layerwise_lr_caps", "blocks"): {"3d", "nonsquare"},
+    # |ρ − 1| <= 0: only ρ = 1 exactly cycles, a valid (strict) tolerance
+    ("games.regime", "tol"): {"zero"},
+    ("games.regime_map", "tol"): {"zero"},
+    ("games.momentum_regime_map", "tol"): {"zero"},
     ("games.QuadraticGame", "P"): _SIGNED | {"zero"},  # indefinite blocks are accepted
     ("games.QuadraticGame", "Q"): _SIGNED | {"zero"},
     ("games.block_spectral_radius", "sigma"): {"zero"},  # a zero singular value
