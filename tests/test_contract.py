@@ -265,6 +265,13 @@ VALID_AT: dict[tuple[str, str], set[str]] = {
     ("games.simulate_regimes", "momentum"): {"zero", "negative"},
     ("games.momentum_regime_map", "momentum"): {"zero", "negative", "arr-neg"},
     ("diffusion.denoising_loss", "weights"): _SIGNED | {"zero"},
+    # any array of eigenvalues (each in [0, 2/η_c)); the result has its shape
+    ("federated.fedavg_client_factors", "curvatures"): {"zero", "empty", "3d", "nonsquare"},
+    ("federated.fedavg_offset", "gradients"): {"nonsym"},  # g_i, one row per client
+    # (N, d): diagonal client Hessians
+    ("federated.fedavg_server_lr_bound", "curvatures"): {"nonsquare"},
+    ("federated.scaffold_round_matrix", "curvatures"): {"nonsquare"},
+    ("federated.scaffold_spectral_radius", "curvatures"): {"nonsquare"},
 }
 
 # ---------------------------------------------------------------------------------------
