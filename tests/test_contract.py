@@ -203,6 +203,7 @@ INSTANCES: dict[str, Callable[[], Any]] = {
     "games.RegimeMap": _regime_map,
     "games.GameTrajectory": _trajectory,
     "diffusion.DenoiserTraining": _denoiser_training,
+    "diffusion.DenoisingCurvature": _denoising_curvature,
 }
 
 #: Bad-value kinds that are genuinely valid for a parameter (a finite result is then correct).
@@ -264,7 +265,12 @@ VALID_AT: dict[tuple[str, str], set[str]] = {
     ("games.simulate", "momentum"): {"zero", "negative"},
     ("games.simulate_regimes", "momentum"): {"zero", "negative"},
     ("games.momentum_regime_map", "momentum"): {"zero", "negative", "arr-neg"},
-    ("diffusion.denoising_loss", "weights"): _SIGNED | {"zero"},
+    # (S, d, d) = (2, 2, 2): one weight matrix per noise level
+    ("diffusion.denoising_loss", "weights"): _SIGNED | {"zero", "3d"},
+    ("diffusion.train_denoiser", "initial"): {"3d"},
+    ("diffusion.denoiser_learning_curve", "initial"): {"3d"},
+    # data: rows are samples, of any sign; a (2, 3) array is two samples in 3-D
+    ("diffusion.empirical_covariance", "X"): {"arr-neg", "nonsquare"},
     # any array of eigenvalues (each in [0, 2/η_c)); the result has its shape
     ("federated.fedavg_client_factors", "curvatures"): {"zero", "empty", "3d", "nonsquare"},
     ("federated.fedavg_offset", "gradients"): {"nonsym"},  # g_i, one row per client
