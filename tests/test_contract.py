@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 import signal
 import sys
 import threading
@@ -57,8 +58,10 @@ ENFORCED = frozenset({"curvature", "diffusion", "federated", "games", "quadratic
 #: the two sets), not run yet. The integrator enables them after the merge by moving them into
 #: ENFORCED and extending EXAMPLES/SPECIAL/VALID for their parameters.
 ENFORCED_ELSEWHERE_LATER = frozenset(
-    {"adaptive", "bayesopt", "derivation", "dynamics", "objectives", "plots", "rangetest",
-     "report", "schedules", "search", "training", "zdomain"}
+    {"adaptive", "bayesopt", "cli", "derivation", "dynamics", "objectives", "plots",
+     "plots.adaptive", "plots.curvature", "plots.diffusion", "plots.dynamics", "plots.federated",
+     "plots.games", "plots.quadratic", "plots.rangetest", "plots.schedules", "plots.search",
+     "plots.zdomain", "rangetest", "report", "schedules", "search", "training", "zdomain"}
 )
 
 #: Seconds one call may take before it counts as a hang (class e).
@@ -128,6 +131,79 @@ EXAMPLES: dict[str, Callable[[], Any]] = {
     "X": lambda: np.random.default_rng(0).standard_normal((40, 2)),
 }
 
+
+def _plant():
+    import control
+
+    return control.tf([0.5], [1.0, -0.9], 1.0)
+
+
+def _controller():
+    from lrctl.zdomain import pi_controller
+
+    return pi_controller(0.4, 0.2)
+
+
+def _schedule(lr: float = 0.1):
+    from lrctl.schedules import constant
+
+    return constant(lr)
+
+
+# Valid values for the parameter names of the modules enforced later (ENFORCED_ELSEWHERE_LATER):
+# enough for a first survey of those modules; their owners extend them when they are enforced.
+EXAMPLES.update({
+    "plant": _plant,
+    "controller": _controller,
+    "kp": lambda: 0.4,
+    "ki": lambda: 0.2,
+    "setpoint": lambda: 1.0,
+    "lr0": lambda: 0.01,
+    "lr_min": lambda: 1e-4,
+    "lr_max": lambda: 1.0,
+    "coeffs": lambda: np.array([1.0, -1.6, 0.7]),
+    "theta0": lambda: np.ones(2),
+    "lrs": lambda: np.array([0.01, 0.1, 0.5]),
+    "schedule": _schedule,
+    "schedules": lambda: {"slow": _schedule(0.05), "fast": _schedule(0.2)},
+    "horizon": lambda: 10.0,
+    "plasticity": lambda: 1.0,
+    "forgetting": lambda: 1.0,
+    "t": lambda: np.linspace(0.0, 10.0, 5),
+    "c0": lambda: 1.0,
+    "c_opt": lambda: 0.0,
+    "k": lambda: 0.5,
+    "n": lambda: 3,
+    "bounds": lambda: (1e-4, 1.0),
+    "target": lambda: (1e-3, 1e-2),
+    "values": lambda: np.array([1.0, 0.5, 0.2]),
+    "threshold": lambda: 0.6,
+    "n_trials": lambda: 5,
+    "n_candidates": lambda: 10,
+    "distance": lambda: np.array([0.0, 0.5]),
+    "length_scale": lambda: 0.3,
+    "kappa": lambda: 1.0,
+    "losses": lambda: np.array([1.0, 0.9, 0.8, 5.0, 50.0]),
+    "initial_loss": lambda: 1.0,
+    "n_steps": lambda: 10,
+    "log_lr_step": lambda: 0.1,
+    "width": lambda: 0.5,
+    "state_noise": lambda: 0.1,
+    "motor_noise": lambda: 0.1,
+    "perturbation": lambda: np.ones(20),
+    "retention": lambda: [0.9, 0.99],
+    "rate": lambda: [0.1, 0.01],
+    "name": lambda: "digits",
+    "period": lambda: 5,
+    "n_cycles": lambda: 2,
+    "hyper_lr": lambda: 0.01,
+    "warmup_steps": lambda: 10.0,
+    "boundaries": lambda: [5.0],
+    "measurement": lambda: np.array([1.0, 0.8, 0.7, 0.65, 0.6, 0.6, 0.58, 0.57]),
+    "slope": lambda: -0.4,
+    "delta": lambda: 0.1,
+})
+
 #: Complete baseline keyword arguments for callables that need a particular valid call,
 #: keyed by "module.qualname". Values are factories.
 SPECIAL: dict[str, dict[str, Callable[[], Any]]] = {
@@ -168,6 +244,21 @@ SPECIAL: dict[str, dict[str, Callable[[], Any]]] = {
     "diffusion.train_denoiser": {"lr": lambda: 0.1},
     "diffusion.denoiser_learning_curve": {"lr": lambda: np.array([0.05, 0.1])},
     "diffusion.DenoiserTraining.steps_to": {"target": lambda: 0.5},
+    # modules enforced later: where a name means something else there
+    "schedules.join": {"schedules": lambda: [_schedule(1.0), _schedule(0.1)],
+                       "boundaries": lambda: [5]},
+    "zdomain.loss_ratio_gain": {"curvature": lambda: 2.0},
+    "zdomain.loss_ratio_plant": {"curvature": lambda: 2.0},
+    "rangetest.ramp_log_amplitude": {"curvature": lambda: 2.0},
+    "rangetest.steepest_lr_prediction": {"curvature": lambda: 2.0},
+    "zdomain.identify_first_order": {"lr": lambda: np.array([0.1, 0.1, 0.2, 0.2, 0.1, 0.1, 0.2,
+                                                             0.2])},
+    "dynamics.cerebellar_trajectory": {"n": lambda: 3},
+    "dynamics.fit_stability_plasticity": {"t": lambda: np.linspace(0.5, 10.0, 6),
+                                          "plasticity": lambda: 1 - np.exp(-0.1 * np.linspace(
+                                              0.5, 10.0, 6)),
+                                          "retention": lambda: np.exp(-0.01 * np.linspace(
+                                              0.5, 10.0, 6))},
 }
 
 
@@ -205,6 +296,11 @@ INSTANCES: dict[str, Callable[[], Any]] = {
     "diffusion.DenoiserTraining": _denoiser_training,
     "diffusion.DenoisingCurvature": _denoising_curvature,
 }
+
+#: Callables the harness never calls: they run the whole report (subprocesses, files written to
+#: the working directory), so generated arguments would launch real runs. Their argument
+#: checks are tested in tests/test_report.py.
+DO_NOT_CALL = frozenset({"cli.main", "report.build_report"})
 
 #: Bad-value kinds that are genuinely valid for a parameter (a finite result is then correct).
 #: A "huge" value is always allowed to work (finite result); it is not listed here.
@@ -340,7 +436,18 @@ def enumerate_module(module: str) -> list[Target]:
 
 
 def all_modules() -> list[str]:
-    return sorted(lrctl._SUBMODULES)
+    """Every public module of the package: ``lrctl.X`` and the public submodules of its
+    subpackages (``plots.quadratic``), found on disk so that a new file is seen."""
+    out = []
+    for info in pkgutil.iter_modules(lrctl.__path__):
+        if info.name.startswith("_"):
+            continue
+        out.append(info.name)
+        if info.ispkg:
+            pkg = importlib.import_module(f"lrctl.{info.name}")
+            out += [f"{info.name}.{sub.name}" for sub in pkgutil.iter_modules(pkg.__path__)
+                    if not sub.name.startswith("_")]
+    return sorted(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -569,8 +676,10 @@ def _short(value: Any) -> str:
     return text if len(text) < 100 else text[:97] + "..."
 
 
-def fuzz(target: Target) -> tuple[list[Outcome], str | None]:
+def fuzz(target: Target, budget: float = float("inf")) -> tuple[list[Outcome], str | None]:
     """All outcomes for one callable, and the baseline failure (None if the baseline is fine)."""
+    if target.id in DO_NOT_CALL:
+        return [], "not called (DO_NOT_CALL)"
     try:
         fn, sig = _resolve(target)
         base = baseline_kwargs(target, sig)
@@ -585,7 +694,10 @@ def fuzz(target: Target) -> tuple[list[Outcome], str | None]:
     if bad:
         return [], f"baseline result has NaN/inf in {', '.join(bad)}"
     outcomes = []
+    started = time.perf_counter()
     for name, p in sig.parameters.items():
+        if time.perf_counter() - started > budget:
+            break  # a slow callable: the outcomes so far are reported (survey mode only)
         if name not in base:
             continue
         valid = _valid_kinds(target, name, p)
@@ -616,7 +728,9 @@ _ENFORCED_TARGETS = [t for m in sorted(ENFORCED) for t in enumerate_module(m)]
 def test_every_module_is_classified():
     """A new module must be enforced here or listed as enforced elsewhere later."""
     assert ENFORCED.isdisjoint(ENFORCED_ELSEWHERE_LATER)
-    assert set(all_modules()) == ENFORCED | ENFORCED_ELSEWHERE_LATER
+    assert set(all_modules()) <= ENFORCED | ENFORCED_ELSEWHERE_LATER, (
+        "unclassified modules: "
+        f"{sorted(set(all_modules()) - ENFORCED - ENFORCED_ELSEWHERE_LATER)}")
 
 
 def test_enumeration_finds_the_public_api():
@@ -672,7 +786,7 @@ def survey(modules: list[str]) -> None:  # pragma: no cover - a command-line rep
         problems, defective = [], set()
         t0 = time.perf_counter()
         for t in targets:
-            outcomes, baseline_problem = fuzz(t)
+            outcomes, baseline_problem = fuzz(t, budget=20.0)
             if baseline_problem:
                 problems.append(baseline_problem)
                 continue
