@@ -562,8 +562,9 @@ def block_spectral_radius(sigma: ArrayLike, lr_x: ArrayLike, lr_y: ArrayLike, *,
 
 def _block_radius(sig: np.ndarray, ex: np.ndarray, ey: np.ndarray, beta: np.ndarray,
                   method: str) -> np.ndarray:
-    sqrt_p = np.sqrt(ex) * np.sqrt(ey) * sig  # √p, finite whenever the inputs are
-    p = sqrt_p * sqrt_p
+    p = ex * ey * sig**2  # exact where it fits: the double roots at p = 1/4, 4 need it
+    # √p stays finite where p overflows (huge σ): hypot(1, √p) below does not need p itself
+    sqrt_p = np.where(np.isfinite(p), np.sqrt(p), np.sqrt(ex) * np.sqrt(ey) * sig)
     if method == "simultaneous":
         if not np.any(beta != 0):
             rho = np.hypot(1.0, sqrt_p)  # √(1 + p) without overflowing p

@@ -66,6 +66,9 @@ ENFORCED_ELSEWHERE_LATER = frozenset(
 
 #: Seconds one call may take before it counts as a hang (class e).
 TIME_LIMIT = 2.0
+#: The baseline (valid) call also warms up lazy imports (sympy, scipy.sparse.linalg, control),
+#: which take seconds on a loaded machine: it gets a longer limit.
+BASELINE_TIME_LIMIT = 30.0
 
 # ---------------------------------------------------------------------------------------
 # Valid example arguments
@@ -630,7 +633,7 @@ def baseline_kwargs(target: Target, sig: inspect.Signature) -> dict[str, Any]:
     return kwargs
 
 
-def _call(fn, sig: inspect.Signature, kwargs: dict[str, Any]):
+def _call(fn, sig: inspect.Signature, kwargs: dict[str, Any], limit: float = TIME_LIMIT):
     args, kw = [], {}
     for name, p in sig.parameters.items():
         if name not in kwargs:
@@ -639,7 +642,7 @@ def _call(fn, sig: inspect.Signature, kwargs: dict[str, Any]):
             args.append(kwargs[name])
         else:
             kw[name] = kwargs[name]
-    return call_limited(lambda: fn(*args, **kw), {})
+    return call_limited(lambda: fn(*args, **kw), {}, limit)
 
 
 def _is_bool_param(p: inspect.Parameter) -> bool:
@@ -683,7 +686,7 @@ def fuzz(target: Target, budget: float = float("inf")) -> tuple[list[Outcome], s
     try:
         fn, sig = _resolve(target)
         base = baseline_kwargs(target, sig)
-        result = _call(fn, sig, base)
+        result = _call(fn, sig, base, BASELINE_TIME_LIMIT)
     except NoBaseline as exc:
         return [], f"no baseline: {exc}"
     except BaseException as exc:  # a failed baseline is reported, not raised
