@@ -807,6 +807,7 @@ def block_spectra(
             full[idx] = u
             return np.asarray(op.matvec(full), dtype=float).ravel()[idx]
 
+        block_hvp._lrctl_symmetric = True  # a diagonal block of the (probed) symmetric H
         kb = min(k, idx.size)
         w, _, count, _ = _lanczos(block_hvp, idx.size, kb, "LA", tol, np.random.default_rng(ss),
                                   None)

@@ -15,7 +15,14 @@ Curvature arguments. Wherever a function takes ``curvature`` it accepts
 - a 1-D array of eigenvalues,
 - a symmetric matrix H (its spectrum is computed with ``eigvalsh``),
 - a scipy ``LinearOperator`` or a Hessian-vector-product callable (with ``dim=``), whose
-  extreme eigenvalues are found by Lanczos (``eigsh``, ``which='LA'`` / ``'SA'``).
+  extreme eigenvalues are found by Lanczos (``eigsh``, ``which='LA'`` / ``'SA'``) after a
+  symmetry probe (two products: |u·(Hv) − v·(Hu)| must stay within 1e-6 of an estimate of
+  ‖H‖ for random unit u, v; a non-symmetric operator is refused, since Lanczos would return a
+  wrong eigenvalue and so a wrong bound).
+
+``dim`` is checked whenever it is given (an int >= 1 that matches an array's size), ``True``
+is not a number, and a result that would overflow float64 (2/λ_max for λ_max = 1e-308) is a
+``ValueError`` naming the arguments instead of an inf.
 
 Negative curvature is refused: on a direction with λ < 0, GD diverges at every η > 0, and no
 learning-rate bound exists.
