@@ -7,8 +7,9 @@ plus :data:`EXAMPLES`, a table of valid example values per parameter name, plus
 :data:`SPECIAL` for the callables that need a particular valid call), checks that the baseline
 returns a finite result, and then replaces one argument at a time with each bad value of
 :func:`bad_values` (NaN, ±inf, 0, negative, huge 1e300, bool, str, dict, empty, 3-D,
-non-square, array with NaN/inf/huge/negative entries, non-symmetric matrix or operator, a
-callable returning NaN or the wrong shape, a non-integral float for an integer). Every call
+non-square, array with NaN/inf/huge/negative entries, non-symmetric matrix or operator, an
+array one entry (row) too long, a callable returning NaN or the wrong shape, a non-integral
+float for an integer). Every call
 runs under a :data:`TIME_LIMIT` second alarm. Outcome classes follow the reliability audit
 (``shared/audit/reliability.md``):
 
@@ -323,7 +324,7 @@ VALID: dict[str, set[str]] = {
     "gradients": _SIGNED,
     "shift": _SIGNED,
     # any real n×m coupling matrix (not symmetric, not square); zero is a (trivial) game
-    "A": _SIGNED | {"nonsym", "nonsquare"},
+    "A": _SIGNED | {"nonsym", "nonsquare", "longer"},
     "gamma": {"zero"},
     "loss": {"zero"},
     "sharpness": {"zero"},
@@ -336,7 +337,7 @@ VALID: dict[str, set[str]] = {
 }
 #: Parameters that broadcast (a grid of values in, a grid of results out): any shape is valid,
 #: an empty grid included; a shape that does not broadcast with the others must be refused.
-_GRID = {"empty", "3d", "nonsquare"}
+_GRID = {"empty", "3d", "nonsquare", "longer"}
 for _name in ("lr", "lr_x", "lr_y", "momentum", "loss", "sharpness", "slope", "weight_decay",
               "spectral_radius", "client_lr", "local_steps", "server_lr", "sigma"):
     VALID[_name] = VALID.get(_name, set()) | _GRID
@@ -369,14 +370,16 @@ VALID_AT: dict[tuple[str, str], set[str]] = {
     ("diffusion.train_denoiser", "initial"): {"3d"},
     ("diffusion.denoiser_learning_curve", "initial"): {"3d"},
     # data: rows are samples, of any sign; a (2, 3) array is two samples in 3-D
-    ("diffusion.empirical_covariance", "X"): {"arr-neg", "nonsquare"},
+    ("diffusion.empirical_covariance", "X"): {"arr-neg", "nonsquare", "longer"},
+    ("quadratic.gradient_weighted_curvature", "grad"): {"longer"},  # any length: no H given
     # any array of eigenvalues (each in [0, 2/η_c)); the result has its shape
-    ("federated.fedavg_client_factors", "curvatures"): {"zero", "empty", "3d", "nonsquare"},
+    ("federated.fedavg_client_factors", "curvatures"): {"zero", "empty", "3d", "nonsquare",
+                                                        "longer"},
     ("federated.fedavg_offset", "gradients"): {"nonsym"},  # g_i, one row per client
-    # (N, d): diagonal client Hessians
-    ("federated.fedavg_server_lr_bound", "curvatures"): {"nonsquare"},
-    ("federated.scaffold_round_matrix", "curvatures"): {"nonsquare"},
-    ("federated.scaffold_spectral_radius", "curvatures"): {"nonsquare"},
+    # (N, d): diagonal client Hessians; without optima any number of clients is valid
+    ("federated.fedavg_server_lr_bound", "curvatures"): {"nonsquare", "longer"},
+    ("federated.scaffold_round_matrix", "curvatures"): {"nonsquare", "longer"},
+    ("federated.scaffold_spectral_radius", "curvatures"): {"nonsquare", "longer"},
 }
 
 # ---------------------------------------------------------------------------------------
@@ -482,6 +485,8 @@ def bad_values(base: Any) -> list[tuple[str, Any]]:
             a = arr.copy().reshape(-1)
             a[0] = fill
             vals.append((kind, a.reshape(arr.shape) if arr.ndim else float(a[0])))
+        if arr.ndim >= 1:  # the right rank, one entry (row) too many: a shape mismatch
+            vals.append(("longer", np.concatenate([arr, arr[:1]], axis=0)))
         if arr.ndim == 2 and arr.shape[0] == arr.shape[1] and arr.shape[0] > 1:
             ns = arr.copy()
             ns[0, -1] += 3.0 * max(1.0, float(np.abs(arr).max()))
