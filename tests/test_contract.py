@@ -758,6 +758,13 @@ def test_enumeration_finds_the_public_api():
             "federated.fedavg_drift", "diffusion.DenoiserTraining.steps_to"} <= ids
 
 
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path, monkeypatch):
+    """Calls with generated arguments may create files (a ``storage="abc"`` database): they
+    land in a temporary folder, never in the working tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.mark.parametrize("target", _ENFORCED_TARGETS, ids=lambda t: t.id)
 def test_contract(target: Target):
     outcomes, baseline_problem = fuzz(target)
@@ -817,5 +824,10 @@ def survey(modules: list[str]) -> None:  # pragma: no cover - a command-line rep
 
 
 if __name__ == "__main__":  # pragma: no cover
+    import os
+    import tempfile
+
     mods = [a for a in sys.argv[1:] if not a.startswith("-")] or all_modules()
-    survey(mods)
+    with tempfile.TemporaryDirectory(prefix="lrctl-contract-") as scratch:
+        os.chdir(scratch)  # files created by generated arguments land here
+        survey(mods)
