@@ -55,7 +55,16 @@ from typing import Any
 
 import numpy as np
 
-from lrctl._validation import as_rng, check_choice, check_in_interval, check_int, check_positive
+from lrctl._validation import (
+    as_rng,
+    check_choice,
+    check_dim,
+    check_in_interval,
+    check_int,
+    check_output,
+    check_scalar,
+    check_tol,
+)
 
 __all__ = [
     "BlockSpectra",
@@ -75,6 +84,10 @@ _METHODS = ("lanczos", "power")
 _DEFAULT_POWER_BUDGET = 10_000
 #: Largest operator formed column by column when ARPACK fails (the zero operator).
 _DENSE_FALLBACK_MAX = 5_000
+#: Relative tolerance of the symmetry probe |u·(Hv) − v·(Hu)| <= _SYM_TOL·√n·max(‖Hu‖_∞, ‖Hv‖_∞)
+#: for unit u, v. Float64 Hessian-vector products are symmetric to ~1e-15 relative, float32
+#: ones to ~1e-7; a genuinely non-symmetric operator differs at O(1).
+_SYM_TOL = 1e-6
 
 
 # ---------------------------------------------------------------------------------------
@@ -150,7 +163,8 @@ class TraceEstimate:
     samples
         The m probe values zᵀHz.
     n_products
-        Hessian-vector products used (one per probe).
+        Hessian-vector products used (one per probe, plus two for the symmetry check of a
+        callable or operator).
     """
 
     estimate: float
@@ -162,8 +176,9 @@ class TraceEstimate:
     n_products: int
 
     def covers(self, value: float) -> bool:
-        """Whether ``value`` lies in the confidence interval."""
-        return bool(self.low <= value <= self.high)
+        """Whether ``value`` (a finite number) lies in the confidence interval [low, high]."""
+        v = check_scalar("value", value)
+        return bool(self.low <= v <= self.high)
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,7 +192,8 @@ class BlockSpectra:
     eigenvalues
         One array per block, descending (``min(k, block size)`` values).
     n_products
-        Full Hessian-vector products used per block.
+        Full Hessian-vector products used per block (the first block's count includes the
+        two products of the symmetry probe when ``hvp`` is a callable or an operator).
     """
 
     blocks: tuple[np.ndarray, ...]
@@ -217,15 +233,18 @@ class _CountingOperator:
             if self.budget is not None and self.count >= self.budget:
                 raise _BudgetExhausted
             self.count += 1
-            with np.errstate(over="ignore", invalid="ignore"):
-                out = np.asarray(op.matvec(np.ravel(v)), dtype=float).ravel()
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out = np.asarray(op.matvec(np.ravel(v)), dtype=float).ravel()
+            except (ValueError, TypeError) as exc:  # scipy's own shape check
+                raise ValueError(f"hvp (the Hessian-vector product) failed: {exc}") from exc
             if out.shape != (op.shape[0],):
                 raise ValueError(
-                    f"the Hessian-vector product returned shape {out.shape}, "
+                    f"hvp (the Hessian-vector product) returned shape {out.shape}, "
                     f"expected ({op.shape[0]},)"
                 )
             if not np.all(np.isfinite(out)):
-                raise ValueError("the Hessian-vector product returned NaN or inf")
+                raise ValueError("hvp (the Hessian-vector product) returned NaN or inf")
             return out
 
         def matmat(V: np.ndarray) -> np.ndarray:
@@ -237,10 +256,10 @@ class _CountingOperator:
             with np.errstate(over="ignore", invalid="ignore"):
                 out = np.asarray(op.matmat(V), dtype=float)
             if out.shape != V.shape:
-                raise ValueError(f"the Hessian-vector product returned shape {out.shape}, "
+                raise ValueError(f"hvp (the Hessian-vector product) returned shape {out.shape}, "
                                  f"expected {V.shape}")
             if not np.all(np.isfinite(out)):
-                raise ValueError("the Hessian-vector product returned NaN or inf")
+                raise ValueError("hvp (the Hessian-vector product) returned NaN or inf")
             return out
 
         self.matvec = matvec
@@ -248,34 +267,115 @@ class _CountingOperator:
         self.op = LinearOperator(op.shape, matvec=matvec, dtype=float)
 
 
+def _operator(hvp: Any, dim: Any, name: str = "hvp"):
+    """``hvp`` as a square ``LinearOperator`` (no symmetry check); ``dim`` checked always."""
+    from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+    from lrctl._validation import check_finite
+
+    dim = check_dim("dim", dim)
+    if isinstance(hvp, LinearOperator):
+        if len(hvp.shape) != 2 or hvp.shape[0] != hvp.shape[1] or hvp.shape[0] == 0:
+            raise ValueError(f"{name} must be a non-empty square operator, got shape {hvp.shape}")
+        if dim is not None and dim != hvp.shape[0]:
+            raise ValueError(f"dim={dim} does not match the {name} operator's shape {hvp.shape}")
+        return hvp
+    if isinstance(hvp, (np.ndarray, list, tuple)) or (
+            not callable(hvp) and np.ndim(hvp) == 0 and not isinstance(hvp, (str, bytes, dict))):
+        H = check_finite(name, hvp)
+        if H.ndim != 2 or H.shape[0] != H.shape[1] or H.shape[0] == 0:
+            raise ValueError(f"{name} must be a non-empty square matrix, got shape {H.shape}")
+        if dim is not None and dim != H.shape[0]:
+            raise ValueError(f"dim={dim} does not match the {name} matrix's shape {H.shape}")
+        scale = max(float(np.abs(H).max()), np.finfo(float).tiny)
+        if not np.allclose(H, H.T, rtol=0.0, atol=1e-10 * scale):
+            raise ValueError(f"{name} must be symmetric (a Hessian); got a non-symmetric matrix")
+        return aslinearoperator(H)
+    if callable(hvp) and not isinstance(hvp, type):
+        if dim is None:
+            raise TypeError(f"{name} is a Hessian-vector-product callable: it needs dim= "
+                            "(the parameter count, an int >= 1)")
+        return LinearOperator((dim, dim), matvec=lambda v: np.asarray(hvp(np.ravel(v))),
+                              dtype=float)
+    raise TypeError(
+        f"{name} must be a callable v -> Hv (with dim=), a scipy LinearOperator or a square "
+        f"array, got {type(hvp).__name__}"
+    )
+
+
+def _probe_symmetry(matvec: Callable[[np.ndarray], np.ndarray], n: int, name: str) -> None:
+    r"""Refuse a non-symmetric operator: compare u·(Hv) with v·(Hu) for two random unit vectors.
+
+    Two products. For symmetric H the two agree up to round-off; the test refuses
+    |u·(Hv) − v·(Hu)| > ``_SYM_TOL``·√n·max(‖Hu‖_∞, ‖Hv‖_∞), i.e. 1e-6 relative to an
+    estimate of ‖H‖ (√n‖Hu‖_∞ >= ‖Hu‖ for unit u).
+    The vectors come from a fixed seed, so the verdict is reproducible.
+    """
+    rng = np.random.default_rng(0x5E1F)
+    u = rng.standard_normal(n)
+    v = rng.standard_normal(n)
+    u /= np.linalg.norm(u)
+    v /= np.linalg.norm(v)
+    Hu = _checked_product(matvec, u, n, name)
+    Hv = _checked_product(matvec, v, n, name)
+    a, b = float(u @ Hv), float(v @ Hu)
+    # max-norms, not 2-norms: the squares of subnormal entries underflow to 0
+    scale = max(float(np.abs(Hu).max()), float(np.abs(Hv).max())) * np.sqrt(n)
+    if abs(a - b) > _SYM_TOL * scale:
+        raise ValueError(
+            f"{name} is not symmetric: u·(Hv) = {a:.6g} but v·(Hu) = {b:.6g} for random unit u, v "
+            f"(tolerance {_SYM_TOL:g}·‖H‖ ≈ {_SYM_TOL * scale:.3g}); Lanczos needs a symmetric "
+            "Hessian"
+        )
+
+
+def _checked_product(matvec: Callable[[np.ndarray], np.ndarray], v: np.ndarray, n: int,
+                     name: str) -> np.ndarray:
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(matvec(v), dtype=float).ravel()
+    except (ValueError, TypeError) as exc:  # scipy's shape check, or a product on bad data
+        raise ValueError(f"{name} failed on a vector of shape ({n},): {exc}") from exc
+    if out.shape != (n,):
+        raise ValueError(f"{name} returned shape {out.shape} for a vector of shape ({n},)")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} returned NaN or inf")
+    return out
+
+
+def _checked_operator(hvp: Any, dim: Any, name: str):
+    """:func:`as_linear_operator` with messages naming ``name``; the result is marked probed."""
+    op = _operator(hvp, dim, name)
+    if not _needs_probe(hvp):
+        return op
+    from scipy.sparse.linalg import LinearOperator
+
+    _probe_symmetry(op.matvec, op.shape[0], name)
+    probed = LinearOperator(op.shape, matvec=op.matvec, dtype=float)
+    probed._lrctl_symmetric = True  # the probe ran; Lanczos need not repeat it
+    return probed
+
+
+def _needs_probe(hvp: Any) -> bool:
+    """A callable or operator not yet probed (a matrix is checked exactly by ``_operator``)."""
+    return (not isinstance(hvp, (np.ndarray, list, tuple))
+            and not getattr(hvp, "_lrctl_symmetric", False))
+
+
 def as_linear_operator(hvp: Any, dim: int | None = None):
-    """A scipy ``LinearOperator`` for a Hessian-vector product.
+    """A scipy ``LinearOperator`` for a symmetric Hessian-vector product.
 
     ``hvp`` may be a ``LinearOperator``, a square array, or a callable ``v -> H v`` (then
-    ``dim`` is required).
+    ``dim`` is required; when ``hvp`` has a shape, ``dim`` must be ``None`` or agree with it).
+    A matrix must be symmetric (to 1e-10 of its largest entry). A callable or operator is
+    probed with two products: for random unit u, v, |u·(Hv) − v·(Hu)| must not exceed
+    1e-6·√n·max(‖Hu‖_∞, ‖Hv‖_∞) (1e-6 relative to an estimate of ‖H‖), and the products must be finite and of the right shape; otherwise
+    a ``ValueError`` naming ``hvp``.
 
     >>> as_linear_operator(lambda v: 2.0 * v, dim=3).shape
     (3, 3)
     """
-    from scipy.sparse.linalg import LinearOperator, aslinearoperator
-
-    if isinstance(hvp, LinearOperator):
-        if hvp.shape[0] != hvp.shape[1]:
-            raise ValueError(f"the Hessian operator must be square, got shape {hvp.shape}")
-        return hvp
-    if isinstance(hvp, np.ndarray):
-        if hvp.ndim != 2 or hvp.shape[0] != hvp.shape[1] or hvp.shape[0] == 0:
-            raise ValueError(f"the Hessian must be a non-empty square matrix, got shape {hvp.shape}")
-        return aslinearoperator(np.asarray(hvp, dtype=float))
-    if callable(hvp):
-        if dim is None:
-            raise TypeError("a Hessian-vector-product callable needs dim= (the parameter count)")
-        dim = check_int("dim", dim, minimum=1)
-        return LinearOperator((dim, dim), matvec=lambda v: np.asarray(hvp(np.ravel(v))), dtype=float)
-    raise TypeError(
-        f"hvp must be a callable v -> Hv, a scipy LinearOperator or a square array, "
-        f"got {type(hvp).__name__}"
-    )
+    return _checked_operator(hvp, dim, "hvp")
 
 
 def hessian_operator(objective: Any, theta: Any):
@@ -310,8 +410,12 @@ def hessian_operator(objective: Any, theta: Any):
 
 
 def _dense(counted: _CountingOperator, n: int) -> np.ndarray:
-    """The operator formed column by column (n products), symmetrized."""
+    """The operator formed column by column (n products), checked symmetric, symmetrized."""
     H = np.column_stack([counted.matvec(e) for e in np.eye(n)])
+    scale = max(float(np.abs(H).max()), np.finfo(float).tiny)
+    if not np.allclose(H, H.T, rtol=0.0, atol=_SYM_TOL * scale):
+        raise ValueError("hvp is not symmetric: the operator, formed column by column, differs "
+                         f"from its transpose by more than {_SYM_TOL:g} of its largest entry")
     return 0.5 * (H + H.T)
 
 
@@ -331,7 +435,7 @@ def _lanczos(hvp: Any, dim: int | None, k: int, which: str, tol: float, seed: An
              max_products: int | None) -> tuple[np.ndarray, np.ndarray, int, str]:
     from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
-    op = as_linear_operator(hvp, dim)
+    op = _operator(hvp, dim)
     n = op.shape[0]
     if k > n:
         raise ValueError(f"k must be <= the dimension {n}, got {k}")
@@ -344,6 +448,8 @@ def _lanczos(hvp: Any, dim: int | None, k: int, which: str, tol: float, seed: An
             w, V = np.linalg.eigh(_dense(counted, n))
             method = "dense"
         else:
+            if _needs_probe(hvp):  # a matrix was checked exactly in _operator
+                _probe_symmetry(counted.matvec, n, "hvp")
             try:
                 w, V = eigsh(counted.op, k=k, which=which, tol=tol, v0=v0)
                 method = "lanczos"
@@ -388,7 +494,7 @@ def extreme_eigenvalue(
     -7.0
     """
     check_choice("which", which, ("LA", "SA"))
-    check_positive("tol", tol)
+    tol = check_tol("tol", tol)
     w, V, count, method = _lanczos(hvp, dim, 1, which, tol, seed, max_products)
     return EigenResult(float(w[0]), V[:, 0], count, method=method)
 
@@ -413,7 +519,7 @@ def top_eigenvalues(
     array([5., 4.])
     """
     check_choice("which", which, ("LA", "SA"))
-    check_positive("tol", tol)
+    tol = check_tol("tol", tol)
     k = check_int("k", k, minimum=1)
     w, V, count, _ = _lanczos(hvp, dim, k, which, tol, seed, max_products)
     return Eigenpairs(w, V, count)
@@ -535,21 +641,21 @@ def top_eigenvalue(
     (5.0, True)
     """
     check_choice("method", method, _METHODS)
-    check_positive("tol", tol)
+    tol = check_tol("tol", tol)
     if method == "lanczos":
         if shift is not None:
             raise ValueError("shift applies to method='power' only; Lanczos needs no shift")
         return extreme_eigenvalue(hvp, dim, which="LA", tol=tol, seed=seed,
                                   max_products=max_products)
-    from lrctl._validation import check_scalar
-
     sigma = 0.0 if shift is None else check_scalar("shift", shift)
     budget = (_DEFAULT_POWER_BUDGET if max_products is None
               else check_int("max_products", max_products, minimum=1))
-    op = as_linear_operator(hvp, dim)
+    op = _operator(hvp, dim)
     n = op.shape[0]
     counted = _CountingOperator(op, budget)
     try:
+        if _needs_probe(hvp):
+            _probe_symmetry(counted.matvec, n, "hvp")
         return _power(counted, n, tol, as_rng(seed), sigma)
     except _BudgetExhausted:
         raise _budget_error(counted, "power iteration", tol) from None
@@ -599,20 +705,25 @@ def hutchinson_trace(
     from scipy import stats
 
     m = check_int("n_probes", n_probes, minimum=2)
-    c = float(check_in_interval("confidence", confidence, 0.0, 1.0, low_closed=False))
+    c = float(check_in_interval("confidence", check_scalar("confidence", confidence), 0.0, 1.0,
+                                low_closed=False))
     check_choice("distribution", distribution, ("rademacher", "gaussian"))
-    op = as_linear_operator(hvp, dim)
+    op = _operator(hvp, dim)
     n = op.shape[0]
     counted = _CountingOperator(op)
+    if _needs_probe(hvp):
+        _probe_symmetry(counted.matvec, n, "hvp")
     rng = as_rng(seed)
     if distribution == "rademacher":
         Z = rng.choice(np.array([-1.0, 1.0]), size=(m, n))
     else:
         Z = rng.standard_normal((m, n))
-    samples = np.sum(Z.T * counted.matmat(Z.T), axis=0)
-    est = float(samples.mean())
-    se = float(samples.std(ddof=1) / np.sqrt(m))
-    half = float(stats.t.ppf(0.5 + c / 2, m - 1)) * se
+    with np.errstate(over="ignore", invalid="ignore"):
+        samples = np.sum(Z.T * counted.matmat(Z.T), axis=0)
+        est = float(samples.mean())
+        se = float(samples.std(ddof=1) / np.sqrt(m))
+        half = float(stats.t.ppf(0.5 + c / 2, m - 1)) * se
+    check_output([est, se, est - half, est + half], "hvp (its entries)")
     return TraceEstimate(est, se, est - half, est + half, c, samples, counted.count)
 
 
@@ -679,10 +790,15 @@ def block_spectra(
     array([4.414214, 9.      ])
     """
     k = check_int("k", k, minimum=1)
-    check_positive("tol", tol)
-    op = as_linear_operator(hvp, dim)
+    tol = check_tol("tol", tol)
+    op = _operator(hvp, dim)
     n = op.shape[0]
     idx_blocks = _block_indices(blocks, n)
+    probe = 0
+    if _needs_probe(hvp):  # the full operator must be symmetric, not just its blocks
+        counted = _CountingOperator(op)
+        _probe_symmetry(counted.matvec, n, "hvp")
+        probe = counted.count
     rngs = np.random.SeedSequence(int(as_rng(seed).integers(2**63 - 1))).spawn(len(idx_blocks))
     values, counts = [], []
     for idx, ss in zip(idx_blocks, rngs, strict=True):
@@ -691,9 +807,11 @@ def block_spectra(
             full[idx] = u
             return np.asarray(op.matvec(full), dtype=float).ravel()[idx]
 
+        block_hvp._lrctl_symmetric = True  # a diagonal block of the (probed) symmetric H
         kb = min(k, idx.size)
         w, _, count, _ = _lanczos(block_hvp, idx.size, kb, "LA", tol, np.random.default_rng(ss),
                                   None)
         values.append(w)
         counts.append(count)
+    counts[0] += probe
     return BlockSpectra(idx_blocks, tuple(values), np.asarray(counts, dtype=int))

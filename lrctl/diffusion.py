@@ -63,6 +63,7 @@ from lrctl._validation import (
     check_finite,
     check_in_interval,
     check_int,
+    check_output,
     check_positive,
     check_scalar,
 )
@@ -170,9 +171,20 @@ def edm_coefficients(sigma: ArrayLike, sigma_data: float = 0.5) -> EDMCoefficien
     s = _sigma(sigma)
     sd = check_scalar("sigma_data", sigma_data)
     check_positive("sigma_data", sd)
-    tot = s**2 + sd**2
-    c_out = s * sd / np.sqrt(tot)
-    return EDMCoefficients(s, sd, sd**2 / tot, c_out, 1.0 / np.sqrt(tot), 1.0 / c_out**2)
+    sd64 = np.float64(sd)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        tot = s**2 + sd64**2
+        direct = np.isfinite(tot)
+        # beyond ~1e154 the squares overflow: the same ratios through r = hypot(σ, σ_d)
+        r = np.hypot(s, sd64)
+        c_out = np.where(direct, s * sd64 / np.sqrt(tot), s * (sd64 / r))
+        c_skip = np.where(direct, sd64**2 / tot, (sd64 / r) ** 2)
+        c_in = np.where(direct, 1.0 / np.sqrt(tot), 1.0 / r)
+        weight = np.where(direct, 1.0 / c_out**2, (r / (s * sd64)) ** 2)
+        coeffs = tuple(c if np.ndim(c) else c[()] for c in (c_skip, c_out, c_in, weight))
+    for name, value in zip(("c_skip", "c_out", "c_in", "loss_weight"), coeffs, strict=True):
+        check_output(value, f"sigma and sigma_data ({name} overflows)")
+    return EDMCoefficients(s, sd, *coeffs)
 
 
 def loss_weight(sigma: ArrayLike, weighting: str = "none", *, sigma_data: float = 0.5,
@@ -190,13 +202,17 @@ def loss_weight(sigma: ArrayLike, weighting: str = "none", *, sigma_data: float 
     weighting = check_choice("weighting", weighting, WEIGHTINGS)
     g = check_scalar("gamma", gamma)
     check_positive("gamma", g)
+    sd = check_scalar("sigma_data", sigma_data)  # checked even when the weighting ignores it
+    check_positive("sigma_data", sd)
     if weighting == "none":
         return np.ones_like(s)
+    if weighting == "edm":
+        return edm_coefficients(s, sd).loss_weight
+    with np.errstate(over="ignore", under="ignore"):
+        snr = 1.0 / s**2
     if weighting == "snr":
-        return 1.0 / s**2
-    if weighting == "min-snr":
-        return np.minimum(1.0 / s**2, g)
-    return edm_coefficients(s, sigma_data).loss_weight
+        return check_output(snr, "sigma (1/σ² overflows)")
+    return np.minimum(snr, g)
 
 
 def _scale(sigma: np.ndarray, preconditioning: str, sigma_data: float) -> tuple[np.ndarray, np.ndarray]:
@@ -282,10 +298,13 @@ def denoising_curvature(covariance: ArrayLike, sigma: ArrayLike, *, precondition
     sd = _sigma_data(sigma_data, lam)
     w = loss_weight(s, weighting, sigma_data=sd, gamma=gamma)
     _, a = _scale(s, preconditioning, sd)
-    f = 2.0 * w * a**2
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        f = 2.0 * w * a**2
+        top, bottom = f * (lam[-1] + s**2), f * (lam[0] + s**2)
+    for value in (f, top, bottom):
+        check_output(value, "sigma and covariance (the curvature 2·w·a²·(λ + σ²) overflows)")
     return DenoisingCurvature(
-        sigma=s, data_eigenvalues=lam, weight=w, scale=a**2,
-        top=f * (lam[-1] + s**2), bottom=f * (lam[0] + s**2),
+        sigma=s, data_eigenvalues=lam, weight=w, scale=a**2, top=top, bottom=bottom,
         preconditioning=preconditioning, weighting=weighting, sigma_data=sd,
     )
 
@@ -302,8 +321,11 @@ def adapted_lr(curvature: DenoisingCurvature, fraction: float = 1.0) -> np.ndarr
     if not isinstance(curvature, DenoisingCurvature):
         raise TypeError(f"curvature must be a DenoisingCurvature (from denoising_curvature), "
                         f"got {type(curvature).__name__}")
-    k = check_in_interval("fraction", fraction, 0.0, 2.0, low_closed=False, high_closed=False)
-    return float(k) / curvature.top
+    k = check_in_interval("fraction", check_scalar("fraction", fraction), 0.0, 2.0,
+                          low_closed=False, high_closed=False)
+    with np.errstate(over="ignore", divide="ignore"):
+        out = float(k) / curvature.top
+    return check_output(out, "curvature (a top curvature is too small: κ/c_σ overflows)")
 
 
 def curvature_equalizing_weight(covariance: ArrayLike, sigma: ArrayLike, *,
@@ -322,7 +344,9 @@ def curvature_equalizing_weight(covariance: ArrayLike, sigma: ArrayLike, *,
     preconditioning = check_choice("preconditioning", preconditioning, PRECONDITIONINGS)
     sd = _sigma_data(sigma_data, lam)
     _, a = _scale(s, preconditioning, sd)
-    return 1.0 / (2.0 * a**2 * (lam[-1] + s**2))
+    with np.errstate(over="ignore", divide="ignore", under="ignore"):
+        out = 1.0 / (2.0 * a**2 * (lam[-1] + s**2))
+    return check_output(out, "sigma and covariance (the weight 1/(2a²(λ_max + σ²)) overflows)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,8 +365,12 @@ def empirical_covariance(X: ArrayLike) -> np.ndarray:
     A = check_finite("X", X)
     if A.ndim != 2 or A.shape[0] < 2:
         raise ValueError(f"X must be a 2-D array with at least two rows, got shape {A.shape}")
-    Z = A - A.mean(axis=0)
-    return Z.T @ Z / A.shape[0]
+    scale = float(np.abs(A).max()) or 1.0
+    Z = A / scale  # scaled: the products of huge entries do not overflow
+    Z = Z - Z.mean(axis=0)
+    with np.errstate(over="ignore"):
+        out = (Z.T @ Z / A.shape[0]) * scale * scale
+    return check_output(out, "X (the covariance of its entries overflows float64)")
 
 
 def denoiser_optimum(covariance: ArrayLike, sigma: ArrayLike, *, preconditioning: str = "none",
@@ -360,10 +388,12 @@ def denoiser_optimum(covariance: ArrayLike, sigma: ArrayLike, *, preconditioning
     preconditioning = check_choice("preconditioning", preconditioning, PRECONDITIONINGS)
     sd = _sigma_data(sigma_data, lam)
     skip, a = _scale(s, preconditioning, sd)
-    gain = lam / (lam + s[:, None] ** 2)  # (S, d)
-    A = np.einsum("ij,sj,kj->sik", Q, gain, Q)
-    eye = np.eye(lam.size)
-    return (A - skip[:, None, None] * eye) / a[:, None, None]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        gain = lam / (lam + s[:, None] ** 2)  # (S, d); σ² = inf gives gain 0, the limit
+        A = np.einsum("ij,sj,kj->sik", Q, gain, Q)
+        eye = np.eye(lam.size)
+        out = (A - skip[:, None, None] * eye) / a[:, None, None]
+    return check_output(out, "sigma, covariance and sigma_data (W* overflows)")
 
 
 def denoising_loss(weights: ArrayLike, covariance: ArrayLike, sigma: ArrayLike, *,
@@ -382,11 +412,13 @@ def denoising_loss(weights: ArrayLike, covariance: ArrayLike, sigma: ArrayLike, 
     sd = _sigma_data(sigma_data, lam)
     W = _weights_array("weights", weights, s.size, lam.size)
     skip, a = _scale(s, preconditioning, sd)
-    A = skip[:, None, None] * np.eye(lam.size) + a[:, None, None] * W
-    Sigma = (Q * lam) @ Q.T
-    M = Sigma[None] + s[:, None, None] ** 2 * np.eye(lam.size)
-    quad = np.einsum("sij,sij->s", A @ M, A)
-    return quad - 2.0 * np.einsum("sij,ji->s", A, Sigma) + lam.sum()
+    with np.errstate(over="ignore", invalid="ignore"):
+        A = skip[:, None, None] * np.eye(lam.size) + a[:, None, None] * W
+        Sigma = (Q * lam) @ Q.T
+        M = Sigma[None] + s[:, None, None] ** 2 * np.eye(lam.size)
+        quad = np.einsum("sij,sij->s", A @ M, A)
+        out = quad - 2.0 * np.einsum("sij,ji->s", A, Sigma) + lam.sum()
+    return check_output(out, "weights, sigma and covariance (the loss overflows)")
 
 
 def _weights_array(name: str, value: Any, n_sigma: int, d: int) -> np.ndarray:
@@ -394,7 +426,8 @@ def _weights_array(name: str, value: Any, n_sigma: int, d: int) -> np.ndarray:
     if W.shape == (d, d):
         W = np.broadcast_to(W, (n_sigma, d, d))
     if W.shape != (n_sigma, d, d):
-        raise ValueError(f"{name} must have shape ({d}, {d}) or ({n_sigma}, {d}, {d}), got {W.shape}")
+        raise ValueError(f"{name} must have shape ({d}, {d}) or ({n_sigma}, {d}, {d}) to match "
+                         f"covariance (d = {d}) and sigma ({n_sigma} levels), got {W.shape}")
     return np.array(W, dtype=float)
 
 
@@ -430,7 +463,8 @@ class DenoiserTraining:
 
     def steps_to(self, target: float) -> np.ndarray:
         """Per level, the first step with relative excess ≤ ``target`` (inf if never reached)."""
-        t = check_in_interval("target", target, 0.0, 1.0, low_closed=False, high_closed=True)
+        t = check_in_interval("target", check_scalar("target", target), 0.0, 1.0,
+                              low_closed=False, high_closed=True)
         hit = np.ma.filled(self.relative_excess <= float(t), False)
         first = np.argmax(hit, axis=1).astype(float)
         first[~hit.any(axis=1)] = np.inf
@@ -445,8 +479,8 @@ def _setup(covariance, sigma, lr, preconditioning, weighting, sigma_data, gamma)
     sd = _sigma_data(sigma_data, lam)
     eta = check_positive("lr", lr)
     if eta.ndim > 1 or (eta.ndim == 1 and eta.size != s.size):
-        raise ValueError(f"lr must be a scalar or have one entry per noise level ({s.size}), "
-                         f"got shape {eta.shape}")
+        raise ValueError(f"lr must be a scalar or have one entry per noise level of sigma "
+                         f"({s.size}), got shape {eta.shape}")
     eta = np.broadcast_to(eta, s.shape).astype(float)
     w = loss_weight(s, weighting, sigma_data=sd, gamma=gamma)
     skip, a = _scale(s, preconditioning, sd)
@@ -481,9 +515,19 @@ def train_denoiser(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLike, steps
     s, lam, Q, _, eta, w, skip, a, _ = _setup(covariance, sigma, lr, preconditioning,
                                               weighting, sigma_data, gamma)
     steps = check_int("steps", steps, minimum=0)
-    blowup = float(check_positive("blowup", blowup))
+    blowup = float(check_positive("blowup", check_scalar("blowup", blowup)))
     d, S = lam.size, s.size
     W = np.zeros((S, d, d)) if initial is None else _weights_array("initial", initial, S, d)
+    with np.errstate(all="ignore"):
+        return _train(s, lam, Q, eta, w, skip, a, W, steps, blowup)
+
+
+def _start_check(start: np.ndarray) -> None:
+    check_output(start, "sigma, covariance, lr and initial (the starting excess loss overflows)")
+
+
+def _train(s, lam, Q, eta, w, skip, a, W, steps, blowup) -> DenoiserTraining:
+    d, S = lam.size, s.size
     Sigma = (Q * lam) @ Q.T
     M = Sigma[None] + s[:, None, None] ** 2 * np.eye(d)
     loss_min = np.sum(lam * s[:, None] ** 2 / (lam + s[:, None] ** 2), axis=1)
@@ -501,23 +545,23 @@ def train_denoiser(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLike, steps
     A = skip[:, None, None] * eye + a[:, None, None] * W
     AM = A @ M
     out[:, 0] = excess(A, AM)
+    _start_check(out[:, 0])
     limit = blowup * np.maximum(out[:, 0], 1e-300)
     alive = np.ones(S, dtype=bool)
     diverged_at = np.full(S, -1)
     coef = (eta * w * 2.0 * a)[:, None, None]
-    with np.errstate(all="ignore"):
-        for t in range(1, steps + 1):
-            grad = AM - Sigma[None]  # ∇_W L_σ / (2a)
-            W = np.where(alive[:, None, None], W - coef * grad, W)
-            A = skip[:, None, None] * eye + a[:, None, None] * W
-            AM = A @ M
-            e = excess(A, AM)
-            bad = alive & (~np.isfinite(e) | (e > limit))
-            diverged_at[bad] = t
-            alive &= ~bad
-            out[:, t] = np.where(alive, e, 0.0)
-            if not alive.any():
-                break
+    for t in range(1, steps + 1):
+        grad = AM - Sigma[None]  # ∇_W L_σ / (2a)
+        W = np.where(alive[:, None, None], W - coef * grad, W)
+        A = skip[:, None, None] * eye + a[:, None, None] * W
+        AM = A @ M
+        e = excess(A, AM)
+        bad = alive & (~np.isfinite(e) | (e > limit))
+        diverged_at[bad] = t
+        alive &= ~bad
+        out[:, t] = np.where(alive, e, 0.0)
+        if not alive.any():
+            break
     return DenoiserTraining(s, eta, _mask_after(out, diverged_at), diverged_at >= 0, diverged_at)
 
 
@@ -542,9 +586,14 @@ def denoiser_learning_curve(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLi
     s, lam, Q, sd, eta, w, _, a, pre = _setup(covariance, sigma, lr, preconditioning,
                                               weighting, sigma_data, gamma)
     steps = check_int("steps", steps, minimum=0)
-    blowup = float(check_positive("blowup", blowup))
+    blowup = float(check_positive("blowup", check_scalar("blowup", blowup)))
     d, S = lam.size, s.size
     W0 = np.zeros((S, d, d)) if initial is None else _weights_array("initial", initial, S, d)
+    with np.errstate(all="ignore"):
+        return _curve(s, lam, Q, sd, eta, w, a, pre, W0, steps, blowup)
+
+
+def _curve(s, lam, Q, sd, eta, w, a, pre, W0, steps, blowup) -> DenoiserTraining:
     # W* in the eigenbasis of Σ (a diagonal covariance), rotated back: Q W*_eig Qᵀ
     Wstar = np.einsum("ij,sjk,lk->sil", Q,
                       denoiser_optimum(lam, s, preconditioning=pre, sigma_data=sd), Q)
@@ -554,14 +603,14 @@ def denoiser_learning_curve(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLi
     amp = (a**2)[:, None] * mode * col  # (S, d)
     factor = (1.0 - 2.0 * (eta * w * a**2)[:, None] * mode) ** 2  # per step, squared
     t = np.arange(steps + 1)
-    with np.errstate(all="ignore"):
-        logf = np.log(np.where(factor > 0, factor, 1.0))
-        terms = np.where(
-            (factor[:, :, None] > 0) | (t[None, None, :] == 0),
-            amp[:, :, None] * np.exp(logf[:, :, None] * t[None, None, :]),
-            0.0,
-        )
+    logf = np.log(np.where(factor > 0, factor, 1.0))
+    terms = np.where(
+        (factor[:, :, None] > 0) | (t[None, None, :] == 0),
+        amp[:, :, None] * np.exp(logf[:, :, None] * t[None, None, :]),
+        0.0,
+    )
     curve = terms.sum(axis=1)
+    _start_check(curve[:, 0])
     start = np.maximum(curve[:, 0], 1e-300)
     over = ~np.isfinite(curve) | (curve > blowup * start[:, None])
     diverged_at = np.where(over.any(axis=1), np.argmax(over, axis=1), -1)

@@ -67,6 +67,7 @@ from lrctl._validation import (
     check_choice,
     check_finite,
     check_int,
+    check_output,
     check_positive,
     check_scalar,
 )
@@ -143,23 +144,25 @@ def _weights(weights: Any, n: int) -> np.ndarray:
 
 
 def _clients(curvatures: Any, optima: Any, weights: Any = None, *,
-             need_optima: bool = True) -> _Clients:
-    H = check_finite("curvatures", curvatures)
+             need_optima: bool = True, name: str = "curvatures") -> _Clients:
+    H = check_finite(name, curvatures)
     if H.ndim not in (1, 2, 3) or H.size == 0 or H.shape[0] == 0:
         raise ValueError(
-            "curvatures must be a non-empty array of shape (N,) (scalar clients), (N, d) "
+            f"{name} must be a non-empty array of shape (N,) (scalar clients), (N, d) "
             f"(diagonal client Hessians) or (N, d, d) (client Hessians), got shape {H.shape}"
         )
     n = H.shape[0]
     scalar = H.ndim == 1
     if H.ndim == 3:
         if H.shape[1] != H.shape[2]:
-            raise ValueError(f"client Hessians must be square: curvatures has shape {H.shape}")
+            raise ValueError(f"client Hessians must be square: {name} has shape {H.shape}")
         scale = max(float(np.abs(H).max()), 1e-300)
         if not np.allclose(H, np.swapaxes(H, 1, 2), rtol=0.0, atol=1e-10 * scale):
             bad = int(np.argmax(np.abs(H - np.swapaxes(H, 1, 2)).max(axis=(1, 2))))
-            raise ValueError(f"curvatures[{bad}] must be symmetric (a Hessian)")
-        eig, vec = np.linalg.eigh(0.5 * (H + np.swapaxes(H, 1, 2)))
+            raise ValueError(f"{name}[{bad}] must be symmetric (a Hessian)")
+        # scaled: eigh of matrices with huge entries does not overflow
+        eig, vec = np.linalg.eigh(0.5 * (H + np.swapaxes(H, 1, 2)) / scale)
+        eig = eig * scale
     else:
         eig = H.reshape(n, -1).copy()
         vec = None
@@ -167,7 +170,7 @@ def _clients(curvatures: Any, optima: Any, weights: Any = None, *,
     if eig.min() < -_NEG_TOL * scale:
         i = int(np.argmin(eig.min(axis=1)))
         raise ValueError(
-            f"curvatures[{i}] has a negative eigenvalue ({eig[i].min():.6g}); a client's "
+            f"{name}[{i}] has a negative eigenvalue ({eig[i].min():.6g}); a client's "
             "quadratic loss needs positive semi-definite curvature"
         )
     eig = np.clip(eig, 0.0, None)
@@ -176,25 +179,33 @@ def _clients(curvatures: Any, optima: Any, weights: Any = None, *,
         w = check_finite("optima", optima)
         expected = (n,) if scalar else (n, d)
         if w.shape != expected:
-            raise ValueError(f"optima must have shape {expected} (one optimum per client), "
-                             f"got {w.shape}")
+            raise ValueError(f"optima must have shape {expected} (one optimum per client) to "
+                             f"match {name} of shape {H.shape}, got {w.shape}")
         w = w.reshape(n, d)
     else:
         w = np.zeros((n, d))
     p = _weights(weights, n)
     clients = _Clients(eig, vec, w, p, scalar)
-    mean_eig = (np.linalg.eigvalsh(clients.mean_hessian()) if vec is not None
-                else p @ eig)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_eig = (np.linalg.eigvalsh(clients.mean_hessian() / scale) * scale
+                    if vec is not None else p @ eig)
+    check_output(mean_eig, f"{name} (Σ p_i H_i overflows)")
     if mean_eig.min() <= _NEG_TOL * max(float(mean_eig.max()), 1e-300):
         raise ValueError(
-            "the weighted mean of the client curvatures, Σ p_i H_i, must be positive definite "
-            f"(smallest eigenvalue {mean_eig.min():.3g}): otherwise the global optimum is not unique"
+            f"the weighted mean of the client curvatures ({name}), Σ p_i H_i, must be positive "
+            f"definite (smallest eigenvalue {mean_eig.min():.3g}): otherwise the global optimum "
+            "is not unique"
         )
     return clients
 
 
+#: Largest number of local steps: 2**53, the largest integer below which every float64 is exact
+#: (a float K beyond it is not an integer count, and int64 overflows at 2**63).
+_MAX_LOCAL_STEPS = 2**53
+
+
 def _local_steps(value: Any) -> np.ndarray:
-    """``local_steps`` as an int array, every entry an integer >= 1."""
+    """``local_steps`` as an int array, every entry an integer in [1, 2**53]."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"local_steps must be an integer >= 1 or an array of them, got {value!r}")
     arr = check_finite("local_steps", value)
@@ -203,6 +214,9 @@ def _local_steps(value: Any) -> np.ndarray:
     if np.any(arr < 1):
         raise ValueError(f"local_steps must be integers >= 1 (K < 1 is no local training), "
                          f"got {value!r}")
+    if np.any(arr > _MAX_LOCAL_STEPS):
+        raise ValueError(f"local_steps must be <= 2**53 = {_MAX_LOCAL_STEPS:.4g} (an exact "
+                         f"integer count), got {value!r}")
     return arr.astype(np.int64)
 
 
@@ -212,7 +226,8 @@ def _client_lr(value: Any, clients: _Clients) -> np.ndarray:
     if np.any(eta * lam_max >= 2.0):
         raise ValueError(
             f"client_lr must be < 2/λ_max = {2.0 / lam_max:.6g} (λ_max = {lam_max:.6g}, the largest "
-            f"client curvature): beyond it local gradient descent diverges; got {value!r}"
+            f"client curvature in curvatures): beyond it local gradient descent diverges; "
+            f"got {value!r}"
         )
     return eta
 
@@ -307,7 +322,9 @@ def fedavg_client_factors(curvatures: ArrayLike, client_lr: ArrayLike,
     """
     h = check_positive("curvatures", curvatures, allow_zero=True)
     eta = check_positive("client_lr", client_lr)
-    if np.any(eta * h.max(initial=0.0) >= 2.0):
+    with np.errstate(over="ignore"):
+        unstable = np.any(eta * h.max(initial=0.0) >= 2.0)
+    if unstable:
         raise ValueError(f"client_lr must be < 2/max(curvatures) = {2.0 / h.max():.6g}, "
                          f"got {client_lr!r}")
     steps = _local_steps(local_steps)
@@ -362,22 +379,26 @@ def fedavg_offset(hessians: ArrayLike, gradients: ArrayLike, client_lr: ArrayLik
     Hs = check_finite("hessians", hessians)
     if Hs.ndim not in (2, 3):
         raise ValueError(f"hessians must have shape (N, d) or (N, d, d), got {Hs.shape}")
-    cl = _clients(Hs, None, weights, need_optima=False)
+    cl = _clients(Hs, None, weights, need_optima=False, name="hessians")
     g = check_finite("gradients", gradients)
     if g.shape != (cl.n, cl.dim):
-        raise ValueError(f"gradients must have shape ({cl.n}, {cl.dim}), got {g.shape}")
+        raise ValueError(f"gradients must have shape ({cl.n}, {cl.dim}) to match hessians of "
+                         f"shape {Hs.shape}, got {g.shape}")
     eta, steps = _grid(client_lr, local_steps, cl)
     c = _factors(eta, steps, cl.eig)
     s = _sum_factors(eta, steps, cl.eig)
     p = cl.weights
-    if cl.vec is None:
-        cbar = np.einsum("n,...nd->...d", p, c)
-        rhs = np.einsum("n,...nd,nd->...d", p, s, g)
-        return -rhs / cbar
-    proj = np.einsum("nji,nj->ni", cl.vec, g)
-    cbar = np.einsum("n,nij,...nj,nkj->...ik", p, cl.vec, c, cl.vec, optimize=True)
-    rhs = np.einsum("n,nij,...nj,nj->...i", p, cl.vec, s, proj, optimize=True)
-    return -np.linalg.solve(cbar, rhs[..., None])[..., 0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if cl.vec is None:
+            cbar = np.einsum("n,...nd->...d", p, c)
+            rhs = np.einsum("n,...nd,nd->...d", p, s, g)
+            out = -rhs / cbar
+        else:
+            proj = np.einsum("nji,nj->ni", cl.vec, g)
+            cbar = np.einsum("n,nij,...nj,nkj->...ik", p, cl.vec, c, cl.vec, optimize=True)
+            rhs = np.einsum("n,nij,...nj,nj->...i", p, cl.vec, s, proj, optimize=True)
+            out = -np.linalg.solve(cbar, rhs[..., None])[..., 0]
+    return check_output(out, "gradients, hessians and local_steps (the offset overflows)")
 
 
 def fedavg_server_lr_bound(curvatures: ArrayLike, client_lr: ArrayLike, local_steps: ArrayLike,
@@ -464,6 +485,22 @@ def fedavg_drift(curvatures: ArrayLike, optima: ArrayLike, client_lr: ArrayLike,
     cl = _clients(curvatures, optima, weights)
     eta, steps = _grid(client_lr, local_steps, cl)
     eta_s = check_positive("server_lr", server_lr)
+    try:
+        np.broadcast_shapes(eta.shape, eta_s.shape)
+    except ValueError as exc:
+        raise ValueError(f"server_lr {eta_s.shape} must broadcast with client_lr and local_steps "
+                         f"{eta.shape}") from exc
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = _drift(cl, eta, steps, eta_s)
+    fields = ("fixed_point", "optimum", "drift", "relative_drift", "excess_loss",
+              "server_lr_bound", "server_contraction")
+    check_output(np.concatenate([np.ravel(getattr(result, f)) for f in fields]
+                                + [np.atleast_1d(result.spread)]),
+        "optima, curvatures and server_lr (a drift metric overflows)")
+    return result
+
+
+def _drift(cl: _Clients, eta: np.ndarray, steps: np.ndarray, eta_s: np.ndarray) -> FedAvgDrift:
     cbar, rhs = _mean_factor_and_rhs(cl, eta, steps)
     fp = _solve(cl, cbar, rhs)  # grid1 + (d,)
     Hbar = cl.mean_hessian()
@@ -532,7 +569,11 @@ def scaffold_round_matrix(curvatures: ArrayLike, client_lr: ArrayLike, local_ste
     cl = _clients(curvatures, None, weights, need_optima=False)
     eta, steps = _grid(client_lr, local_steps, cl)
     eta_s = check_positive("server_lr", server_lr)
-    shape = np.broadcast_shapes(eta.shape, eta_s.shape)
+    try:
+        shape = np.broadcast_shapes(eta.shape, eta_s.shape)
+    except ValueError as exc:
+        raise ValueError(f"server_lr {eta_s.shape} must broadcast with client_lr and local_steps "
+                         f"{eta.shape}") from exc
     eta, steps, eta_s = (np.broadcast_to(a, shape) for a in (eta, steps, eta_s))
     n, d, p = cl.n, cl.dim, cl.weights
     C = _compose(cl, _factors(eta, steps, cl.eig))  # grid + (N, d, d)
@@ -570,6 +611,8 @@ def scaffold_spectral_radius(curvatures: ArrayLike, client_lr: ArrayLike,
     0.75
     """
     M = scaffold_round_matrix(curvatures, client_lr, local_steps, server_lr, weights)
+    check_output(M, "curvatures, client_lr, local_steps and server_lr (the round matrix "
+                    "overflows)")
     out = np.abs(np.linalg.eigvals(M)).max(axis=-1)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -647,8 +690,15 @@ def simulate_federated(clients: Sequence[Any], client_lr: float, local_steps: in
     0.692501
     """
     method = check_choice("method", method, ("fedavg", "scaffold"))
-    if isinstance(clients, (str, bytes)) or not hasattr(clients, "__len__") or len(clients) == 0:
+    if isinstance(clients, (str, bytes, dict)) or not hasattr(clients, "__len__"):
+        raise TypeError("clients must be a non-empty sequence of objectives with dim, grad and "
+                        f"loss, got {type(clients).__name__}")
+    if len(clients) == 0:
         raise ValueError("clients must be a non-empty sequence of objectives with grad and loss")
+    for i, c in enumerate(clients):
+        if not all(hasattr(c, a) for a in ("dim", "grad", "loss")):
+            raise TypeError(f"clients[{i}] must be an objective with dim, grad(w) and loss(w) "
+                            f"(e.g. from quadratic_clients), got {type(c).__name__}")
     dims = {int(c.dim) for c in clients}
     if len(dims) != 1:
         raise ValueError(f"all clients must have the same dimension, got {sorted(dims)}")
@@ -660,9 +710,9 @@ def simulate_federated(clients: Sequence[Any], client_lr: float, local_steps: in
     eta_s = check_scalar("server_lr", server_lr)
     check_positive("server_lr", eta_s)
     rounds = check_int("rounds", rounds, minimum=0)
-    blowup = float(check_positive("blowup", blowup))
+    blowup = float(check_positive("blowup", check_scalar("blowup", blowup)))
     if tol is not None:
-        tol = float(check_positive("tol", tol))
+        tol = float(check_positive("tol", check_scalar("tol", tol)))
     p = _weights(weights, n)
     w = np.zeros(d) if initial is None else check_finite("initial", initial).astype(float)
     if w.shape != (d,):
@@ -671,7 +721,10 @@ def simulate_federated(clients: Sequence[Any], client_lr: float, local_steps: in
     def global_loss(x: np.ndarray) -> float:
         return float(sum(pi * c.loss(x) for pi, c in zip(p, clients, strict=True)))
 
-    limit = blowup * (1.0 + float(np.linalg.norm(w)))
+    with np.errstate(over="ignore"):
+        limit = blowup * (1.0 + float(np.linalg.norm(w)))
+    if not np.isfinite(limit):
+        raise ValueError(f"blowup·(1 + ‖initial‖) overflows: blowup ({blowup:g}) or initial too large")
     iterates, losses = [w.copy()], [global_loss(w)]
     ci = np.zeros((n, d))
     c = np.zeros(d)
@@ -744,7 +797,7 @@ def label_skew_split(labels: ArrayLike, n_clients: int, concentration: float = 0
     if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer):
         raise ValueError("labels must be a non-empty 1-D array of integer class labels")
     n_clients = check_int("n_clients", n_clients, minimum=1)
-    alpha = float(check_positive("concentration", concentration))
+    alpha = float(check_positive("concentration", check_scalar("concentration", concentration)))
     min_size = check_int("min_size", min_size, minimum=0)
     max_tries = check_int("max_tries", max_tries, minimum=1)
     if n_clients * min_size > y.size:

@@ -65,10 +65,12 @@ from numpy.typing import ArrayLike
 
 from lrctl._validation import (
     as_rng,
+    check_bool,
     check_choice,
     check_finite,
     check_in_interval,
     check_int,
+    check_output,
     check_positive,
     check_scalar,
 )
@@ -169,6 +171,51 @@ def _out(arr: np.ndarray) -> np.ndarray | float:
     return float(arr) if arr.ndim == 0 else arr
 
 
+def _broadcast(**arrays: np.ndarray) -> list[np.ndarray]:
+    """np.broadcast_arrays, with a message naming the arguments that do not broadcast."""
+    try:
+        return list(np.broadcast_arrays(*arrays.values()))
+    except ValueError as exc:
+        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items())
+        raise ValueError(f"{' and '.join(arrays)} must broadcast together; got shapes {shapes}"
+                         ) from exc
+
+
+def _point(name: str, value: Any, size: int) -> np.ndarray:
+    """A finite player position of shape (..., size); a scalar is accepted when size is 1."""
+    arr = check_finite(name, value)
+    if arr.ndim == 0 and size == 1:
+        arr = arr.reshape(1)
+    if arr.ndim == 0 or arr.shape[-1] != size:
+        raise ValueError(f"{name} must have shape (..., {size}) (a batch of {size}-vectors), "
+                         f"got shape {arr.shape}")
+    return arr
+
+
+def _pair(game: Any, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    x = _point("x", x, game.n)
+    y = _point("y", y, game.m)
+    try:
+        np.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+    except ValueError as exc:
+        raise ValueError(f"the batch shapes of x {x.shape} and y {y.shape} must broadcast") from exc
+    return x, y
+
+
+def _checked(oracle: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray,
+             y: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = oracle(x, y)
+    return check_output(out, "x and y (the gradient overflows)")
+
+
+def _norm(*parts: np.ndarray) -> float:
+    """‖(parts)‖ without overflowing the squares of huge entries."""
+    z = np.concatenate([np.ravel(p) for p in parts])
+    s = float(np.abs(z).max()) if z.size else 0.0
+    return 0.0 if s == 0.0 else s * float(np.sqrt(np.sum((z / s) ** 2)))
+
+
 # ---------------------------------------------------------------------------------------
 # Games
 # ---------------------------------------------------------------------------------------
@@ -229,24 +276,33 @@ class QuadraticGame:
 
     def value(self, x: ArrayLike, y: ArrayLike) -> np.ndarray | float:
         """f(x, y), batched over leading axes of x (…, n) and y (…, m)."""
-        x = np.asarray(x, dtype=float)
-        y = np.asarray(y, dtype=float)
-        out = (0.5 * np.einsum("...i,ij,...j->...", x, self.P, x)
-               + np.einsum("...i,ij,...j->...", x, self.A, y)
-               - 0.5 * np.einsum("...i,ij,...j->...", y, self.Q, y))
-        return _out(np.asarray(out))
+        x, y = _pair(self, x, y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = (0.5 * np.einsum("...i,ij,...j->...", x, self.P, x)
+                   + np.einsum("...i,ij,...j->...", x, self.A, y)
+                   - 0.5 * np.einsum("...i,ij,...j->...", y, self.Q, y))
+        return _out(np.asarray(check_output(out, "x and y (f(x, y) overflows)")))
 
     def grad(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(∇ₓf, ∇ᵧf) = (Px + Ay, Aᵀx − Qy), batched over leading axes."""
-        return self.grad_x(x, y), self.grad_y(x, y)
+        x, y = _pair(self, x, y)
+        return _checked(self._grad_x, x, y), _checked(self._grad_y, x, y)
 
     def grad_x(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """∇ₓf = Px + Ay (P, A, Q are symmetric-checked, so xP = Px row-wise)."""
-        gx = y @ self._At
-        return gx if self._P0 else gx + x @ self.P
+        return _checked(self._grad_x, *_pair(self, x, y))
 
     def grad_y(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """∇ᵧf = Aᵀx − Qy."""
+        return _checked(self._grad_y, *_pair(self, x, y))
+
+    # Unchecked oracles for the simulation loops (inputs checked at the door; a run whose
+    # values overflow stops as diverged).
+    def _grad_x(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        gx = y @ self._At
+        return gx if self._P0 else gx + x @ self.P
+
+    def _grad_y(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         gy = x @ self.A
         return gy if self._Q0 else gy - y @ self.Q
 
@@ -284,21 +340,29 @@ class DiracGAN:
 
     def value(self, x: ArrayLike, y: ArrayLike) -> np.ndarray | float:
         """L(θ, ψ), batched over leading axes of x (…, 1) and y (…, 1)."""
-        t = np.asarray(x, dtype=float)[..., 0] * np.asarray(y, dtype=float)[..., 0]
-        out = -np.logaddexp(0.0, -t) - np.log(2.0) - 0.5 * self.gamma * np.asarray(y)[..., 0] ** 2
-        return _out(np.asarray(out))
+        x, y = _pair(self, x, y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = x[..., 0] * y[..., 0]
+            out = -np.logaddexp(0.0, -t) - np.log(2.0) - 0.5 * self.gamma * y[..., 0] ** 2
+        return _out(np.asarray(check_output(out, "x and y (L(θ, ψ) overflows)")))
 
     def grad(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(∇_θL, ∇_ψL) = (f'(θψ)ψ, f'(θψ)θ − γψ), batched over leading axes."""
-        fp = _expit(-(x * y))  # f'(t) = 1/(1 + e^t), t = θψ; (…, 1) arrays
-        return fp * y, fp * x - self.gamma * y
+        x, y = _pair(self, x, y)
+        return _checked(self._grad_x, x, y), _checked(self._grad_y, x, y)
 
     def grad_x(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """∇_θL = f'(θψ)ψ."""
-        return _expit(-(x * y)) * y
+        return _checked(self._grad_x, *_pair(self, x, y))
 
     def grad_y(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """∇_ψL = f'(θψ)θ − γψ."""
+        return _checked(self._grad_y, *_pair(self, x, y))
+
+    def _grad_x(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return _expit(-(x * y)) * y  # f'(t) = 1/(1 + e^t), t = θψ; (…, 1) arrays
+
+    def _grad_y(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return _expit(-(x * y)) * x - self.gamma * y
 
     def linearization(self) -> QuadraticGame:
@@ -404,18 +468,24 @@ def update_matrix(game: QuadraticGame, lr_x: ArrayLike, lr_y: ArrayLike, *,
         raise TypeError(f"game must be a QuadraticGame, got {type(game).__name__}")
     method, beta = _method(method, momentum)
     ex, ey = _lrs(lr_x, lr_y)
-    ex, ey, beta = np.broadcast_arrays(ex, ey, beta)
-    stack = _update_stack(game, ex.ravel(), ey.ravel(), method, beta.ravel(),
-                          _needs_memory(method, beta))
+    ex, ey, beta = _broadcast(lr_x=ex, lr_y=ey, momentum=beta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        stack = _update_stack(game, ex.ravel(), ey.ravel(), method, beta.ravel(),
+                              _needs_memory(method, beta))
+    check_output(stack, "lr_x, lr_y and the game's matrices (the update matrix overflows)")
     return stack.reshape(*ex.shape, *stack.shape[1:])
 
 
-def _batched_radius(build: Callable[[slice], np.ndarray], total: int, d: int) -> np.ndarray:
+def _batched_radius(build: Callable[[slice], np.ndarray], total: int, d: int,
+                    inputs: str = "lr_x and lr_y") -> np.ndarray:
     chunk = max(1, _EIG_CHUNK_ENTRIES // (d * d))
     out = np.empty(total)
     for start in range(0, total, chunk):
         sl = slice(start, min(total, start + chunk))
-        out[sl] = np.abs(np.linalg.eigvals(build(sl))).max(axis=-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            M = build(sl)
+        check_output(M, f"{inputs} (the update matrix overflows)")
+        out[sl] = np.abs(np.linalg.eigvals(M)).max(axis=-1)
     return out
 
 
@@ -438,7 +508,7 @@ def game_spectral_radius(game: QuadraticGame, lr_x: ArrayLike, lr_y: ArrayLike, 
         raise TypeError(f"game must be a QuadraticGame, got {type(game).__name__}")
     method, beta = _method(method, momentum)
     ex, ey = _lrs(lr_x, lr_y)
-    ex, ey, beta = np.broadcast_arrays(ex, ey, beta)
+    ex, ey, beta = _broadcast(lr_x=ex, lr_y=ey, momentum=beta)
     fx, fy, fb = ex.ravel(), ey.ravel(), beta.ravel()
     memory = _needs_memory(method, beta)
     d = (game.n + game.m) * (2 if memory else 1)
@@ -483,11 +553,21 @@ def block_spectral_radius(sigma: ArrayLike, lr_x: ArrayLike, lr_y: ArrayLike, *,
     method, beta = _method(method, momentum)
     sig = check_positive("sigma", sigma, allow_zero=True)
     ex, ey = _lrs(lr_x, lr_y)
-    sig, ex, ey, beta = np.broadcast_arrays(sig, ex, ey, beta)
-    p = ex * ey * sig**2
+    sig, ex, ey, beta = _broadcast(sigma=sig, lr_x=ex, lr_y=ey, momentum=beta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rho = _block_radius(sig, ex, ey, beta, method)
+    return _out(np.asarray(check_output(np.asarray(rho, dtype=float),
+                                        "sigma, lr_x and lr_y (η_xη_yσ² overflows)")))
+
+
+def _block_radius(sig: np.ndarray, ex: np.ndarray, ey: np.ndarray, beta: np.ndarray,
+                  method: str) -> np.ndarray:
+    p = ex * ey * sig**2  # exact where it fits: the double roots at p = 1/4, 4 need it
+    # √p stays finite where p overflows (huge σ): hypot(1, √p) below does not need p itself
+    sqrt_p = np.where(np.isfinite(p), np.sqrt(p), np.sqrt(ex) * np.sqrt(ey) * sig)
     if method == "simultaneous":
         if not np.any(beta != 0):
-            rho = np.sqrt(1.0 + p)
+            rho = np.hypot(1.0, sqrt_p)  # √(1 + p) without overflowing p
         else:
             rho = _quadratic_root_radius(1.0 + beta + 1j * np.sqrt(p), beta.astype(complex))
     elif method == "extragradient":
@@ -509,13 +589,15 @@ def block_spectral_radius(sigma: ArrayLike, lr_x: ArrayLike, lr_y: ArrayLike, *,
         comp = np.zeros((G, 4, 4))
         comp[:, 0, :] = -np.stack(flat, axis=1)
         comp[:, 1, 0] = comp[:, 2, 1] = comp[:, 3, 2] = 1.0
-        rho = _batched_radius(lambda sl: comp[sl], G, 4).reshape(p.shape)
-    return _out(np.asarray(rho, dtype=float))
+        rho = _batched_radius(lambda sl: comp[sl], G, 4,
+                              "sigma, lr_x and lr_y").reshape(p.shape)
+    return rho
 
 
 def _singular_values(A: Any) -> tuple[np.ndarray, bool]:
     A = _matrix("A", A)
-    sv = np.linalg.svd(A, compute_uv=False)
+    scale = max(float(np.abs(A).max()), np.finfo(float).tiny)
+    sv = np.linalg.svd(A / scale, compute_uv=False) * scale  # scaled: huge entries do not overflow
     # Directions outside the rank-min(n, m) SVD blocks (n ≠ m) are left unchanged: ρ = 1 there.
     return sv, A.shape[0] != A.shape[1]
 
@@ -537,11 +619,10 @@ def bilinear_spectral_radius(A: ArrayLike, lr_x: ArrayLike, lr_y: ArrayLike, *,
     array([0.98061205, 0.99503769])
     """
     sv, rectangular = _singular_values(A)
-    if not isinstance(per_singular_value, (bool, np.bool_)):
-        raise TypeError(f"per_singular_value must be a bool, got {per_singular_value!r}")
+    per_singular_value = check_bool("per_singular_value", per_singular_value)
     method, beta = _method(method, momentum)
     ex, ey = _lrs(lr_x, lr_y)
-    ex, ey, beta = np.broadcast_arrays(ex, ey, beta)
+    ex, ey, beta = _broadcast(lr_x=ex, lr_y=ey, momentum=beta)
     rho = block_spectral_radius(sv, ex[..., None], ey[..., None], method=method,
                                 momentum=beta[..., None])
     rho = np.asarray(rho)
@@ -567,8 +648,7 @@ def gda_spectral_radius(A: ArrayLike, lr_x: ArrayLike, lr_y: ArrayLike, alternat
     >>> gda_spectral_radius([[1.0]], [1.0, 5.0], 1.0, alternating=True)
     array([1.        , 2.61803399])
     """
-    if not isinstance(alternating, (bool, np.bool_)):
-        raise TypeError(f"alternating must be a bool, got {alternating!r}")
+    alternating = check_bool("alternating", alternating)
     return bilinear_spectral_radius(A, lr_x, lr_y,
                                     method="alternating" if alternating else "simultaneous",
                                     per_singular_value=per_singular_value)
@@ -649,9 +729,10 @@ def alternating_energy(A: ArrayLike, x: ArrayLike, y: ArrayLike, lr_x: float, lr
             f"x must end in an axis of length {A.shape[0]} and y in one of length {A.shape[1]} "
             f"for A of shape {A.shape}; got x {x.shape}, y {y.shape}"
         )
-    out = ((x * x).sum(-1) / ex + (y * y).sum(-1) / ey
-           - np.einsum("...i,ij,...j->...", x, A, y))
-    return _out(np.asarray(out))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = ((x * x).sum(-1) / ex + (y * y).sum(-1) / ey
+               - np.einsum("...i,ij,...j->...", x, A, y))
+    return _out(np.asarray(check_output(out, "x, y, A, lr_x and lr_y (E overflows)")))
 
 
 # ---------------------------------------------------------------------------------------
@@ -678,8 +759,12 @@ class RegimeMap:
     tol: float
 
     def fraction(self, code: int) -> float:
-        """Fraction of grid points in regime ``code`` (:data:`CONVERGES`, ...)."""
-        return float(np.mean(self.regime == code))
+        """Fraction of grid points in regime ``code``: :data:`CONVERGES` (0), :data:`CYCLES`
+        (1) or :data:`DIVERGES` (2)."""
+        c = check_int("code", code, minimum=0)
+        if c >= len(REGIMES):
+            raise ValueError(f"code must be one of 0, 1, 2 ({', '.join(REGIMES)}), got {code!r}")
+        return float(np.mean(self.regime == c))
 
 
 def _axis(name: str, value: Any) -> np.ndarray:
@@ -749,12 +834,21 @@ def momentum_regime_map(game: QuadraticGame, lr: ArrayLike, momentum: ArrayLike,
 def _stepper(game: Any, method: str, momentum: bool):
     """One step on batched state; returns the new (x, y, x_prev, y_prev, gx_prev, gy_prev).
     With ``momentum`` False the β-terms are skipped (β is then ignored)."""
-    grad_x = getattr(game, "grad_x", None) or (lambda x, y: game.grad(x, y)[0])
-    grad_y = getattr(game, "grad_y", None) or (lambda x, y: game.grad(x, y)[1])
+    if isinstance(game, (QuadraticGame, DiracGAN)):
+        # the hot loop: inputs were checked at the door, and a run that overflows stops as
+        # diverged, so the unchecked gradients are used here
+        grad_x, grad_y = game._grad_x, game._grad_y
+
+        def grad(x, y):
+            return grad_x(x, y), grad_y(x, y)
+    else:
+        grad = game.grad
+        grad_x = getattr(game, "grad_x", None) or (lambda x, y: game.grad(x, y)[0])
+        grad_y = getattr(game, "grad_y", None) or (lambda x, y: game.grad(x, y)[1])
 
     def step(x, y, xp, yp, gxp, gyp, ex, ey, beta):
         if method == "simultaneous":
-            gx, gy = game.grad(x, y)
+            gx, gy = grad(x, y)
             xn = x - ex * gx + beta * (x - xp) if momentum else x - ex * gx
             yn = y + ey * gy + beta * (y - yp) if momentum else y + ey * gy
         elif method == "alternating":
@@ -763,12 +857,12 @@ def _stepper(game: Any, method: str, momentum: bool):
             gy = grad_y(xn, y)
             yn = y + ey * gy + beta * (y - yp) if momentum else y + ey * gy
         elif method == "extragradient":
-            gx, gy = game.grad(x, y)
+            gx, gy = grad(x, y)
             xh, yh = x - ex * gx, y + ey * gy
-            gx, gy = game.grad(xh, yh)
+            gx, gy = grad(xh, yh)
             xn, yn = x - ex * gx, y + ey * gy
         else:  # optimistic
-            gx, gy = game.grad(x, y)
+            gx, gy = grad(x, y)
             xn = x - 2.0 * ex * gx + ex * gxp
             yn = y + 2.0 * ey * gy - ey * gyp
         return xn, yn, x, y, gx, gy
@@ -853,6 +947,8 @@ class GameTrajectory:
         >>> round(run.local_rate(), 6)      # √(1 + ¼), until the norm has grown 100-fold
         1.118034
         """
+        if isinstance(band, (str, bytes, dict)) or not hasattr(band, "__len__") or len(band) != 2:
+            raise TypeError(f"band must be a pair (low, high) of numbers, got {band!r}")
         lo = check_scalar("band[0]", band[0])
         hi = check_scalar("band[1]", band[1])
         if not 0 < lo < 1 < hi:
@@ -895,15 +991,19 @@ def simulate(game: Any, x0: ArrayLike, y0: ArrayLike, lr_x: float, lr_y: float, 
     if fac <= 1:
         raise ValueError(f"divergence_factor must be > 1, got {fac}")
     x, y = _initial(game, x0, y0)
-    limit = fac * max(1.0, float(np.sqrt(x @ x + y @ y)))
+    with np.errstate(over="ignore"):
+        limit = fac * max(1.0, _norm(x, y))
+    if not np.isfinite(limit):
+        raise ValueError(f"divergence_factor·max(1, ‖(x0, y0)‖) overflows: x0, y0 or "
+                         f"divergence_factor ({fac:g}) too large")
     step = _stepper(game, method, beta != 0)
     xs = np.empty((steps + 1, game.n))
     ys = np.empty((steps + 1, game.m))
     xs[0], ys[0] = x, y
-    gxp, gyp = game.grad(x, y)
-    xp, yp = x, y
     diverged_at = None
     with np.errstate(over="ignore", invalid="ignore"):
+        gxp, gyp = game.grad(x, y)
+        xp, yp = x, y
         for t in range(1, steps + 1):
             x, y, xp, yp, gxp, gyp = step(x, y, xp, yp, gxp, gyp, ex, ey, beta)
             nrm = float(np.sqrt(x @ x + y @ y))
@@ -957,7 +1057,7 @@ def simulate_regimes(game: Any, lr_x: ArrayLike, lr_y: ArrayLike, *,
     game = _as_game(game)
     method, beta = _method(method, momentum)
     ex, ey = _lrs(lr_x, lr_y)
-    ex, ey, beta = np.broadcast_arrays(ex, ey, beta)
+    ex, ey, beta = _broadcast(lr_x=ex, lr_y=ey, momentum=beta)
     shape = ex.shape
     steps = check_int("steps", steps, minimum=2)
     mg = check_scalar("margin", margin)
@@ -980,12 +1080,17 @@ def simulate_regimes(game: Any, lr_x: ArrayLike, lr_y: ArrayLike, *,
     fx, fy, fb = (a.reshape(G, 1) for a in (ex, ey, beta))
     x = np.repeat(x0v[None], G, 0)
     y = np.repeat(y0v[None], G, 0)
-    n0 = float(np.sqrt(x0v @ x0v + y0v @ y0v))
+    n0 = _norm(x0v, y0v)
     if n0 == 0:
         raise ValueError("the start (x0, y0) is the equilibrium itself; give a nonzero start")
-    limit = fac * n0
+    with np.errstate(over="ignore"):
+        limit = fac * n0
+    if not np.isfinite(limit):
+        raise ValueError(f"divergence_factor·‖(x0, y0)‖ overflows: init_scale, x0, y0 or "
+                         f"divergence_factor ({fac:g}) too large")
     step = _stepper(game, method, bool(np.any(fb != 0)))
-    gxp, gyp = game.grad(x, y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gxp, gyp = game.grad(x, y)
     xp, yp = x, y
     active = np.arange(G)  # points still running; a diverged point is dropped from the state
     diverged_at = np.full(G, -1, dtype=np.int64)
@@ -1011,8 +1116,10 @@ def simulate_regimes(game: Any, lr_x: ArrayLike, lr_y: ArrayLike, *,
     diverged = diverged_at >= 0
     # A diverged point's ratio: the norm it reached (the threshold) over its first-half peak.
     ratio = np.where(diverged, limit / peak1, peak2 / peak1)
-    code = np.where(diverged | (ratio > np.exp(mg)), DIVERGES,
-                    np.where(ratio < np.exp(-mg), CONVERGES, CYCLES)).astype(np.int8)
+    with np.errstate(over="ignore"):  # a huge margin: e^margin = inf, nothing is decided by it
+        hi, lo = np.exp(mg), np.exp(-mg)
+    code = np.where(diverged | (ratio > hi), DIVERGES,
+                    np.where(ratio < lo, CONVERGES, CYCLES)).astype(np.int8)
     return SimulatedRegimes(ratio.reshape(shape), code.reshape(shape), diverged.reshape(shape),
                             diverged_at.reshape(shape), steps, mg)
 

@@ -15,7 +15,14 @@ Curvature arguments. Wherever a function takes ``curvature`` it accepts
 - a 1-D array of eigenvalues,
 - a symmetric matrix H (its spectrum is computed with ``eigvalsh``),
 - a scipy ``LinearOperator`` or a Hessian-vector-product callable (with ``dim=``), whose
-  extreme eigenvalues are found by Lanczos (``eigsh``, ``which='LA'`` / ``'SA'``).
+  extreme eigenvalues are found by Lanczos (``eigsh``, ``which='LA'`` / ``'SA'``) after a
+  symmetry probe (two products: |u·(Hv) − v·(Hu)| must stay within 1e-6 of an estimate of
+  ‖H‖ for random unit u, v; a non-symmetric operator is refused, since Lanczos would return a
+  wrong eigenvalue and so a wrong bound).
+
+``dim`` is checked whenever it is given (an int >= 1 that matches an array's size), ``True``
+is not a number, and a result that would overflow float64 (2/λ_max for λ_max = 1e-308) is a
+``ValueError`` naming the arguments instead of an inf.
 
 Negative curvature is refused: on a direction with λ < 0, GD diverges at every η > 0, and no
 learning-rate bound exists.
@@ -33,9 +40,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lrctl._validation import (
+    check_bool,
+    check_dim,
     check_finite,
     check_in_interval,
+    check_output,
     check_positive,
+    check_scalar,
 )
 
 __all__ = [
@@ -98,16 +109,25 @@ def spectrum(curvature: Any, *, name: str = "curvature", dim: int | None = None,
              need_min: bool = True) -> Spectrum:
     """The extreme eigenvalues (and, when cheap, the whole spectrum) of ``curvature``.
 
-    Raises ``ValueError`` for empty, non-finite, non-symmetric or negative curvature.
+    Raises ``ValueError`` for empty, non-finite, non-symmetric or negative curvature. An
+    operator (callable with ``dim``, or a ``LinearOperator``) is first probed for symmetry
+    (:func:`lrctl.curvature.as_linear_operator`: two products, |u·(Hv) − v·(Hu)| within 1e-6
+    of an estimate of ‖H‖) and then run through Lanczos. ``dim`` is checked even when
+    ``curvature`` is an array (it must then be ``None`` or match the matrix).
 
     >>> spectrum(np.array([[2.0, 0.0], [0.0, 8.0]])).lam_max
     8.0
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str (the argument name in messages), got {name!r}")
+    dim = check_dim("dim", dim)
+    need_min = check_bool("need_min", need_min)
     if _is_operator(curvature):
-        from lrctl.curvature import extreme_eigenvalue
+        from lrctl.curvature import _checked_operator, extreme_eigenvalue
 
-        top = extreme_eigenvalue(curvature, dim, which="LA").value
-        low = extreme_eigenvalue(curvature, dim, which="SA").value if need_min else 0.0
+        op = _checked_operator(curvature, dim, name)
+        top = extreme_eigenvalue(op, which="LA").value
+        low = extreme_eigenvalue(op, which="SA").value if need_min else 0.0
         scale = max(abs(top), abs(low), 1e-300)
         if low < -_NEG_TOL * scale:
             raise ValueError(
@@ -123,11 +143,16 @@ def spectrum(curvature: Any, *, name: str = "curvature", dim: int | None = None,
     if arr.ndim == 2:
         if arr.shape[0] != arr.shape[1]:
             raise ValueError(f"{name} must be a square symmetric matrix, got shape {arr.shape}")
+        if dim is not None and dim != arr.shape[0]:
+            raise ValueError(f"dim={dim} does not match {name}, a matrix of shape {arr.shape}")
         scale = max(float(np.abs(arr).max()), 1e-300)
         if not np.allclose(arr, arr.T, rtol=0.0, atol=1e-10 * scale):
             raise ValueError(f"{name} must be symmetric (a Hessian); got a non-symmetric matrix")
-        eig = np.linalg.eigvalsh(0.5 * (arr + arr.T))
+        # eigvalsh of a matrix scaled to max entry 1, rescaled: no overflow for huge entries
+        eig = np.linalg.eigvalsh(0.5 * (arr + arr.T) / scale) * scale
     elif arr.ndim <= 1:
+        if dim is not None and dim != arr.size:
+            raise ValueError(f"dim={dim} does not match {name}, {arr.size} eigenvalue(s)")
         eig = np.sort(arr.ravel())
     else:
         raise ValueError(
@@ -169,7 +194,9 @@ def gd_stability_bound(curvature: Any, *, dim: int | None = None) -> float:
     >>> gd_stability_bound([0.5, 4.0])
     0.5
     """
-    return 2.0 / spectrum(curvature, dim=dim, need_min=False).lam_max
+    with np.errstate(over="ignore"):
+        out = 2.0 / spectrum(curvature, dim=dim, need_min=False).lam_max
+    return float(check_output(out, "curvature (λ_max is too small: 2/λ_max overflows)"))
 
 
 def gd_contraction(curvature: Any, lr: ArrayLike, *, dim: int | None = None) -> np.ndarray | float:
@@ -183,7 +210,9 @@ def gd_contraction(curvature: Any, lr: ArrayLike, *, dim: int | None = None) -> 
     """
     s = spectrum(curvature, dim=dim)
     eta = _positive_lr(lr)
-    rho = np.maximum(np.abs(1 - eta * s.lam_min), np.abs(1 - eta * s.lam_max))
+    with np.errstate(over="ignore", invalid="ignore"):
+        rho = np.maximum(np.abs(1 - eta * s.lam_min), np.abs(1 - eta * s.lam_max))
+    check_output(rho, "lr and curvature (η·λ_max overflows)")
     return float(rho) if rho.ndim == 0 else rho
 
 
@@ -198,8 +227,14 @@ def optimal_lr(curvature: Any, *, dim: int | None = None) -> tuple[float, float]
     (0.5, 0.5)
     """
     s = spectrum(curvature, dim=dim)
-    eta = 2.0 / (s.lam_min + s.lam_max)
-    rho = (s.lam_max - s.lam_min) / (s.lam_max + s.lam_min)
+    with np.errstate(over="ignore"):
+        total = s.lam_min + s.lam_max
+        if np.isfinite(total):
+            eta, rho = 2.0 / total, (s.lam_max - s.lam_min) / total
+        else:  # both near the float64 limit: divide by λ_max first
+            ratio = s.lam_min / s.lam_max
+            eta, rho = 2.0 / s.lam_max / (1.0 + ratio), (1.0 - ratio) / (1.0 + ratio)
+    check_output(eta, "curvature (λ_max is too small: 2/(λ_min + λ_max) overflows)")
     return float(eta), float(rho)
 
 
@@ -226,8 +261,24 @@ def momentum_stability_bound(curvature: Any, momentum: ArrayLike, *,
     """
     beta = _momentum(momentum)
     lam_max = spectrum(curvature, dim=dim, need_min=False).lam_max
-    out = 2.0 * (1.0 + beta) / lam_max
+    with np.errstate(over="ignore"):
+        out = 2.0 * (1.0 + beta) / lam_max
+    check_output(out, "curvature (λ_max is too small: 2(1 + β)/λ_max overflows)")
     return float(out) if out.ndim == 0 else out
+
+
+def _heavy_ball_radius(trace: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    r"""Largest root modulus of z² − t z + β (β ∈ [0, 1)), without forming t² (no overflow).
+
+    With a = |t|/2 and s = √β: complex roots (a < s) have modulus √β; real roots (a >= s) have
+    largest modulus a + √(a² − β) = a·(1 + √((1 − s/a)(1 + s/a))).
+    """
+    a = 0.5 * np.abs(trace)
+    s = np.sqrt(beta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(a > 0, s / np.where(a > 0, a, 1.0), np.inf)
+        real = a * (1.0 + np.sqrt(np.clip((1.0 - q) * (1.0 + q), 0.0, None)))
+    return np.where(a >= s, real, s)
 
 
 def momentum_contraction(curvature: Any, lr: ArrayLike, momentum: ArrayLike, *,
@@ -235,22 +286,34 @@ def momentum_contraction(curvature: Any, lr: ArrayLike, momentum: ArrayLike, *,
     r"""Spectral radius of the heavy-ball iteration, broadcast over ``lr`` and ``momentum``.
 
     Per eigenvalue λ the iteration matrix [[1 + β − ηλ, −β], [1, 0]] has eigenvalues the
-    roots of z² − (1 + β − ηλ) z + β; the spectral radius is the largest root modulus over
-    the spectrum. For a full spectrum every eigenvalue is checked; for an operator, the two
-    extremes (the root modulus is quasi-convex in λ, so the extremes dominate).
+    roots of z² − t z + β with t(λ) = 1 + β − ηλ; the spectral radius of the whole iteration
+    is the largest root modulus over the spectrum.
+
+    Only the extreme eigenvalues matter. The largest root modulus is r = g(|t|) with
+    g(u) = √β for u <= 2√β (complex roots) and g(u) = (u + √(u² − 4β))/2 beyond (real roots),
+    a non-decreasing function of u >= 0. The map λ ↦ |t(λ)| = |1 + β − ηλ| is convex (the
+    absolute value of an affine function), so its maximum over the spectrum ⊂ [λ_min, λ_max]
+    is attained at λ_min or λ_max; since g is non-decreasing, max_λ g(|t(λ)|) =
+    g(max_λ |t(λ)|) is attained there too. So ρ = max(r(λ_min), r(λ_max)) exactly, for a
+    full spectrum as for an operator (``benchmarks/bench_momentum_contraction.py`` measures
+    the saving against evaluating every eigenvalue). The root modulus is computed without
+    squaring t, so huge finite inputs do not overflow unless η·λ_max itself does (then a
+    ``ValueError`` names ``lr`` and ``curvature``).
 
     >>> round(float(momentum_contraction(1.0, 1.0, 0.0)), 12)
     0.0
+    >>> round(float(momentum_contraction([1.0, 9.0], 0.25, 0.25)), 12)  # Polyak: √β = 0.5
+    0.5
     """
     s = spectrum(curvature, dim=dim)
     eta = _positive_lr(lr)
     beta = _momentum(momentum)
-    lams = s.eigenvalues if s.eigenvalues is not None else np.array([s.lam_min, s.lam_max])
+    lams = np.array([s.lam_min, s.lam_max])
     eta_b, beta_b = np.broadcast_arrays(eta, beta)
-    trace = 1.0 + beta_b[..., None] - eta_b[..., None] * lams  # shape (..., n_eig)
-    disc = trace.astype(complex) ** 2 - 4.0 * beta_b[..., None]
-    sq = np.sqrt(disc)
-    r = np.maximum(np.abs((trace + sq) / 2), np.abs((trace - sq) / 2)).max(axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        trace = 1.0 + beta_b[..., None] - eta_b[..., None] * lams  # shape (..., 2)
+    check_output(trace, "lr and curvature (η·λ_max overflows)")
+    r = _heavy_ball_radius(trace, beta_b[..., None]).max(axis=-1)
     return float(r) if r.ndim == 0 else r
 
 
@@ -279,7 +342,10 @@ def polyak_momentum(curvature: Any, *, dim: int | None = None) -> PolyakMomentum
         raise ValueError("polyak_momentum needs λ_min > 0 (a strongly convex quadratic)")
     a, b = np.sqrt(s.lam_min), np.sqrt(s.lam_max)
     beta = ((b - a) / (b + a)) ** 2
-    return PolyakMomentum(float(4.0 / (a + b) ** 2), float(beta), float(np.sqrt(beta)))
+    with np.errstate(over="ignore"):
+        lr = 4.0 / (a + b) ** 2
+    check_output(lr, "curvature (λ_max is too small: 4/(√λ_min + √λ_max)² overflows)")
+    return PolyakMomentum(float(lr), float(beta), float(np.sqrt(beta)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -300,7 +366,9 @@ def range_test_slope(lr: ArrayLike, loss: ArrayLike, sharpness: ArrayLike) -> np
     eta = _positive_lr(lr)
     L = check_positive("loss", loss, allow_zero=True)
     rho = check_positive("sharpness", sharpness, allow_zero=True)
-    out = -2.0 * eta * L * rho
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = -2.0 * eta * L * rho
+    check_output(out, "lr, loss and sharpness (their product overflows)")
     return float(out) if out.ndim == 0 else out
 
 
@@ -318,7 +386,9 @@ def sharpness_from_slope(slope: ArrayLike, lr: ArrayLike, loss: ArrayLike) -> np
     s = check_finite("slope", slope)
     eta = _positive_lr(lr)
     L = check_positive("loss", loss)
-    out = -s / (2.0 * eta * L)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        out = -s / (2.0 * eta * L)
+    check_output(out, "slope, lr and loss (2·η·L underflows or overflows)")
     return float(out) if out.ndim == 0 else out
 
 
@@ -339,14 +409,23 @@ def exact_range_test_slope(grad: ArrayLike, curvature: Any, lr: ArrayLike) -> np
     if g.ndim != 1 or g.size == 0:
         raise ValueError(f"grad must be a non-empty 1-D array, got shape {g.shape}")
     if _is_operator(curvature):
-        Hg = np.asarray(curvature(g) if callable(curvature) else curvature.matvec(g), dtype=float)
+        from lrctl.curvature import _checked_operator
+
+        op = _checked_operator(curvature, g.size, "curvature")
+        Hg = np.asarray(op.matvec(g), dtype=float).ravel()
+        if Hg.shape != g.shape or not np.all(np.isfinite(Hg)):
+            raise ValueError("curvature returned a non-finite or mis-shaped product for grad")
     else:
         H = check_finite("curvature", curvature)
         if H.shape != (g.size, g.size):
-            raise ValueError(f"curvature must be a {g.size}x{g.size} matrix, got shape {H.shape}")
+            raise ValueError(f"curvature must be a {g.size}x{g.size} matrix to match grad, got "
+                             f"shape {H.shape}")
+        spectrum(H, name="curvature")  # symmetric positive semi-definite, like every H here
         Hg = H @ g
     eta = _positive_lr(lr)
-    out = -eta * (g @ g) + eta**2 * (g @ Hg)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = -eta * (g @ g) + eta**2 * (g @ Hg)
+    check_output(out, "lr, grad and curvature (η²·gᵀHg overflows)")
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -361,8 +440,18 @@ def gradient_weighted_curvature(grad: ArrayLike, loss: float) -> float:
     2.0
     """
     g = check_finite("grad", grad)
-    L = check_positive("loss", loss)
-    return float(g @ g / (2.0 * L))
+    if g.ndim != 1 or g.size == 0:
+        raise ValueError(f"grad must be a non-empty 1-D array, got shape {g.shape}")
+    L = check_scalar("loss", loss)
+    if L <= 0:
+        raise ValueError(f"loss (above its minimum) must be > 0, got {loss!r}")
+    scale = float(np.abs(g).max())
+    if scale == 0.0:
+        return 0.0
+    with np.errstate(over="ignore", under="ignore"):
+        u = g / scale  # ‖g‖²/(2L) = scale²·‖u‖²/(2L), without overflowing ‖g‖²
+        out = (scale * float(u @ u)) * (scale / (2.0 * L))
+    return float(check_output(out, "grad and loss (‖g‖²/(2L) overflows)"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -383,7 +472,9 @@ def equivalent_l2(weight_decay: ArrayLike, lr: ArrayLike) -> np.ndarray | float:
     """
     wd = check_positive("weight_decay", weight_decay, allow_zero=True)
     eta = _positive_lr(lr)
-    out = wd / eta
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = wd / eta
+    check_output(out, "weight_decay and lr (λ/η overflows)")
     return float(out) if out.ndim == 0 else out
 
 
@@ -400,10 +491,25 @@ def decoupled_weight_decay_fixed_point(hessian: ArrayLike, minimizer: ArrayLike,
     H = check_finite("hessian", hessian)
     m = check_finite("minimizer", minimizer)
     spectrum(H, name="hessian")
+    wd = check_positive("weight_decay", check_scalar("weight_decay", weight_decay), allow_zero=True)
+    eta = check_positive("lr", check_scalar("lr", lr))
+    alpha = float(equivalent_l2(wd, eta))
+    if H.ndim <= 1:
+        # eigenvalues (or one curvature): H = diag(h) in the eigenbasis, θ_i = h_i θ*_i/(h_i + α)
+        h = np.broadcast_to(H.ravel(), m.shape) if H.size == 1 and m.ndim == 1 else H.ravel()
+        if m.shape != h.shape:
+            raise ValueError(f"minimizer must have shape {h.shape} to match the hessian "
+                             f"eigenvalues, got {m.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = h * m / (h + alpha)
+        return check_output(out, "hessian, minimizer, weight_decay and lr")
     if m.shape != (H.shape[0],):
-        raise ValueError(f"minimizer must have shape ({H.shape[0]},), got {m.shape}")
-    alpha = float(equivalent_l2(weight_decay, lr))
-    return np.linalg.solve(H + alpha * np.eye(H.shape[0]), H @ m)
+        raise ValueError(f"minimizer must have shape ({H.shape[0]},) to match hessian, got {m.shape}")
+    scale = max(float(np.abs(H).max()), alpha)
+    # (H + αI)θ = Hθ*, scaled by 1/max(|H|, α) so that huge entries do not overflow the solve
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.linalg.solve((H + alpha * np.eye(H.shape[0])) / scale, (H / scale) @ m)
+    return check_output(out, "hessian, minimizer, weight_decay and lr")
 
 
 # ---------------------------------------------------------------------------------------
@@ -423,15 +529,18 @@ def layerwise_lr_caps(blocks: Any, fraction: float = 1.0) -> np.ndarray:
     >>> layerwise_lr_caps([4.0, np.diag([1.0, 2.0])], fraction=0.5)
     array([0.25, 0.5 ])
     """
-    if isinstance(blocks, (str, bytes)) or not hasattr(blocks, "__len__"):
+    if isinstance(blocks, (str, bytes, dict)) or not hasattr(blocks, "__len__") or (
+            isinstance(blocks, np.ndarray) and blocks.ndim == 0):
         raise TypeError(f"blocks must be a sequence of curvature arguments, got {type(blocks).__name__}")
     if len(blocks) == 0:
         raise ValueError("blocks is empty; give one curvature argument per layer")
-    frac = check_in_interval("fraction", fraction, 0.0, 1.0, low_closed=False, high_closed=True)
-    return np.array(
-        [float(frac) * 2.0 / spectrum(b, name=f"blocks[{i}]", need_min=False).lam_max
-         for i, b in enumerate(blocks)]
-    )
+    frac = check_in_interval("fraction", check_scalar("fraction", fraction), 0.0, 1.0,
+                             low_closed=False, high_closed=True)
+    lam = np.array([spectrum(b, name=f"blocks[{i}]", need_min=False).lam_max
+                    for i, b in enumerate(blocks)])
+    with np.errstate(over="ignore"):
+        out = float(frac) * 2.0 / lam
+    return check_output(out, "blocks (a λ_max is too small: 2/λ_max overflows)")
 
 
 # ---------------------------------------------------------------------------------------

@@ -272,7 +272,7 @@ def test_hessian_operator_of_an_objective():
     assert abs(top_eigenvalue(op).value - w[-1]) < 1e-9 * w[-1]
     assert abs(top_eigenvalue(op, method="power").value - w[-1]) < 1e-8 * w[-1]
     t = hutchinson_trace(op, n_probes=64, seed=0)
-    assert t.n_products == 64
+    assert t.n_products == 64 + 2  # one per probe, two for the symmetry probe of an operator
 
 
 def test_quadratic_module_still_uses_the_operator_path():
@@ -329,3 +329,64 @@ def test_bad_input_is_refused_with_clear_errors():
         hessian_operator(object(), np.zeros(2))
     with pytest.raises(ValueError, match="theta must have shape"):
         hessian_operator(QuadraticObjective(np.eye(2)), np.zeros(3))
+
+
+# ---------------------------------------------------------------------------------------
+# The audit's defects (shared/audit/reliability.md)
+# ---------------------------------------------------------------------------------------
+
+
+def test_nonsymmetric_operators_are_refused_before_lanczos_N1():
+    from scipy.sparse.linalg import aslinearoperator
+
+    N = np.array([[2.0, 5.0], [0.0, 1.0]])  # eigenvalues 2, 1; Lanczos read it as 4.0495
+    big = np.eye(10)
+    big[0, 9] = 5.0
+    for hvp, dim in ((lambda v: N @ v, 2), (aslinearoperator(N), None), (lambda v: big @ v, 10),
+                     (aslinearoperator(big), None)):
+        for fn, kw in ((top_eigenvalue, {}), (top_eigenvalues, {"k": 1}),
+                       (extreme_eigenvalue, {"which": "SA"}), (as_linear_operator, {}),
+                       (top_eigenvalue, {"method": "power"}), (hutchinson_trace, {})):
+            with pytest.raises(ValueError, match="hvp"):
+                fn(hvp, dim, **kw)
+    with pytest.raises(ValueError, match="symmetric"):
+        top_eigenvalue(big)
+
+
+def test_symmetry_probe_accepts_roundoff_and_costs_two_products():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30, 30))
+    H = 0.5 * (A + A.T)
+    noisy = H + 1e-9 * rng.standard_normal((30, 30))  # asymmetric at 1e-9 relative: accepted
+    assert abs(top_eigenvalue(lambda v: noisy @ v, 30).value - np.linalg.eigvalsh(H)[-1]) < 1e-6
+    hvp, calls = counting(H)
+    r = top_eigenvalue(hvp, dim=30)
+    assert r.n_products == calls["n"]  # the probe's two products are counted
+
+
+def test_tol_must_be_a_positive_scalar_C2():
+    H = np.diag([1.0, 2.0, 3.0, 4.0])
+    for call in (lambda t: top_eigenvalue(H, tol=t), lambda t: top_eigenvalues(H, k=1, tol=t),
+                 lambda t: block_spectra(H, [slice(0, 4)], tol=t)):
+        for bad in ([], np.ones(2), True, "x"):
+            with pytest.raises(TypeError, match="tol"):
+                call(bad)
+        with pytest.raises(ValueError, match="tol"):
+            call(-1.0)
+
+
+def test_dim_is_checked_even_for_a_matrix_N12():
+    H = np.diag([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="dim"):
+        hutchinson_trace(H, dim="abc")
+    with pytest.raises(ValueError, match="dim"):
+        top_eigenvalues(H, dim=4, k=1)
+    assert top_eigenvalues(H, dim=3, k=1).values[0] == pytest.approx(3.0)
+
+
+def test_trace_estimate_covers_refuses_nan_N16():
+    t = hutchinson_trace(np.diag([1.0, 2.0]), n_probes=8)
+    assert t.covers(3.0)
+    for bad in (np.nan, np.inf, True, "3"):
+        with pytest.raises((TypeError, ValueError), match="value"):
+            t.covers(bad)

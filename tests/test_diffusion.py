@@ -330,3 +330,36 @@ def test_empirical_covariance_matches_numpy(digits16):
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------------------
+# The audit's defects (shared/audit/reliability.md)
+# ---------------------------------------------------------------------------------------
+
+
+def test_edm_coefficients_with_huge_sigma_data_C7():
+    # σ_d = 1e300 ≫ σ = 1: c_skip → 1, c_out → σ = 1, c_in → 1/σ_d, λ = 1/c_out² → 1
+    e = D.edm_coefficients(1.0, sigma_data=1e300)  # was OverflowError
+    assert float(e.c_skip) == 1.0 and float(e.c_out) == pytest.approx(1.0)
+    assert float(e.c_in) == pytest.approx(1e-300) and float(e.loss_weight) == pytest.approx(1.0)
+    # the same ratios as the direct formula where both apply (σ = 3, σ_d = 4: √(9 + 16) = 5)
+    e = D.edm_coefficients(3.0, sigma_data=4.0)
+    assert (float(e.c_skip), float(e.c_out), float(e.c_in)) == pytest.approx((16 / 25, 12 / 5, 1 / 5))
+    with pytest.raises(ValueError, match="sigma"):
+        D.edm_coefficients(1e-300, sigma_data=1e-300)  # λ = 1/c_out² overflows
+
+
+def test_loss_weight_checks_sigma_data_even_when_unused_N12():
+    with pytest.raises(ValueError, match="sigma_data"):
+        D.loss_weight([0.5, 1.0], "none", sigma_data=np.nan)  # was [1, 1]
+    with pytest.raises(TypeError, match="sigma_data"):
+        D.loss_weight([0.5, 1.0], "snr", sigma_data="x")
+
+
+def test_empirical_covariance_of_huge_data_N7():
+    X = np.random.default_rng(0).standard_normal((50, 2))
+    # scaling X by c scales Σ̂ by c²: 1e150² = 1e300 is finite (was NaN)
+    np.testing.assert_allclose(D.empirical_covariance(X * 1e150),
+                               D.empirical_covariance(X) * 1e300, rtol=1e-12)
+    with pytest.raises(ValueError, match="X"):
+        D.empirical_covariance(X * 1e300)  # 1e600 does not fit in float64

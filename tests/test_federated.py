@@ -435,3 +435,33 @@ def test_locally_diverging_clients_stop_the_run():
     assert run.diverged and run.diverged_at is not None and run.converged_at is None
     assert len(run.iterates) == run.diverged_at == len(run.loss)
     assert np.all(np.isfinite(run.iterates)) and np.all(np.isfinite(run.loss))
+
+
+# -- the audit's defects (shared/audit/reliability.md) ------------------------------------
+
+
+def test_huge_float_local_steps_are_refused_N2_C9():
+    from lrctl import federated as fd
+
+    for call in (lambda K: fd.fedavg_fixed_point([1.0, 2.0], [0.0, 3.0], 0.1, K),
+                 lambda K: fd.fedavg_client_factors([1.0, 2.0], 0.1, K),
+                 lambda K: fd.fedavg_offset([[1.0], [2.0]], [[1.0], [-1.0]], 0.1, K),
+                 lambda K: fd.scaffold_round_matrix([1.0, 2.0], 0.1, K),
+                 lambda K: fd.scaffold_spectral_radius([1.0, 2.0], 0.1, K),
+                 lambda K: fd.fedavg_drift([1.0, 2.0], [0.0, 3.0], 0.1, K)):
+        with pytest.raises(ValueError, match="local_steps"):
+            call(1e300)  # was nan / -inf / LinAlgError (int64 overflow)
+        with pytest.raises(ValueError, match="local_steps"):
+            call(np.array([5.0, 1e300]))
+    # K = 2**53 is accepted: every client factor is 1 (the clients reach their optima), so the
+    # fixed point is the plain mean of the optima (0 + 3)/2
+    assert fd.fedavg_fixed_point([1.0, 2.0], [0.0, 3.0], 0.1, 2**53) == pytest.approx(1.5)
+
+
+def test_simulate_federated_checks_clients_at_the_door_C1():
+    from lrctl import federated as fd
+
+    with pytest.raises(TypeError, match="clients"):
+        fd.simulate_federated(np.ones((2, 3)), 0.1, 2)  # was AttributeError
+    with pytest.raises(TypeError, match=r"clients\[1\]"):
+        fd.simulate_federated([fd.quadratic_clients([1.0], [0.0])[0], "x"], 0.1, 2)

@@ -481,3 +481,50 @@ def test_local_rate_needs_enough_steps():
         run.local_rate(band=(1e-3, 1e2))
     with pytest.raises(ValueError, match="band"):
         run.local_rate(band=(2.0, 3.0))
+
+
+# -- the audit's defects (shared/audit/reliability.md) ------------------------------------
+
+
+def test_game_oracles_validate_their_inputs_N4_C5():
+    from lrctl.games import DiracGAN, QuadraticGame
+
+    gan = DiracGAN()
+    game = QuadraticGame.bilinear(np.eye(2))
+    for fn in (gan.grad, gan.grad_x, gan.grad_y, gan.value):
+        with pytest.raises(ValueError, match="x"):
+            fn(np.array([np.nan]), np.array([1.0]))  # was (nan, nan)
+        with pytest.raises(TypeError, match="y"):
+            fn(np.array([1.0]), "ab")  # was UFuncTypeError
+        with pytest.raises(ValueError, match="x"):
+            fn(np.array([1.0, 2.0]), np.array([1.0]))  # a DiracGAN player is 1-D
+    for fn in (game.grad, game.grad_x, game.grad_y, game.value):
+        with pytest.raises(ValueError, match="x"):
+            fn(np.array([np.nan, 0.0]), np.zeros(2))
+        with pytest.raises(ValueError, match="y"):
+            fn(np.zeros(2), np.zeros(3))
+    # a scalar is a 1-vector for a 1-D game: L = f(θψ) + f(0), f(t) = −log(1 + e^{−t}), θψ = ¼
+    assert gan.value(0.5, 0.5) == pytest.approx(-np.logaddexp(0.0, -0.25) - np.log(2.0))
+    # batched: a (3, 2) batch of x against one y, f = xᵀy for A = I
+    np.testing.assert_allclose(game.value(np.ones((3, 2)), np.array([1.0, 2.0])), [3.0, 3.0, 3.0])
+
+
+def test_local_rate_band_and_regime_fraction_are_checked_C6_N16():
+    from lrctl.games import QuadraticGame, regime_map, simulate
+
+    run = simulate(QuadraticGame(A=1.0), [1e-3], [0.0], 0.5, 0.5, steps=200)
+    for bad in ((), {}, (1e-8,), "ab", 0.5):
+        with pytest.raises(TypeError, match="band"):
+            run.local_rate(band=bad)
+    rm = regime_map(QuadraticGame(A=1.0), [0.1, 1.0], [0.1, 1.0])
+    assert sum(rm.fraction(c) for c in (0, 1, 2)) == pytest.approx(1.0)
+    for bad in (np.nan, 3, -1, True, 0.5):
+        with pytest.raises((TypeError, ValueError), match="code"):
+            rm.fraction(bad)
+
+
+def test_huge_couplings_are_finite_N7():
+    from lrctl.games import gda_spectral_radius
+
+    # ρ = √(1 + η_xη_yσ²) = hypot(1, 0.1·1e300) = 1e299: finite, no longer inf
+    assert gda_spectral_radius(np.eye(1) * 1e300, 0.1, 0.1) == pytest.approx(1e299)

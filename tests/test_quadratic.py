@@ -315,3 +315,92 @@ def test_derivation_statements():
     assert sympy.simplify(q.derive_momentum_stability().result - 2 * (1 + beta) / lam) == 0
     with pytest.raises(ValueError, match="unknown symbol"):
         q.derive_gd_stability().lambdify("nope")
+
+
+# -- the audit's defects (shared/audit/reliability.md), each with its repro ------------------
+
+
+def _all_eigenvalue_momentum_contraction(eig, lr, momentum):
+    """The former route: every eigenvalue, roots of z² − (1 + β − ηλ)z + β by complex sqrt."""
+    eta, beta = np.broadcast_arrays(np.asarray(lr, float), np.asarray(momentum, float))
+    trace = 1.0 + beta[..., None] - eta[..., None] * eig
+    sq = np.sqrt(trace.astype(complex) ** 2 - 4.0 * beta[..., None])
+    return np.maximum(np.abs((trace + sq) / 2), np.abs((trace - sq) / 2)).max(axis=-1)
+
+
+@given(spectra, st.lists(lrs, min_size=1, max_size=5), st.lists(momenta, min_size=1, max_size=5))
+def test_momentum_contraction_extremes_equal_every_eigenvalue(eig, lr_list, mom_list):
+    lr = np.array(lr_list)[:, None]
+    mom = np.array(mom_list)[None, :]
+    fast = q.momentum_contraction(eig, lr, mom)
+    slow = _all_eigenvalue_momentum_contraction(np.sort(eig), lr, mom)
+    # the two routes agree to round-off (the docstring proves the maximum sits at an extreme);
+    # next to a double root (t² = 4β) both carry an O(√ε) ≈ 1.5e-8 error, hence atol 1e-7
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-7)
+
+
+def test_momentum_contraction_on_a_matrix_grid_matches_every_eigenvalue(rng):
+    H, eig, _ = random_spd(rng, 60, 0.01, 1.0)
+    lr, mom = np.meshgrid(np.linspace(0.01, 4.0, 40), np.linspace(0.0, 0.99, 30))
+    np.testing.assert_allclose(q.momentum_contraction(H, lr, mom),
+                               _all_eigenvalue_momentum_contraction(eig, lr, mom),
+                               rtol=1e-12, atol=1e-13)
+
+
+def test_momentum_contraction_huge_inputs_are_finite_or_refused():
+    # λ = 1e300, η = 1e-300: t = 1 + β − 1 = β = 0.5 < 2√β, complex roots, ρ = √0.5
+    assert q.momentum_contraction(1e300, 1e-300, 0.5) == pytest.approx(np.sqrt(0.5))
+    # η·λ = 4e300 is finite: ρ ≈ |t| = 4e300 (the other root is β/ρ ≈ 0)
+    assert q.momentum_contraction(4.0, 1e300, 0.5) == pytest.approx(4e300)
+    with pytest.raises(ValueError, match="lr and curvature"):
+        q.momentum_contraction(1e300, 1e300, 0.5)  # η·λ overflows
+
+
+def test_nonsymmetric_operator_is_refused_N1():
+    H = np.array([[2.0, 5.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="curvature is not symmetric"):
+        q.gd_stability_bound(lambda v: H @ v, dim=2)  # was 0.494
+    with pytest.raises(ValueError, match="curvature is not symmetric"):
+        q.gd_stability_bound(aslinearoperator(H))
+    with pytest.raises(ValueError, match="symmetric"):
+        q.gd_stability_bound(H)
+
+
+def test_dim_and_flags_are_checked_even_when_unused_N12_N10():
+    with pytest.raises(TypeError, match="dim"):
+        q.gd_stability_bound([1.0, 4.0], dim="abc")
+    with pytest.raises(ValueError, match="dim"):
+        q.gd_stability_bound([1.0, 4.0], dim=3)  # two eigenvalues, not three
+    assert q.gd_stability_bound([1.0, 4.0], dim=2) == 0.5
+    with pytest.raises(TypeError, match="need_min"):
+        q.spectrum([1.0], need_min="no")
+    with pytest.raises(TypeError, match="name"):
+        q.spectrum([1.0], name=3)
+
+
+def test_true_is_not_a_number_N11():
+    for call in (lambda: q.gd_stability_bound(True), lambda: q.gd_contraction([1.0, 3.0], True),
+                 lambda: q.equivalent_l2(True, 0.1), lambda: q.range_test_slope(0.1, 1.0, [True])):
+        with pytest.raises(TypeError, match="must be"):
+            call()
+
+
+def test_tiny_curvature_overflow_is_a_named_error_N7():
+    with pytest.raises(ValueError, match="curvature"):
+        q.gd_stability_bound(1e-308)  # was inf
+    with pytest.raises(ValueError, match="lr"):
+        q.exact_range_test_slope([1.0, 0.0], np.diag([2.0, 1.0]), 1e300)  # was inf
+    assert q.gd_stability_bound(1e-300) == pytest.approx(2e300)
+
+
+def test_weight_decay_fixed_point_with_eigenvalues_C3():
+    # diag(2, 4) with α = 0.01/0.1 = 0.1: θ_i = h_i θ*_i/(h_i + α)
+    expected = np.array([2.0 / 2.1, 4.0 * 2.0 / 4.1])
+    np.testing.assert_allclose(q.decoupled_weight_decay_fixed_point([2.0, 4.0], [1.0, 2.0], 0.01, 0.1),
+                               expected)
+    np.testing.assert_allclose(q.decoupled_weight_decay_fixed_point(np.diag([2.0, 4.0]), [1.0, 2.0],
+                                                                    0.01, 0.1), expected)
+    np.testing.assert_allclose(q.decoupled_weight_decay_fixed_point(2.0, [1.0], 0.01, 0.1),
+                               [2.0 / 2.1])  # was IndexError
+    with pytest.raises(ValueError, match="minimizer"):
+        q.decoupled_weight_decay_fixed_point([2.0, 4.0], [1.0], 0.01, 0.1)
