@@ -62,7 +62,8 @@ ENFORCED_ELSEWHERE_LATER = frozenset(
     {"adaptive", "bayesopt", "cli", "derivation", "dynamics", "objectives", "plots",
      "plots.adaptive", "plots.curvature", "plots.diffusion", "plots.dynamics", "plots.federated",
      "plots.games", "plots.quadratic", "plots.rangetest", "plots.schedules", "plots.search",
-     "plots.zdomain", "rangetest", "report", "schedules", "search", "training", "zdomain"}
+     "plots.zdomain", "rangetest", "report", "schedules", "search", "training", "zdomain",
+     "jax"}
 )
 
 #: Seconds one call may take before it counts as a hang (class e).
