@@ -184,8 +184,10 @@ def test_write_and_to_model_put_theta_back():
     assert obj.write(new) is net
     assert net[0].weight is weight                              # same Parameter objects
     np.testing.assert_array_equal(theta_of(net), new)
-    assert obj.loss(new) == pytest.approx(
-        float(torch.nn.CrossEntropyLoss()(net(small_data(5)[0]), small_data(5)[1])), rel=1e-13)
+    x, y = small_data(5)
+    with torch.no_grad():
+        ref = float(torch.nn.CrossEntropyLoss()(net(x), y))
+    assert obj.loss(new) == pytest.approx(ref, rel=1e-13)
 
 
 def test_float32_model_computes_in_float32_by_default():
@@ -286,3 +288,98 @@ def test_cuda_path_matches_cpu():
     np.testing.assert_allclose(gpu.loss(theta), cpu.loss(theta), rtol=1e-12)
     np.testing.assert_allclose(gpu.grad(theta), cpu.grad(theta), rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(gpu.hvp(theta, v), cpu.hvp(theta, v), rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# hessian_eigenvalues, layerwise_param_groups
+# ---------------------------------------------------------------------------------------
+
+
+def model_snapshot(model):
+    return ({k: v.clone() for k, v in model.state_dict().items()},
+            [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+            model.training)
+
+
+def assert_same_model(model, snap):
+    state, grads, training = snap
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    for p, g in zip(model.parameters(), grads, strict=True):
+        assert (p.grad is None) == (g is None)
+        if g is not None:
+            assert torch.equal(p.grad, g)
+    assert model.training == training
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_hessian_eigenvalues_match_dense_eigvalsh_and_leave_the_model_alone(training):
+    from lrctl.torch import hessian_eigenvalues
+
+    net = small_net(9, hidden=6)
+    x, y = small_data(9, n=40)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn(net(x), y).backward()          # some .grad to preserve
+    net.train(training)
+    snap = model_snapshot(net)
+    spec = hessian_eigenvalues(net, loss_fn, (x, y), k=3, which="both", blocks=True,
+                               tol=1e-10, vectors=True)
+    assert_same_model(net, snap)
+    obj = TorchObjective(net, loss_fn, (x, y))
+    H = dense_hessian(obj, obj.initial())
+    w = np.linalg.eigvalsh(H)
+    np.testing.assert_allclose(spec.values, np.concatenate([w[::-1][:3], w[:3][::-1]]),
+                               rtol=1e-8, atol=1e-10)
+    assert spec.lam_max == pytest.approx(w[-1], rel=1e-8)
+    assert spec.lam_min == pytest.approx(w[0], rel=1e-8, abs=1e-10)
+    # eigenvectors: H v = λ v
+    for lam, v in zip(spec.values, spec.vectors.T, strict=True):
+        np.testing.assert_allclose(H @ v, lam * v, atol=1e-7)
+    # block spectra: eigvalsh of each diagonal block of the dense Hessian
+    for sl, vals in zip(obj.blocks, spec.block_values, strict=True):
+        wb = np.linalg.eigvalsh(H[sl, sl])[::-1][: len(vals)]
+        np.testing.assert_allclose(vals, wb, rtol=1e-8, atol=1e-10)
+    assert spec.n_products > 0 and spec.total_products > spec.n_products
+
+
+def test_hessian_eigenvalues_top_only_and_errors():
+    from lrctl.torch import hessian_eigenvalues
+
+    net = small_net(10)
+    data = small_data(10)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    spec = hessian_eigenvalues(net, loss_fn, data)
+    assert spec.values.shape == (1,) and spec.vectors is None and spec.block_values is None
+    with pytest.raises(ValueError, match="lam_min was not computed"):
+        _ = spec.lam_min
+    with pytest.raises(ValueError, match="pass blocks=True"):
+        _ = spec.block_lam_max
+    with pytest.raises(ValueError, match="which must be one of"):
+        hessian_eigenvalues(net, loss_fn, data, which="LA")
+    with pytest.raises(TypeError, match="k must be an integer"):
+        hessian_eigenvalues(net, loss_fn, data, k=1.5)
+    with pytest.raises(TypeError, match="blocks must be True or False"):
+        hessian_eigenvalues(net, loss_fn, data, blocks=1)
+    with pytest.raises(ValueError, match="tol must be finite and > 0"):
+        hessian_eigenvalues(net, loss_fn, data, tol=0.0)
+    with pytest.raises(RuntimeError, match="did not converge within"):
+        hessian_eigenvalues(net, loss_fn, data, tol=1e-14, max_products=3)
+
+
+def test_layerwise_param_groups_are_fraction_times_the_block_bound():
+    from lrctl.torch import layerwise_param_groups
+
+    net = small_net(11, hidden=6)
+    x, y = small_data(11, n=40)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    obj = TorchObjective(net, loss_fn, (x, y))
+    H = dense_hessian(obj, obj.initial())
+    groups = layerwise_param_groups(net, loss_fn, (x, y), fraction=0.5, lr_max=10.0, tol=1e-10)
+    opt = torch.optim.SGD(groups, lr=1.0)
+    assert len(opt.param_groups) == len(obj.blocks)
+    for g, sl in zip(opt.param_groups, obj.blocks, strict=True):
+        lam = np.linalg.eigvalsh(H[sl, sl])[-1]
+        expected = min(0.5 * 2.0 / lam, 10.0) if lam > 0 else 10.0
+        assert g["lr"] == pytest.approx(expected, rel=1e-7)
+    with pytest.raises(ValueError, match="fraction must lie in"):
+        layerwise_param_groups(net, loss_fn, (x, y), fraction=1.5)

@@ -13,9 +13,13 @@ The optional extra ``lrctl[torch]``; nothing else in lrctl imports torch.
   recorded by fastai, Lightning or torch-lr-finder).
 """
 
+from lrctl.torch._curvature import HessianSpectrum, hessian_eigenvalues, layerwise_param_groups
 from lrctl.torch._objective import TorchObjective, theta_of
 
 __all__ = [
+    "HessianSpectrum",
     "TorchObjective",
+    "hessian_eigenvalues",
+    "layerwise_param_groups",
     "theta_of",
 ]
