@@ -15,9 +15,13 @@ The optional extra ``lrctl[torch]``; nothing else in lrctl imports torch.
 
 from lrctl.torch._curvature import HessianSpectrum, hessian_eigenvalues, layerwise_param_groups
 from lrctl.torch._objective import TorchObjective, theta_of
+from lrctl.torch._scheduler import LossRatioProbe, PIScheduler, SharpnessProbe
 
 __all__ = [
     "HessianSpectrum",
+    "LossRatioProbe",
+    "PIScheduler",
+    "SharpnessProbe",
     "TorchObjective",
     "hessian_eigenvalues",
     "layerwise_param_groups",
