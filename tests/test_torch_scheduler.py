@@ -287,6 +287,26 @@ def test_sharpness_probe_with_group_rates_and_a_parameter_left_out():
     assert probe(opt) == pytest.approx(expected, rel=1e-8)
 
 
+def test_warm_started_lanczos_agrees_with_the_dense_hessian_at_lower_cost():
+    x, y = _digits_like(n=40)
+    model, loss_fn = _net(), torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.3)
+    warm = SharpnessProbe(model, loss_fn, (x, y), tol=1e-10)
+    cold = SharpnessProbe(model, loss_fn, (x, y), tol=1e-10, warm_start=False)
+    warm(opt), cold(opt)
+    first_warm, first_cold = warm.n_products, cold.n_products
+    assert first_warm == first_cold  # the first reading is a cold start for both
+    for _ in range(3):  # move the parameters a little, as a few training steps would
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+        H, _ = _dense_hessian(model, loss_fn, x, y)
+        expected = 0.3 * np.linalg.eigvalsh(H)[-1]
+        assert warm(opt) == pytest.approx(expected, rel=1e-8)
+        assert cold(opt) == pytest.approx(expected, rel=1e-8)
+    assert warm.n_products - first_warm < cold.n_products - first_cold
+
+
 def test_sharpness_probe_leaves_the_model_as_found_and_counts_its_cost():
     x, y = _digits_like(n=40)
     model, loss_fn = _net(), torch.nn.CrossEntropyLoss()
@@ -457,6 +477,10 @@ def test_probe_bad_arguments_are_named():
         SharpnessProbe(model, loss_fn, batch, tol=0.0)
     with pytest.raises(TypeError, match="log_measurement"):
         SharpnessProbe(model, loss_fn, batch, log_measurement=1)
+    with pytest.raises(TypeError, match="warm_start"):
+        SharpnessProbe(model, loss_fn, batch, warm_start="yes")
+    with pytest.raises(ValueError, match="krylov_dim"):
+        SharpnessProbe(model, loss_fn, batch, krylov_dim=2)
     probe = SharpnessProbe(model, loss_fn, batch)
     with pytest.raises(TypeError, match="optimizer"):
         probe()

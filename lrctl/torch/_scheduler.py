@@ -288,10 +288,18 @@ class SharpnessProbe(_Probe):
     Hessian-vector products, :class:`lrctl.torch.TorchObjective`); P = diag of each trainable
     scalar's learning rate, read from ``optimizer.param_groups`` at the time of the
     measurement (0 for a parameter in no group). With one rate η, y = η·λ_max(H): gradient
-    descent on the local quadratic model is stable iff y < 2. λ_max by Lanczos
-    (:func:`lrctl.curvature.top_eigenvalue`, tolerance ``tol``, start vector from ``seed``:
-    the same parameters give the same reading). ``log_measurement=True`` returns log y, the
-    input of a controller designed on the log-measurement plant G(z) = 1/z.
+    descent on the local quadratic model is stable iff y < 2. ``log_measurement=True``
+    returns log y, the input of a controller designed on the log-measurement plant
+    G(z) = 1/z.
+
+    λ_max by Lanczos to relative residual ``tol``: the first measurement (or every one, with
+    ``warm_start=False``) by :func:`lrctl.curvature.top_eigenvalue` from a start vector drawn
+    from ``seed``; later ones by ARPACK started from the previous top eigenvector with a
+    Krylov space of ``krylov_dim`` vectors. Between two measurements a few steps apart the
+    eigenvector barely moves, so this costs about ``krylov_dim`` + 1 products instead of the
+    cold start's ~21 (ARPACK's default space). The reading is a deterministic function of the
+    parameters and of the probe's state (the last vector is in :meth:`state_dict`), so a
+    resumed run repeats it exactly.
 
     Cost: ``n_products`` Hessian-vector products in all, ``products_per_step`` =
     n_products/n_calls; one product costs about two gradient evaluations on the probe batch.
@@ -310,17 +318,22 @@ class SharpnessProbe(_Probe):
 
     def __init__(self, model: Any, loss_fn: Any, probe_batch: Any, *, every: int = 1,
                  tol: float = 1e-4, max_products: int | None = None, seed: int = 0,
+                 warm_start: bool = True, krylov_dim: int = 6,
                  log_measurement: bool = False, dtype: torch.dtype | None = None) -> None:
         super().__init__(model, loss_fn, probe_batch, every, dtype)
         self.tol = float(check_in_interval("tol", tol, 0.0, 1.0, low_closed=False))
         self.max_products = (None if max_products is None
                              else check_int("max_products", max_products, minimum=1))
         self.seed = check_int("seed", seed, minimum=0)
-        if not isinstance(log_measurement, bool):
-            raise TypeError(f"log_measurement must be a bool, got {log_measurement!r}")
+        for name, flag in (("warm_start", warm_start), ("log_measurement", log_measurement)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
+        self.warm_start = warm_start
+        self.krylov_dim = check_int("krylov_dim", krylov_dim, minimum=3)
         self.log_measurement = log_measurement
         self.n_products = 0
         self.last_value: float | None = None
+        self.last_vector: torch.Tensor | None = None
 
     @property
     def products_per_step(self) -> float:
@@ -346,22 +359,49 @@ class SharpnessProbe(_Probe):
                              "positive learning rate; the normalized sharpness is 0")
         return s
 
-    def measure(self, optimizer: Any = None) -> float:
-        """Measure now (does not count as a call): y, or log y with ``log_measurement``."""
+    def _top(self, hvp: Any, dim: int) -> tuple[float, np.ndarray, int]:
+        """(λ_max, its vector, products): cold Lanczos, or warm-started from the last vector."""
         from lrctl.curvature import top_eigenvalue
 
+        v0 = self.last_vector
+        if not (self.warm_start and v0 is not None and v0.numel() == dim
+                and dim > self.krylov_dim + 1):
+            res = top_eigenvalue(hvp, dim, tol=self.tol, seed=self.seed,
+                                 max_products=self.max_products)
+            return float(res.value), res.vector, int(res.n_products)
+        from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+        count = [0]
+        budget = self.max_products
+
+        def matvec(v: np.ndarray) -> np.ndarray:
+            if budget is not None and count[0] >= budget:
+                raise RuntimeError(f"the warm-started Lanczos used up max_products = {budget} "
+                                   f"Hessian-vector products (tol={self.tol:g}); raise it")
+            count[0] += 1
+            return hvp(np.ravel(v))
+
+        op = LinearOperator((dim, dim), matvec=matvec, dtype=np.float64)
+        try:
+            w, V = eigsh(op, k=1, which="LA", v0=v0.numpy(), ncv=self.krylov_dim, tol=self.tol)
+        except ArpackNoConvergence as exc:
+            raise RuntimeError(f"the warm-started Lanczos did not converge within {count[0]} "
+                               f"Hessian-vector products (tol={self.tol:g}); raise tol") from exc
+        return float(w[0]), V[:, 0], count[0]
+
+    def measure(self, optimizer: Any = None) -> float:
+        """Measure now (does not count as a call): y, or log y with ``log_measurement``."""
         if optimizer is None:
             raise TypeError("SharpnessProbe needs the optimizer (its param groups' rates): "
                             "call probe(optimizer)")
         obj = self._objective()
         s = self._scales(obj, optimizer)
         theta = obj.initial()
-        res = top_eigenvalue(lambda v: s * obj.hvp(theta, s * v), obj.dim, tol=self.tol,
-                             seed=self.seed, max_products=self.max_products)
-        self.n_products += int(res.n_products)
+        y, vec, products = self._top(lambda v: s * obj.hvp(theta, s * v), obj.dim)
+        self.n_products += products
         self.n_measurements += 1
-        y = float(res.value)
         self.last_value = y
+        self.last_vector = torch.from_numpy(np.array(vec, dtype=np.float64))
         if self.log_measurement:
             if not y > 0:
                 raise ValueError(f"log_measurement needs η·λmax > 0, got {y:.4g} (non-positive "
