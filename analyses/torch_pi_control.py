@@ -274,7 +274,7 @@ with Analysis(
     div = classes == "diverged"
     ax.plot(PK[div], PI[div], "s", mfc="none", color="#7a1f1f", ms=10, mew=1.2,
             label="real training: diverged")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     an.figure(fig, "gain-plane",
               caption=("Predicted stable PI gains (green, Jury boundary from the plant identified "
                        "on the real training) and the measured class of the real SGD run at each "

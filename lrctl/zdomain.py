@@ -1900,7 +1900,9 @@ class PIController:
 
     def update(self, measurement: float) -> float:
         """Take one measurement, return the learning rate for the next ``dt`` steps."""
-        y = check_scalar("measurement", measurement)
+        # A finite Python float needs no conversion (the per-step cost of torch's scheduler).
+        y = (measurement if type(measurement) is float and math.isfinite(measurement)
+             else check_scalar("measurement", measurement))
         e = self.config.setpoint - y
         u = self._u + self._c1 * e + self._c0 * self._e_prev
         if u <= self._lo:

@@ -75,6 +75,8 @@ def _check_controller(controller: Any) -> Any:
 
 
 def _measurement_value(measurement: Any) -> float:
+    if type(measurement) is float and math.isfinite(measurement):  # the common case, fast
+        return measurement
     if isinstance(measurement, torch.Tensor):
         if measurement.numel() != 1:
             raise TypeError(f"measurement must be a scalar, got a tensor of shape "
@@ -85,6 +87,8 @@ def _measurement_value(measurement: Any) -> float:
 
 def _controller_lr(controller: Any) -> float:
     lr = controller.lr
+    if type(lr) is float and 0.0 < lr < math.inf:  # the common case, fast
+        return lr
     if isinstance(lr, bool):
         raise TypeError(f"controller.lr must be a positive number, got the bool {lr!r}")
     return float(check_positive("controller.lr", lr))
