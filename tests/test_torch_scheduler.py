@@ -489,3 +489,65 @@ def test_probe_bad_arguments_are_named():
         probe(other)
     with pytest.raises(ValueError, match="keys"):
         probe.load_state_dict({"n_calls": 3})
+
+
+# ---------------------------------------------------------------------------------------
+# The loss-ratio loop, tensor rates, CUDA
+# ---------------------------------------------------------------------------------------
+
+
+def test_loss_ratio_loop_settles_where_the_plant_model_says():
+    # L = ½λw² with λ = 2: one step gives the ratio r = (1 − ηλ)², whatever w is. Below the
+    # sign flip η = 1/λ the plant is G = −2ηλ(1 − ηλ)/z = −0.5/z at η0 = 0.25 (r* = 0.25);
+    # lrctl.zdomain predicts kp = 0, ki = −1 stable (radius 0.5), and the loop must settle at
+    # η = (1 − √r*)/λ = 0.25 (loss_ratio_operating_points).
+    lam, r_star = 2.0, 0.25
+    eta_lo, _ = zdomain.loss_ratio_operating_points(r_star, lam)
+    plant = zdomain.loss_ratio_plant(eta_lo, lam)
+    assert bool(zdomain.stability_region(plant, 0.0, -1.0))
+    w = torch.nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        w.weight.fill_(1.0)
+    x, t = torch.full((1, 1), math.sqrt(lam), dtype=torch.float64), torch.zeros(1, 1).double()
+
+    def mse(out, t):
+        return 0.5 * ((out - t) ** 2).sum()
+
+    opt = torch.optim.SGD(w.parameters(), lr=0.1)
+    sched = PIScheduler(opt, PIController(0.0, -1.0, setpoint=r_star, lr0=0.1, lr_min=1e-3,
+                                          lr_max=0.45))
+    probe = LossRatioProbe(w, mse, (x, t))
+    for _ in range(40):
+        opt.zero_grad()
+        mse(w(x), t).backward()
+        opt.step()
+        sched.step(probe(opt))
+    assert eta_lo == pytest.approx(0.25)
+    assert opt.param_groups[0]["lr"] == pytest.approx(eta_lo, rel=1e-9)
+    assert probe.last_value == pytest.approx(r_star, rel=1e-9)
+
+
+def test_tensor_learning_rates_are_kept_as_tensors():
+    w = torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.SGD([w], lr=torch.tensor(0.1))
+    sched = PIScheduler(opt, _ctl())
+    ref = _ctl()
+    for y in (0.4, 1.3):
+        _step(opt, sched, y)
+        assert isinstance(opt.param_groups[0]["lr"], torch.Tensor)
+        assert float(sched.get_last_lr()[0]) == pytest.approx(ref.update(y), rel=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_probe_and_scheduler_on_cuda():
+    x, y = _digits_like(n=40)
+    model, loss_fn = _net(), torch.nn.CrossEntropyLoss()
+    H, _ = _dense_hessian(model, loss_fn, x, y)
+    gpu = _net().cuda()
+    opt = torch.optim.SGD(gpu.parameters(), lr=0.3)
+    probe = SharpnessProbe(gpu, loss_fn, (x.cuda(), y.cuda()), tol=1e-10)
+    assert probe(opt) == pytest.approx(0.3 * np.linalg.eigvalsh(H)[-1], rel=1e-8)
+    sched = PIScheduler(opt, _ctl(lr0=0.3, lr_max=3.0))
+    opt.step()
+    sched.step(torch.tensor(0.5, device="cuda"))
+    assert sched.get_last_lr() == [_ctl(lr0=0.3, lr_max=3.0).update(0.5)]

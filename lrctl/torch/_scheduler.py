@@ -309,6 +309,10 @@ class SharpnessProbe(_Probe):
     n_products/n_calls; one product costs about two gradient evaluations on the probe batch.
     The model (parameters, buffers, ``.grad``, ``training``) is left as it was found.
 
+    The quantity is the stability measure of (momentum) SGD, whose step is P·∇L. Adaptive
+    optimizers (Adam, RMSprop) divide the step by their own running statistics, which this
+    measurement does not include.
+
     >>> import pytest; torch = pytest.importorskip("torch")
     >>> from lrctl.torch import SharpnessProbe
     >>> net = torch.nn.Linear(3, 1, bias=False).double()
