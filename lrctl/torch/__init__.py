@@ -15,11 +15,15 @@ The optional extra ``lrctl[torch]``; nothing else in lrctl imports torch.
 
 from lrctl.torch._curvature import HessianSpectrum, hessian_eigenvalues, layerwise_param_groups
 from lrctl.torch._objective import TorchObjective, theta_of
+from lrctl.torch._rangetest import analyse_sweep, range_test, repeated_range_test
 
 __all__ = [
     "HessianSpectrum",
     "TorchObjective",
+    "analyse_sweep",
     "hessian_eigenvalues",
     "layerwise_param_groups",
+    "range_test",
+    "repeated_range_test",
     "theta_of",
 ]
