@@ -647,3 +647,45 @@ def test_range_test_bad_inputs():
 
         range_test(net, opt, failing, batches, steps=20)
     assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lanczos_certifies_its_tolerance_on_random_spectra(seed):
+    from lrctl.torch._curvature import _lanczos
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    eig = np.concatenate([rng.uniform(-1, 1, n - 2), [3.0, -2.5]])   # indefinite
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    H = (Q * eig) @ Q.T
+    H = 0.5 * (H + H.T)
+    w = np.linalg.eigvalsh(H)
+    for tol in (1e-2, 1e-6, 1e-10):
+        vals, vecs, m = _lanczos(lambda v: H @ v, n, 2, ("top", "bottom"), tol, seed, None, True)
+        # an eigenvalue of H within tol·|θ| of every Ritz value returned (the certificate)
+        for theta in np.concatenate([vals["top"], vals["bottom"]]):
+            assert np.min(np.abs(w - theta)) <= tol * abs(theta) + 1e-12
+        assert vals["top"][0] == pytest.approx(w[-1], rel=tol)
+        assert vals["bottom"][0] == pytest.approx(w[0], rel=tol)
+        assert m <= n
+    np.testing.assert_allclose(vals["top"], w[::-1][:2], rtol=1e-9)
+    for lam, v in zip(vals["top"], vecs["top"].T, strict=True):
+        np.testing.assert_allclose(H @ v, lam * v, atol=1e-6)
+    zero, _, m0 = _lanczos(lambda v: 0.0 * v, 5, 1, ("top",), 1e-6, 0, None, False)
+    assert zero["top"].tolist() == [0.0] and m0 == 1           # a dead block: exhausted at once
+
+
+def test_hessian_eigenvalues_agree_with_lrctl_curvature_arpack_on_a_wider_net():
+    from lrctl.curvature import hessian_operator, top_eigenvalues
+    from lrctl.torch import hessian_eigenvalues
+
+    net = small_net(12, hidden=40)
+    x, y = small_data(12, n=64)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    spec = hessian_eigenvalues(net, loss_fn, (x, y), k=2, tol=1e-10)
+    obj = TorchObjective(net, loss_fn, (x, y))
+    ref = top_eigenvalues(hessian_operator(obj, obj.initial()), k=2, tol=1e-12)
+    np.testing.assert_allclose(spec.values, ref.values, rtol=1e-8)
+    cheap = hessian_eigenvalues(net, loss_fn, (x, y), tol=1e-3)
+    assert cheap.lam_max == pytest.approx(ref.values[0], rel=1e-3)
+    assert cheap.n_products < ref.n_products
