@@ -258,14 +258,15 @@ def _to(x: Any, device: torch.device) -> Any:
 
 def _forward(model: torch.nn.Module, loss_fn: Any, pair: Any, device: torch.device) -> torch.Tensor:
     x, y = pair
-    x, y = _to(x, device), y.to(device, non_blocking=True)
+    if y.device != device:
+        x, y = _to(x, device), y.to(device, non_blocking=True)
     out = model(*x) if isinstance(x, (tuple, list)) else model(x)
     loss = loss_fn(out, y)
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise TypeError("loss_fn must return a scalar tensor, got "
                         + (f"a tensor of shape {tuple(loss.shape)}"
                            if isinstance(loss, torch.Tensor) else type(loss).__name__))
-    return loss.reshape(())
+    return loss
 
 
 class _Stop:
@@ -281,7 +282,9 @@ class _Stop:
         if not np.isfinite(value):
             return True
         self.recent = [*self.recent[-(self.w - 1):], value] if self.w > 1 else [value]
-        med = float(np.median(self.recent))
+        ordered = sorted(self.recent)  # the median of at most w floats, as np.median gives it
+        mid = len(ordered) // 2
+        med = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
         self.best = min(self.best, med)
         return med > self.best + self.thr * max(abs(self.best), self.eps)
 
@@ -397,7 +400,7 @@ def range_test(
             model.train()
         batches = _batches(data, seed)
         loss = _forward(model, loss_fn, next(batches), device)
-        L0 = float(loss.detach())
+        L0 = loss.item()
         if not np.isfinite(L0):
             raise ValueError(f"the loss at the model's parameters is {L0}; the sweep needs a "
                              "finite initial loss")
@@ -411,10 +414,10 @@ def range_test(
             pair = next(batches)
             if t + 1 < lrs.size:
                 loss = _forward(model, loss_fn, pair, device)
-                value = float(loss.detach())
+                value = loss.item()
             else:
                 with torch.no_grad():
-                    value = float(_forward(model, loss_fn, pair, device))
+                    value = _forward(model, loss_fn, pair, device).item()
             losses.append(value)
             if stop.fires(value):
                 break
