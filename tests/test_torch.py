@@ -689,3 +689,46 @@ def test_hessian_eigenvalues_agree_with_lrctl_curvature_arpack_on_a_wider_net():
     cheap = hessian_eigenvalues(net, loss_fn, (x, y), tol=1e-3)
     assert cheap.lam_max == pytest.approx(ref.values[0], rel=1e-3)
     assert cheap.n_products < ref.n_products
+
+
+def test_plain_sgd_full_batch_sweep_is_lrctl_rangetest_on_the_torch_objective():
+    """Independent route: lrctl.rangetest.range_test's numpy GD sweep on TorchObjective."""
+    from lrctl.rangetest import range_test as numpy_range_test
+    from lrctl.torch import range_test
+
+    net = small_net(13, hidden=6)
+    x, y = small_data(13, n=48)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    obj = TorchObjective(net, loss_fn, (x, y))
+    ref = numpy_range_test(obj.loss, obj.grad, obj.initial(), lr_min=1e-3, lr_max=300.0,
+                           n_steps=60)
+    r = range_test(net, torch.optim.SGD(net.parameters(), lr=0.1), loss_fn, (x, y),
+                   lr_min=1e-3, lr_max=300.0, steps=60)
+    assert r.initial_loss == pytest.approx(ref.initial_loss, rel=1e-14)
+    np.testing.assert_allclose(r.losses, ref.losses, rtol=1e-9)
+    assert r.diverged_at == ref.diverged_at
+    assert r.suggestions.steepest_index == ref.suggestions.steepest_index
+    assert r.suggestions.valley_index == ref.suggestions.valley_index
+    lrs_a, rho_a = r.sharpness_estimates(0.0)
+    lrs_b, rho_b = ref.sharpness_estimates(0.0)
+    np.testing.assert_allclose(rho_a, rho_b, rtol=1e-6)
+
+
+def test_repeated_range_test_on_a_process_pool_matches_the_sequential_sweeps():
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lrctl.torch import repeated_range_test
+
+    net, batches = sweep_problem(6)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    kw = {"lr_min": 1e-5, "lr_max": 10.0, "steps": 40}
+    seq = repeated_range_test(net, opt, loss_fn, batches, seeds=[0, 1], **kw)
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork")) as ex:
+        par = repeated_range_test(net, opt, loss_fn, batches, seeds=[0, 1], executor=ex, **kw)
+    for a, b in zip(seq.sweeps, par.sweeps, strict=True):
+        np.testing.assert_array_equal(a.losses, b.losses)
+    with pytest.raises(TypeError, match="must pickle"):
+        repeated_range_test(net, opt, lambda o, t: loss_fn(o, t), batches, seeds=[0, 1],
+                            executor=ex, **kw)
