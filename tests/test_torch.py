@@ -56,6 +56,21 @@ def autograd_loss_grad(model, loss_fn, batches):
     return total, g.numpy()
 
 
+def numpy_range_test(objective, theta0, *, steps, **kw):
+    """lrctl.rangetest.range_test on an objective, in whichever signature this tree has.
+
+    The one-loop rewrite (branch loop) changes it from (loss, grad, params, n_steps=) to
+    (objective, theta0, steps=); after the merge this reduces to the second call.
+    """
+    import inspect
+
+    from lrctl.rangetest import range_test
+
+    if "objective" in inspect.signature(range_test).parameters:
+        return range_test(objective, theta0, steps=steps, **kw)
+    return range_test(objective.loss, objective.grad, theta0, n_steps=steps, **kw)
+
+
 # ---------------------------------------------------------------------------------------
 # TorchObjective
 # ---------------------------------------------------------------------------------------
@@ -234,14 +249,13 @@ def test_custom_loss_and_tuple_inputs():
 
 def test_through_lrctl_curvature_and_rangetest_unchanged():
     from lrctl.curvature import hessian_operator, top_eigenvalue
-    from lrctl.rangetest import range_test as numpy_range_test
 
     net = small_net(7)
     obj = TorchObjective(net, torch.nn.CrossEntropyLoss(), small_data(7))
     theta = obj.initial()
     lam = top_eigenvalue(hessian_operator(obj, theta), tol=1e-12).value
     assert lam == pytest.approx(np.linalg.eigvalsh(dense_hessian(obj, theta))[-1], rel=1e-8)
-    r = numpy_range_test(obj.loss, obj.grad, theta, lr_min=1e-3, lr_max=100.0, n_steps=40)
+    r = numpy_range_test(obj, theta, lr_min=1e-3, lr_max=100.0, steps=40)
     assert r.losses.size >= 5 and np.all(np.isfinite(r.losses))
 
 
@@ -510,11 +524,10 @@ def test_range_test_is_the_hand_written_loop_analysed_by_lrctl(kind):
 
 def test_analyse_sweep_reproduces_lrctl_range_test_on_a_numpy_sweep():
     from lrctl.objectives import QuadraticObjective
-    from lrctl.rangetest import range_test as numpy_range_test
     from lrctl.torch import analyse_sweep
 
     q = QuadraticObjective(np.diag([0.5, 2.0, 8.0]))
-    r = numpy_range_test(q.loss, q.grad, [1.0, -1.0, 0.5], lr_min=1e-3, lr_max=10.0, n_steps=80)
+    r = numpy_range_test(q, np.array([1.0, -1.0, 0.5]), lr_min=1e-3, lr_max=10.0, steps=80)
     a = analyse_sweep(r.lrs, r.losses, initial_loss=r.initial_loss)
     assert a.diverged == r.diverged and a.diverged_at == r.diverged_at
     np.testing.assert_array_equal(a.smoothed, r.smoothed)
@@ -693,15 +706,13 @@ def test_hessian_eigenvalues_agree_with_lrctl_curvature_arpack_on_a_wider_net():
 
 def test_plain_sgd_full_batch_sweep_is_lrctl_rangetest_on_the_torch_objective():
     """Independent route: lrctl.rangetest.range_test's numpy GD sweep on TorchObjective."""
-    from lrctl.rangetest import range_test as numpy_range_test
     from lrctl.torch import range_test
 
     net = small_net(13, hidden=6)
     x, y = small_data(13, n=48)
     loss_fn = torch.nn.CrossEntropyLoss()
     obj = TorchObjective(net, loss_fn, (x, y))
-    ref = numpy_range_test(obj.loss, obj.grad, obj.initial(), lr_min=1e-3, lr_max=300.0,
-                           n_steps=60)
+    ref = numpy_range_test(obj, obj.initial(), lr_min=1e-3, lr_max=300.0, steps=60)
     r = range_test(net, torch.optim.SGD(net.parameters(), lr=0.1), loss_fn, (x, y),
                    lr_min=1e-3, lr_max=300.0, steps=60)
     assert r.initial_loss == pytest.approx(ref.initial_loss, rel=1e-14)
@@ -711,6 +722,7 @@ def test_plain_sgd_full_batch_sweep_is_lrctl_rangetest_on_the_torch_objective():
     assert r.suggestions.valley_index == ref.suggestions.valley_index
     lrs_a, rho_a = r.sharpness_estimates(0.0)
     lrs_b, rho_b = ref.sharpness_estimates(0.0)
+    np.testing.assert_array_equal(lrs_a, lrs_b)
     np.testing.assert_allclose(rho_a, rho_b, rtol=1e-6)
 
 
