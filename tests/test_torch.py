@@ -744,3 +744,35 @@ def test_repeated_range_test_on_a_process_pool_matches_the_sequential_sweeps():
     with pytest.raises(TypeError, match="must pickle"):
         repeated_range_test(net, opt, lambda o, t: loss_fn(o, t), batches, seeds=[0, 1],
                             executor=ex, **kw)
+
+
+def test_torch_objective_through_lrctl_training_run():
+    """TorchObjective in lrctl's one loop: a run equals torch's own SGD loop; a stack of rates
+    (the vmap path) equals the single runs. Skips on a tree without lrctl.training.run."""
+    import lrctl.training as training
+
+    if not hasattr(training, "run"):
+        pytest.skip("lrctl.training.run is not in this tree (the one-loop branch adds it)")
+    net = small_net(14, hidden=6)
+    x, y = small_data(14, n=40)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    obj = TorchObjective(net, loss_fn, (x, y))
+    r = training.run(obj, training.Constant(0.5), 25, theta0=obj.initial())
+    import copy
+    ref_net = copy.deepcopy(net)
+    opt = torch.optim.SGD(ref_net.parameters(), lr=0.5)
+    ref = []
+    for _ in range(25):
+        opt.zero_grad()
+        loss = loss_fn(ref_net(x), y)
+        ref.append(loss.item())
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        ref.append(loss_fn(ref_net(x), y).item())
+    np.testing.assert_allclose(r.losses, ref, rtol=1e-12)
+    np.testing.assert_allclose(r.theta, theta_of(ref_net), rtol=1e-10, atol=1e-13)
+    stacked = training.run(obj, training.Constant(np.array([0.2, 0.5])), 10, theta0=obj.initial())
+    for k, lr in enumerate([0.2, 0.5]):
+        single = training.run(obj, training.Constant(lr), 10, theta0=obj.initial())
+        np.testing.assert_allclose(stacked[k].losses, single.losses, rtol=1e-12)  # K Runs
