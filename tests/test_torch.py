@@ -56,6 +56,21 @@ def autograd_loss_grad(model, loss_fn, batches):
     return total, g.numpy()
 
 
+def numpy_range_test(objective, theta0, *, steps, **kw):
+    """lrctl.rangetest.range_test on an objective, in whichever signature this tree has.
+
+    The one-loop rewrite (branch loop) changes it from (loss, grad, params, n_steps=) to
+    (objective, theta0, steps=); after the merge this reduces to the second call.
+    """
+    import inspect
+
+    from lrctl.rangetest import range_test
+
+    if "objective" in inspect.signature(range_test).parameters:
+        return range_test(objective, theta0, steps=steps, **kw)
+    return range_test(objective.loss, objective.grad, theta0, n_steps=steps, **kw)
+
+
 # ---------------------------------------------------------------------------------------
 # TorchObjective
 # ---------------------------------------------------------------------------------------
@@ -220,7 +235,8 @@ def test_custom_loss_and_tuple_inputs():
 
     obj = TorchObjective(net, huber_plus, ((u, w), y))
     assert obj.hvp_mode == "forward-over-reverse"
-    L_ref = float(huber_plus(net(u, w), y))
+    with torch.no_grad():
+        L_ref = float(huber_plus(net(u, w), y))
     assert obj.loss(obj.initial()) == pytest.approx(L_ref, rel=1e-13)
     H = dense_hessian(obj, obj.initial())
     v = np.ones(obj.dim)
@@ -233,14 +249,13 @@ def test_custom_loss_and_tuple_inputs():
 
 def test_through_lrctl_curvature_and_rangetest_unchanged():
     from lrctl.curvature import hessian_operator, top_eigenvalue
-    from lrctl.rangetest import range_test as numpy_range_test
 
     net = small_net(7)
     obj = TorchObjective(net, torch.nn.CrossEntropyLoss(), small_data(7))
     theta = obj.initial()
     lam = top_eigenvalue(hessian_operator(obj, theta), tol=1e-12).value
     assert lam == pytest.approx(np.linalg.eigvalsh(dense_hessian(obj, theta))[-1], rel=1e-8)
-    r = numpy_range_test(obj.loss, obj.grad, theta, lr_min=1e-3, lr_max=100.0, n_steps=40)
+    r = numpy_range_test(obj, theta, lr_min=1e-3, lr_max=100.0, steps=40)
     assert r.losses.size >= 5 and np.all(np.isfinite(r.losses))
 
 
@@ -383,3 +398,381 @@ def test_layerwise_param_groups_are_fraction_times_the_block_bound():
         assert g["lr"] == pytest.approx(expected, rel=1e-7)
     with pytest.raises(ValueError, match="fraction must lie in"):
         layerwise_param_groups(net, loss_fn, (x, y), fraction=1.5)
+
+
+# ---------------------------------------------------------------------------------------
+# range_test, analyse_sweep, repeated_range_test
+# ---------------------------------------------------------------------------------------
+
+
+def sweep_problem(seed=0, *, bn=False, dropout=False, n=192, batch=32):
+    torch.manual_seed(seed)
+    layers = [torch.nn.Linear(4, 16)]
+    if bn:
+        layers.append(torch.nn.BatchNorm1d(16))
+    layers.append(torch.nn.ReLU())
+    if dropout:
+        layers.append(torch.nn.Dropout(0.2))
+    layers.append(torch.nn.Linear(16, 3))
+    net = torch.nn.Sequential(*layers)
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(n, 4, generator=g)
+    y = (x @ torch.randn(4, 3, generator=g)).argmax(1)
+    batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, n, batch)]
+    return net, batches
+
+
+OPTIMIZERS = {
+    "sgd-momentum": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+    "adam": lambda ps: torch.optim.Adam(ps, lr=1e-3),
+    "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.05),
+}
+
+
+def full_snapshot(model, opt):
+    import copy
+    return (model_snapshot(model), copy.deepcopy(opt.state_dict()), torch.get_rng_state(),
+            [m.training for m in model.modules()])
+
+
+def assert_state_equal(a, b):
+    (sa, ga, _), oa, ra, ma = a
+    (sb, gb, _), ob, rb, mb = b
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert all((x is None and y is None) or torch.equal(x, y) for x, y in zip(ga, gb, strict=True))
+    assert torch.equal(ra, rb) and ma == mb
+    assert oa["param_groups"] == ob["param_groups"]
+    assert oa["state"].keys() == ob["state"].keys()
+    for k in oa["state"]:
+        for name, v in oa["state"][k].items():
+            w = ob["state"][k][name]
+            assert torch.equal(v, w) if isinstance(v, torch.Tensor) else v == w, (k, name)
+
+
+@pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
+def test_range_test_restores_everything_exactly(kind):
+    from lrctl.torch import range_test
+
+    net, batches = sweep_problem(1, bn=True, dropout=True)
+    opt = OPTIMIZERS[kind](net.parameters())
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for x, y in batches[:3]:                     # non-empty optimizer state, .grad, running stats
+        opt.zero_grad()
+        loss_fn(net(x), y).backward()
+        opt.step()
+    net.eval()
+    net[1].train()                               # mixed per-module modes survive too
+    before = full_snapshot(net, opt)
+    r = range_test(net, opt, loss_fn, batches, lr_min=1e-5, lr_max=10.0, steps=60, seed=3)
+    assert_state_equal(before, full_snapshot(net, opt))
+    assert r.losses.size >= 5
+    # and the restored pair continues training exactly like an untouched copy would
+    import copy
+    net2, opt2 = copy.deepcopy((net, opt))
+    for m, o in ((net, opt), (net2, opt2)):
+        torch.manual_seed(7)
+        o.zero_grad()
+        loss_fn(m(batches[0][0]), batches[0][1]).backward()
+        o.step()
+    for p, q in zip(net.parameters(), net2.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def hand_written_sweep(model, opt, loss_fn, batches, lrs):
+    """The reference: the plain torch loop, recording the loss after each step on the next batch."""
+    model.train()
+    it = iter(range(10**9))
+    losses = []
+    x, y = batches[next(it) % len(batches)]
+    loss = loss_fn(model(x), y)
+    L0 = float(loss.detach())
+    for eta in lrs:
+        opt.zero_grad()
+        loss.backward()
+        for g in opt.param_groups:
+            g["lr"] = float(eta)
+        opt.step()
+        x, y = batches[next(it) % len(batches)]
+        loss = loss_fn(model(x), y)
+        losses.append(float(loss.detach()))
+    return L0, np.array(losses)
+
+
+@pytest.mark.parametrize("kind", ["sgd-momentum", "adam"])
+def test_range_test_is_the_hand_written_loop_analysed_by_lrctl(kind):
+    import copy
+
+    from lrctl.rangetest import divergence_index, exponential_lrs, smooth_in_log_lr, suggest
+    from lrctl.torch import range_test
+
+    net, batches = sweep_problem(2)
+    opt = OPTIMIZERS[kind](net.parameters())
+    loss_fn = torch.nn.CrossEntropyLoss()
+    ref_net, ref_opt = copy.deepcopy((net, opt))
+    r = range_test(net, opt, loss_fn, batches, lr_min=1e-5, lr_max=30.0, steps=70)
+    lrs = exponential_lrs(1e-5, 30.0, 70)
+    L0, ref = hand_written_sweep(ref_net, ref_opt, loss_fn, batches, lrs)
+    assert r.initial_loss == L0
+    np.testing.assert_array_equal(r.losses, ref[: r.losses.size])   # same steps, same pairing
+    d = divergence_index(ref, L0, threshold=3.0, window=3)
+    assert r.diverged and r.diverged_at == d and r.losses.size == d + 1
+    sm, sl, _ = smooth_in_log_lr(lrs[: len(r.smoothed)], ref[: len(r.smoothed)], 1.0)
+    np.testing.assert_allclose(r.smoothed, sm, rtol=1e-12)
+    s = suggest(lrs[: len(r.smoothed)], sm, sl)
+    assert r.suggestions.as_dict() == s.as_dict()
+
+
+def test_analyse_sweep_reproduces_lrctl_range_test_on_a_numpy_sweep():
+    from lrctl.objectives import QuadraticObjective
+    from lrctl.torch import analyse_sweep
+
+    q = QuadraticObjective(np.diag([0.5, 2.0, 8.0]))
+    r = numpy_range_test(q, np.array([1.0, -1.0, 0.5]), lr_min=1e-3, lr_max=10.0, steps=80)
+    a = analyse_sweep(r.lrs, r.losses, initial_loss=r.initial_loss)
+    assert a.diverged == r.diverged and a.diverged_at == r.diverged_at
+    np.testing.assert_array_equal(a.smoothed, r.smoothed)
+    np.testing.assert_array_equal(a.slopes, r.slopes)
+    assert a.suggestions.as_dict() == r.suggestions.as_dict()
+    assert a.smoothing_window == r.smoothing_window
+
+
+def test_analyse_sweep_on_a_peer_recorded_sweep_with_a_nan_tail():
+    from lrctl.torch import analyse_sweep
+
+    # a torch-lr-finder-like history: geometric lrs (its ExponentialLR), a NaN once it blew up
+    lrs = 1e-6 * (10.0 / 1e-6) ** (np.arange(100) / 99)
+    losses = 2.3 - 2.0 / (1 + (1e-3 / lrs) ** 2)
+    losses[90:] = np.nan
+    a = analyse_sweep(lrs, losses)
+    assert a.diverged and a.diverged_at == 90 and a.losses.size == 90
+    assert 5e-4 < a.suggestions.steepest < 2e-3      # the logistic term's steepest point: 1e-3
+    with pytest.raises(ValueError, match="geometric grid"):
+        analyse_sweep(np.linspace(1e-3, 1.0, 50), np.ones(50))
+    with pytest.raises(ValueError, match="one length"):
+        analyse_sweep(lrs, losses[:10])
+    with pytest.raises(ValueError, match="first point"):
+        analyse_sweep(lrs[:10], [np.inf, 1, 1, 1, 1, 1, 1, 1, 1, 1], initial_loss=1.0)
+    with pytest.raises(ValueError, match="only 1 finite losses"):
+        analyse_sweep(lrs[:10], [1.0, np.nan, 1, 1, 1, 1, 1, 1, 1, 1])
+
+
+def test_incremental_stop_equals_divergence_index():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from lrctl.rangetest import divergence_index
+    from lrctl.torch._rangetest import _Stop
+
+    @given(st.lists(st.floats(-5, 5), min_size=1, max_size=40), st.floats(-3, 3),
+           st.integers(1, 5), st.floats(0.1, 4))
+    def check(ys, L0, w, thr):
+        stop = _Stop(L0, thr, w)
+        fired = next((i for i, v in enumerate(ys) if stop.fires(v)), None)
+        assert fired == divergence_index(ys, L0, threshold=thr, window=w)
+
+    check()
+
+
+def test_range_test_param_group_ratios_custom_loss_and_single_batch():
+    from lrctl.torch import range_test
+
+    net, batches = sweep_problem(3)
+    opt = torch.optim.SGD([{"params": net[0].parameters(), "lr": 0.1},
+                           {"params": net[2].parameters(), "lr": 0.02}], lr=0.1)
+    seen = []
+
+    def loss_fn(out, y):   # a custom loss: cross-entropy plus a penalty on the logits
+        seen.append((opt.param_groups[0]["lr"], opt.param_groups[1]["lr"]))
+        return torch.nn.functional.cross_entropy(out, y) + 1e-3 * out.pow(2).mean()
+
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    r = range_test(net, opt, loss_fn, (x, y), lr_min=1e-4, lr_max=1.0, steps=20)
+    ratios = [b / a for a, b in seen[1:]]
+    np.testing.assert_allclose(ratios, 0.2, rtol=1e-12)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.02]
+    assert r.lrs.size <= 20
+
+
+def test_range_test_on_a_dataloader_with_seeds_and_the_interval():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lrctl.torch import range_test, repeated_range_test
+
+    net, batches = sweep_problem(4, n=256)
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32,
+                                         shuffle=True)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    kw = {"lr_min": 1e-5, "lr_max": 10.0, "steps": 50}
+    a = range_test(net, opt, loss_fn, loader, seed=1, **kw)
+    b = range_test(net, opt, loss_fn, loader, seed=1, **kw)
+    c = range_test(net, opt, loss_fn, loader, seed=2, **kw)
+    np.testing.assert_array_equal(a.losses, b.losses)        # same seed, same batch order
+    assert not np.array_equal(a.losses[:10], c.losses[:10])  # another order
+    rep = repeated_range_test(net, opt, loss_fn, loader, seeds=[1, 2, 3], **kw)
+    assert len(rep.sweeps) == 3
+    np.testing.assert_array_equal(rep.sweeps[0].losses, a.losses)
+    for kind, iv in rep.intervals.items():
+        assert iv.low <= iv.high and iv.values.size <= 3
+        assert (iv.point is not None) == (iv.high / iv.low <= 2.0), kind
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        rep2 = repeated_range_test(net, opt, loss_fn, loader, seeds=[1, 2, 3], executor=ex, **kw)
+    for s1, s2 in zip(rep.sweeps, rep2.sweeps, strict=True):
+        np.testing.assert_array_equal(s1.losses, s2.losses)
+    # batches given as a list: the seed draws their order
+    d = range_test(net, opt, loss_fn, batches, seed=5, **kw)
+    e = range_test(net, opt, loss_fn, batches, **kw)
+    assert not np.array_equal(d.losses[:5], e.losses[:5])
+
+
+def test_range_test_bad_inputs():
+    from lrctl.torch import range_test, repeated_range_test
+
+    net, batches = sweep_problem(5)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    with pytest.raises(TypeError, match=r"optimizer must be a torch\.optim\.Optimizer"):
+        range_test(net, "sgd", loss_fn, batches)
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
+        range_test(None, opt, loss_fn, batches)
+    with pytest.raises(ValueError, match="lr_max must exceed lr_min"):
+        range_test(net, opt, loss_fn, batches, lr_min=1.0, lr_max=0.1)
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        range_test(net, opt, loss_fn, iter(batches))
+    with pytest.raises(TypeError, match="must be an integer"):
+        range_test(net, opt, loss_fn, batches, steps=True)
+    with pytest.raises(ValueError, match="steps must be >= 5"):
+        range_test(net, opt, loss_fn, batches, steps=3)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        repeated_range_test(net, opt, loss_fn, batches, seeds=[1])
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(RuntimeError, match="boom"):    # state restored on an exception, too
+        calls = []
+
+        def failing(out, y):
+            calls.append(1)
+            if len(calls) > 4:
+                raise RuntimeError("boom")
+            return loss_fn(out, y)
+
+        range_test(net, opt, failing, batches, steps=20)
+    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lanczos_certifies_its_tolerance_on_random_spectra(seed):
+    from lrctl.torch._curvature import _lanczos
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    eig = np.concatenate([rng.uniform(-1, 1, n - 2), [3.0, -2.5]])   # indefinite
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    H = (Q * eig) @ Q.T
+    H = 0.5 * (H + H.T)
+    w = np.linalg.eigvalsh(H)
+    for tol in (1e-2, 1e-6, 1e-10):
+        vals, vecs, m = _lanczos(lambda v: H @ v, n, 2, ("top", "bottom"), tol, seed, None, True)
+        # an eigenvalue of H within tol·|θ| of every Ritz value returned (the certificate)
+        for theta in np.concatenate([vals["top"], vals["bottom"]]):
+            assert np.min(np.abs(w - theta)) <= tol * abs(theta) + 1e-12
+        assert vals["top"][0] == pytest.approx(w[-1], rel=tol)
+        assert vals["bottom"][0] == pytest.approx(w[0], rel=tol)
+        assert m <= n
+    np.testing.assert_allclose(vals["top"], w[::-1][:2], rtol=1e-9)
+    for lam, v in zip(vals["top"], vecs["top"].T, strict=True):
+        np.testing.assert_allclose(H @ v, lam * v, atol=1e-6)
+    zero, _, m0 = _lanczos(lambda v: 0.0 * v, 5, 1, ("top",), 1e-6, 0, None, False)
+    assert zero["top"].tolist() == [0.0] and m0 == 1           # a dead block: exhausted at once
+
+
+def test_hessian_eigenvalues_agree_with_lrctl_curvature_arpack_on_a_wider_net():
+    from lrctl.curvature import hessian_operator, top_eigenvalues
+    from lrctl.torch import hessian_eigenvalues
+
+    net = small_net(12, hidden=40)
+    x, y = small_data(12, n=64)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    spec = hessian_eigenvalues(net, loss_fn, (x, y), k=2, tol=1e-10)
+    obj = TorchObjective(net, loss_fn, (x, y))
+    ref = top_eigenvalues(hessian_operator(obj, obj.initial()), k=2, tol=1e-12)
+    np.testing.assert_allclose(spec.values, ref.values, rtol=1e-8)
+    cheap = hessian_eigenvalues(net, loss_fn, (x, y), tol=1e-3)
+    assert cheap.lam_max == pytest.approx(ref.values[0], rel=1e-3)
+    assert cheap.n_products < ref.n_products
+
+
+def test_plain_sgd_full_batch_sweep_is_lrctl_rangetest_on_the_torch_objective():
+    """Independent route: lrctl.rangetest.range_test's numpy GD sweep on TorchObjective."""
+    from lrctl.torch import range_test
+
+    net = small_net(13, hidden=6)
+    x, y = small_data(13, n=48)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    obj = TorchObjective(net, loss_fn, (x, y))
+    ref = numpy_range_test(obj, obj.initial(), lr_min=1e-3, lr_max=300.0, steps=60)
+    r = range_test(net, torch.optim.SGD(net.parameters(), lr=0.1), loss_fn, (x, y),
+                   lr_min=1e-3, lr_max=300.0, steps=60)
+    assert r.initial_loss == pytest.approx(ref.initial_loss, rel=1e-14)
+    np.testing.assert_allclose(r.losses, ref.losses, rtol=1e-9)
+    assert r.diverged_at == ref.diverged_at
+    assert r.suggestions.steepest_index == ref.suggestions.steepest_index
+    assert r.suggestions.valley_index == ref.suggestions.valley_index
+    lrs_a, rho_a = r.sharpness_estimates(0.0)
+    lrs_b, rho_b = ref.sharpness_estimates(0.0)
+    np.testing.assert_array_equal(lrs_a, lrs_b)
+    np.testing.assert_allclose(rho_a, rho_b, rtol=1e-6)
+
+
+def test_repeated_range_test_on_a_process_pool_matches_the_sequential_sweeps():
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lrctl.torch import repeated_range_test
+
+    net, batches = sweep_problem(6)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    kw = {"lr_min": 1e-5, "lr_max": 10.0, "steps": 40}
+    seq = repeated_range_test(net, opt, loss_fn, batches, seeds=[0, 1], **kw)
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork")) as ex:
+        par = repeated_range_test(net, opt, loss_fn, batches, seeds=[0, 1], executor=ex, **kw)
+    for a, b in zip(seq.sweeps, par.sweeps, strict=True):
+        np.testing.assert_array_equal(a.losses, b.losses)
+    with pytest.raises(TypeError, match="must pickle"):
+        repeated_range_test(net, opt, lambda o, t: loss_fn(o, t), batches, seeds=[0, 1],
+                            executor=ex, **kw)
+
+
+def test_torch_objective_through_lrctl_training_run():
+    """TorchObjective in lrctl's one loop: a run equals torch's own SGD loop; a stack of rates
+    (the vmap path) equals the single runs. Skips on a tree without lrctl.training.run."""
+    import lrctl.training as training
+
+    if not hasattr(training, "run"):
+        pytest.skip("lrctl.training.run is not in this tree (the one-loop branch adds it)")
+    net = small_net(14, hidden=6)
+    x, y = small_data(14, n=40)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    obj = TorchObjective(net, loss_fn, (x, y))
+    r = training.run(obj, training.Constant(0.5), 25, theta0=obj.initial())
+    import copy
+    ref_net = copy.deepcopy(net)
+    opt = torch.optim.SGD(ref_net.parameters(), lr=0.5)
+    ref = []
+    for _ in range(25):
+        opt.zero_grad()
+        loss = loss_fn(ref_net(x), y)
+        ref.append(loss.item())
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        ref.append(loss_fn(ref_net(x), y).item())
+    np.testing.assert_allclose(r.losses, ref, rtol=1e-12)
+    np.testing.assert_allclose(r.theta, theta_of(ref_net), rtol=1e-10, atol=1e-13)
+    stacked = training.run(obj, training.Constant(np.array([0.2, 0.5])), 10, theta0=obj.initial())
+    for k, lr in enumerate([0.2, 0.5]):
+        single = training.run(obj, training.Constant(lr), 10, theta0=obj.initial())
+        np.testing.assert_allclose(stacked[k].losses, single.losses, rtol=1e-12)  # K Runs

@@ -15,6 +15,7 @@ The optional extra ``lrctl[torch]``; nothing else in lrctl imports torch.
 
 from lrctl.torch._curvature import HessianSpectrum, hessian_eigenvalues, layerwise_param_groups
 from lrctl.torch._objective import TorchObjective, theta_of
+from lrctl.torch._rangetest import analyse_sweep, range_test, repeated_range_test
 from lrctl.torch._scheduler import LossRatioProbe, PIScheduler, SharpnessProbe
 
 __all__ = [
@@ -23,7 +24,10 @@ __all__ = [
     "PIScheduler",
     "SharpnessProbe",
     "TorchObjective",
+    "analyse_sweep",
     "hessian_eigenvalues",
     "layerwise_param_groups",
+    "range_test",
+    "repeated_range_test",
     "theta_of",
 ]

@@ -1,18 +1,36 @@
 r"""The Hessian spectrum of a PyTorch network, and layer-wise learning rates from it.
 
-:func:`hessian_eigenvalues` runs Lanczos (:mod:`lrctl.curvature`, ARPACK's ``eigsh``) on the
-operator v ↦ H(θ)v of a :class:`~lrctl.torch.TorchObjective` at the model's current
-parameters θ, so H is never formed: each product is one exact forward-over-reverse pass per
-batch. The count of products is the cost and is reported. Lanczos needs no shift to find
-λ_max of an indefinite H (power iteration finds the eigenvalue of largest magnitude, which
-away from a minimum may be λ_min < 0), and it converges in O(1/√γ) products on a top gap
-that is a fraction γ of the spectrum's width, against power iteration's O(1/γ)
-(``benchmarks/bench_torch_hessian.py`` counts both on a network).
+:func:`hessian_eigenvalues` runs Lanczos on the operator v ↦ H(θ)v of a
+:class:`~lrctl.torch.TorchObjective` at the model's current parameters θ, so H is never
+formed: each product is one exact forward-over-reverse pass per batch, and the count of
+products, the cost, is reported.
+
+The Lanczos iteration
+---------------------
+Starting from a random unit q₁, m products build the orthonormal Krylov basis
+Q_m = [q₁ … q_m] of span{q₁, Hq₁, …, H^{m−1}q₁} and the tridiagonal T_m = Q_mᵀ H Q_m
+(three-term recurrence, with full re-orthogonalization against Q_m, done twice, so round-off
+does not produce ghost copies of converged eigenvalues). An eigenpair (θ_i, s_i) of T_m gives
+the Ritz pair (θ_i, Q_m s_i) with residual ‖H Q_m s_i − θ_i Q_m s_i‖ = β_m |s_{m,i}|, and H has an
+eigenvalue within that residual of θ_i (Parlett, *The Symmetric Eigenvalue Problem*, Thm
+4.5.1). The iteration stops as soon as each wanted Ritz value, the k largest and/or the k
+smallest, has β_m |s_{m,i}| <= ``tol``·|θ_i|: the eigenvalue is then certified to relative
+accuracy ``tol`` (and is in fact accurate to about tol²·|θ|²/gap). Both ends come from the
+same Krylov space, so ``which='both'`` costs no more products than the slower end. Unlike
+power iteration, Lanczos needs no shift to find λ_max of an indefinite H, and converges in
+O(1/√γ) products on a top gap that is a fraction γ of the spectrum's width, against power
+iteration's O(1/γ) (``benchmarks/bench_torch_hessian.py`` counts both on a network; the
+iteration is checked against ``numpy.linalg.eigvalsh`` of the dense Hessian and against
+:func:`lrctl.curvature.top_eigenvalues`, ARPACK, in the tests). ARPACK's implicit restarts,
+which :mod:`lrctl.curvature` uses, spend at least 20 products before the first convergence
+test; without restarts the basis costs m·dim floats, which is what keeps this path for the
+few extreme eigenvalues of a network's Hessian.
 
 Per-block spectra (``blocks=True``): for each parameter tensor ℓ the top eigenvalues of the
-diagonal block H_ℓℓ (:func:`lrctl.curvature.block_spectra`); :func:`layerwise_param_groups`
-turns them into torch param groups with lr_ℓ = fraction · 2/λ_max(H_ℓℓ)
-(:func:`lrctl.quadratic.layerwise_lr_caps`).
+diagonal block H_ℓℓ u = [H P_ℓ u]_ℓ (P_ℓ pads u with zeros outside block ℓ; as in
+:func:`lrctl.curvature.block_spectra`), by the same iteration; λ_max(H_ℓℓ) <= λ_max(H) by
+Cauchy interlacing. :func:`layerwise_param_groups` turns them into torch param groups with
+lr_ℓ = fraction · 2/λ_max(H_ℓℓ) (:func:`lrctl.quadratic.layerwise_lr_caps`).
 
 The model is left exactly as it was found: its parameters, buffers, every ``.grad`` and its
 ``training`` flag (the computation never touches them; see :class:`TorchObjective`). The
@@ -29,7 +47,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from lrctl._validation import check_choice, check_in_interval, check_int, check_positive
+from lrctl._validation import (
+    as_rng,
+    check_choice,
+    check_in_interval,
+    check_int,
+    check_positive,
+)
 from lrctl.torch._objective import TorchObjective
 
 __all__ = ["HessianSpectrum", "hessian_eigenvalues", "layerwise_param_groups"]
@@ -51,7 +75,7 @@ class HessianSpectrum:
         Unit eigenvectors (columns, in the order of ``values``, in θ coordinates), or ``None``
         unless ``vectors=True`` was asked.
     n_products
-        Hessian-vector products used for ``values`` (both ends together for ``'both'``).
+        Hessian-vector products used for ``values`` (one Krylov space serves both ends).
     which
         ``"top"``, ``"bottom"`` or ``"both"``.
     names
@@ -99,11 +123,55 @@ class HessianSpectrum:
         return int(self.n_products) + extra
 
 
-def _operator(obj: TorchObjective, theta: np.ndarray):
-    from scipy.sparse.linalg import LinearOperator
+def _lanczos(matvec: Any, dim: int, k: int, ends: tuple[str, ...], tol: float, seed: Any,
+             max_products: int | None, want_vectors: bool
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None], int]:
+    """Lanczos with full re-orthogonalization, stopped on the Ritz residuals of the wanted ends.
 
-    return LinearOperator((obj.dim, obj.dim), matvec=lambda v: obj.hvp(theta, np.ravel(v)),
-                          matmat=lambda V: obj.hvp_many(theta, V), dtype=float)
+    Returns ``({end: values}, {end: vectors or None}, products)`` with ``end`` in ``ends``
+    (``"top"``: descending, ``"bottom"``: ascending).
+    """
+    from lrctl._validation import as_rng
+
+    budget = dim if max_products is None else max_products
+    rng = as_rng(seed)
+    q = rng.standard_normal(dim)
+    Q = np.empty((min(budget, dim) + 1, dim))
+    Q[0] = q / np.linalg.norm(q)
+    alphas: list[float] = []
+    betas: list[float] = []
+    m = 0
+    while True:
+        w = np.asarray(matvec(Q[m]), dtype=float)
+        if w.shape != (dim,) or not np.all(np.isfinite(w)):
+            raise ValueError("the Hessian-vector product returned NaN, inf or a wrong shape")
+        m += 1
+        alphas.append(float(Q[m - 1] @ w))
+        for _ in range(2):  # full re-orthogonalization, twice ("twice is enough")
+            w -= Q[:m].T @ (Q[:m] @ w)
+        beta = float(np.linalg.norm(w))
+        T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+        theta, S = np.linalg.eigh(T)
+        kk = min(k, m)
+        picks = {"top": np.arange(m - 1, m - 1 - kk, -1), "bottom": np.arange(kk)}
+        scale = max(float(np.abs(theta).max()), np.finfo(float).tiny)
+        exhausted = beta <= 1e-12 * scale or m >= dim
+        done = exhausted or all(
+            kk == k and np.all(beta * np.abs(S[-1, picks[e]])
+                               <= tol * np.maximum(np.abs(theta[picks[e]]), 1e-12 * scale))
+            for e in ends
+        )
+        if done:
+            values = {e: theta[picks[e]] for e in ends}
+            vectors = {e: (Q[:m].T @ S[:, picks[e]]) if want_vectors else None for e in ends}
+            return values, vectors, m
+        if m >= budget:
+            raise RuntimeError(
+                f"Lanczos did not converge within {m} Hessian-vector products "
+                f"(max_products={max_products}, tol={tol:g}); raise max_products or tol"
+            )
+        betas.append(beta)
+        Q[m] = w / beta
 
 
 def hessian_eigenvalues(
@@ -124,9 +192,9 @@ def hessian_eigenvalues(
     r"""The ``k`` extreme eigenvalues of the network's Hessian ∇²L(θ), by Lanczos on H v.
 
     L is the loss of :class:`TorchObjective` (``model``, ``loss_fn``, ``data``) and θ the
-    model's current trainable parameters. ARPACK's Lanczos (:func:`lrctl.curvature.top_eigenvalues`)
-    stops when each Ritz pair's residual estimate is below ``tol``·|λ|; the eigenvalue error
-    is then of order tol²·λ²/gap, far below tol on a separated eigenvalue.
+    model's current trainable parameters. Lanczos (module docstring) stops when each wanted
+    Ritz value θ has residual <= ``tol``·|θ|, which certifies an eigenvalue of H within
+    ``tol``·|θ| (and the error is about tol²·θ²/gap, far below tol on a separated eigenvalue).
 
     Parameters
     ----------
@@ -142,7 +210,8 @@ def hessian_eigenvalues(
     tol
         Relative residual tolerance of Lanczos (> 0).
     max_products
-        Budget of Hessian-vector products per end (a ``RuntimeError`` if it runs out).
+        Budget of Hessian-vector products (a ``RuntimeError`` if it runs out first; default:
+        the dimension, where Lanczos is exact in exact arithmetic). Also per block.
     seed
         Seed of the Lanczos start vector.
     vectors
@@ -164,8 +233,6 @@ def hessian_eigenvalues(
     >>> spec.values.shape, bool(spec.lam_max >= spec.block_lam_max.max())   # interlacing
     ((4,), True)
     """
-    from lrctl.curvature import block_spectra, top_eigenvalues
-
     k = check_int("k", k, minimum=1)
     check_choice("which", which, _WHICH)
     if not isinstance(blocks, bool):
@@ -181,24 +248,33 @@ def hessian_eigenvalues(
     if which == "both" and 2 * k > obj.dim:
         raise ValueError(f"which='both' needs 2k <= {obj.dim} trainable parameters, got k={k}")
     theta = obj.initial()
-    op = _operator(obj, theta)
-    vals, vecs, count = [], [], 0
-    ends = {"top": ("LA",), "bottom": ("SA",), "both": ("LA", "SA")}[which]
-    for end in ends:
-        pairs = top_eigenvalues(op, k=k, which=end, tol=tol, seed=seed, max_products=max_products)
-        v, V = pairs.values, pairs.vectors
-        if end == "SA":
-            v, V = v[::-1], V[:, ::-1]  # descending overall
-        vals.append(v)
-        vecs.append(V)
-        count += pairs.n_products
+    ends = ("top", "bottom") if which == "both" else (which,)
+    seeds = np.random.SeedSequence(int(as_rng(seed).integers(2**63 - 1))).spawn(
+        1 + len(obj.blocks))
+    vals, vecs, count = _lanczos(lambda v: obj.hvp(theta, v), obj.dim, k, ends, tol,
+                                 np.random.default_rng(seeds[0]), max_products, vectors)
+    values = np.concatenate([vals[e] if e == "top" else vals[e][::-1] for e in ends])
+    V = (np.concatenate([vecs[e] if e == "top" else vecs[e][:, ::-1] for e in ends], axis=1)
+         if vectors else None)
     block_values = block_products = None
     if blocks:
-        bs = block_spectra(op, obj.blocks, k=k, tol=tol, seed=seed)
-        block_values, block_products = bs.eigenvalues, bs.n_products
+        bv, bp = [], []
+        for sl, ss in zip(obj.blocks, seeds[1:], strict=True):
+            size = sl.stop - sl.start
+
+            def block_hvp(u: np.ndarray, sl: slice = sl) -> np.ndarray:
+                full = np.zeros(obj.dim)
+                full[sl] = u
+                return obj.hvp(theta, full)[sl]
+
+            bvals, _, bcount = _lanczos(block_hvp, size, min(k, size), ("top",), tol,
+                                        np.random.default_rng(ss), max_products, False)
+            bv.append(bvals["top"])
+            bp.append(bcount)
+        block_values, block_products = tuple(bv), np.asarray(bp, dtype=int)
     return HessianSpectrum(
-        values=np.concatenate(vals),
-        vectors=np.concatenate(vecs, axis=1) if vectors else None,
+        values=values,
+        vectors=V,
         n_products=int(count),
         which=which,
         names=obj.names,
