@@ -115,7 +115,9 @@ class PIScheduler(LRScheduler):
         base over the first W optimizer steps; measurements given meanwhile are not used
         (counted in ``measurements_skipped``).
     last_epoch
-        As in torch: -1 starts fresh; restore a checkpoint with :meth:`load_state_dict`.
+        As in torch: -1 starts fresh. With ``last_epoch >= 0`` the controller is not reset and
+        its current rate is taken as η_ref; to resume a run, build the scheduler fresh and
+        call :meth:`load_state_dict` (which restores the saved η_ref and controller state).
 
     Notes
     -----
