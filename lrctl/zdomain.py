@@ -1900,7 +1900,9 @@ class PIController:
 
     def update(self, measurement: float) -> float:
         """Take one measurement, return the learning rate for the next ``dt`` steps."""
-        y = check_scalar("measurement", measurement)
+        # A finite Python float needs no conversion (the per-step cost of torch's scheduler).
+        y = (measurement if type(measurement) is float and math.isfinite(measurement)
+             else check_scalar("measurement", measurement))
         e = self.config.setpoint - y
         u = self._u + self._c1 * e + self._c0 * self._e_prev
         if u <= self._lo:
@@ -1912,6 +1914,54 @@ class PIController:
         self._e_prev = e
         self._n += 1
         return self._lr
+
+    def state_dict(self) -> dict[str, Any]:
+        """The configuration and the runtime state as plain Python numbers.
+
+        Keys: the :class:`PIConfig` fields (``kp``, ``ki``, ``setpoint``, ``lr0``, ``lr_min``,
+        ``lr_max``, ``dt``, ``method``) and the state ``u`` (= log η, the integrator of the
+        velocity form), ``lr``, ``e_prev`` (the last error), ``n_updates`` and ``saturated``
+        (the clamp). :meth:`load_state_dict` of any controller restores it exactly, so that
+        ``torch.save`` / ``torch.load(weights_only=True)`` round-trip it.
+
+        >>> a = PIController(0.2, 0.5, setpoint=1.0, lr0=0.1, lr_min=1e-3, lr_max=1.0)
+        >>> _ = a.update(0.5)
+        >>> b = PIController(0.0, 0.1, setpoint=2.0, lr0=0.5, lr_min=1e-2, lr_max=2.0)
+        >>> b.load_state_dict(a.state_dict())
+        >>> b.update(0.7) == a.update(0.7), b.config == a.config
+        (True, True)
+        """
+        c = self.config
+        return {"kp": c.kp, "ki": c.ki, "setpoint": c.setpoint, "lr0": c.lr0,
+                "lr_min": c.lr_min, "lr_max": c.lr_max, "dt": c.dt, "method": c.method,
+                "u": self._u, "lr": self._lr, "e_prev": self._e_prev, "n_updates": self._n,
+                "saturated": self._saturated}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`: gains, setpoint, limits and the runtime state."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from PIController.state_dict(), got {type(state).__name__}")
+        keys = ("kp", "ki", "setpoint", "lr0", "lr_min", "lr_max", "dt", "method", "u", "lr",
+                "e_prev", "n_updates", "saturated")
+        missing = [k for k in keys if k not in state]
+        if missing:
+            raise ValueError(f"state is missing {missing}; expected the keys of PIController.state_dict()")
+        config = PIConfig(*(state[k] for k in keys[:8]))
+        u = check_scalar("state['u']", state["u"])
+        lr = check_scalar("state['lr']", state["lr"])
+        lo, hi = math.log(config.lr_min), math.log(config.lr_max)
+        if not (lo <= u <= hi and config.lr_min <= lr <= config.lr_max):
+            raise ValueError(f"state['u'] = {u:g} and state['lr'] = {lr:g} must lie within the "
+                             f"limits [{config.lr_min:g}, {config.lr_max:g}] (u = log lr)")
+        e_prev = check_scalar("state['e_prev']", state["e_prev"])
+        n = check_int("state['n_updates']", state["n_updates"], minimum=0)
+        if not isinstance(state["saturated"], bool):
+            raise TypeError(f"state['saturated'] must be a bool, got {state['saturated']!r}")
+        self.config = config
+        self._c1, self._c0 = _pi_coefficients(config.kp, config.ki, config.dt, config.method)
+        self._lo, self._hi = lo, hi
+        self._u, self._lr, self._e_prev, self._n = u, lr, e_prev, n
+        self._saturated = state["saturated"]
 
     def __repr__(self) -> str:
         c = self.config
