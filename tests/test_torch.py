@@ -776,3 +776,15 @@ def test_torch_objective_through_lrctl_training_run():
     for k, lr in enumerate([0.2, 0.5]):
         single = training.run(obj, training.Constant(lr), 10, theta0=obj.initial())
         np.testing.assert_allclose(stacked[k].losses, single.losses, rtol=1e-12)  # K Runs
+
+
+def test_lanczos_basis_grows_and_the_default_budget_binds():
+    from lrctl.torch._curvature import _lanczos
+
+    n = 200
+    H = np.diag(np.linspace(1.0, 1.001, n))   # clustered: slow, needs many products
+    vals, _, m = _lanczos(lambda v: H @ v, n, 1, ("top",), 1e-13, 0, None, False)
+    assert m > 33                              # past the first allocation of the basis
+    assert vals["top"][0] == pytest.approx(1.001, rel=1e-9)
+    with pytest.raises(RuntimeError, match="within 5 Hessian-vector products"):
+        _lanczos(lambda v: H @ v, n, 1, ("top",), 1e-13, 0, 5, False)

@@ -113,7 +113,7 @@ def _move(x: Any, device: torch.device, dtype: torch.dtype) -> Any:
     raise TypeError(f"inputs must be a tensor or a tuple of tensors, got {type(x).__name__}")
 
 
-def collect_batches(data: Any, device: torch.device, dtype: torch.dtype,
+def _collect_batches(data: Any, device: torch.device, dtype: torch.dtype,
                     name: str = "data") -> list[tuple[Any, torch.Tensor, int]]:
     """``data`` (a pair or an iterable of pairs) as a list of ``(inputs, targets, n)``."""
     if _is_pair(data):
@@ -239,7 +239,7 @@ class TorchObjective:
                              for n, b in model.named_buffers()}
         self._frozen = frozen
         self._fresh_buffers = _has_running_stats_in_training(model)
-        self._batches = collect_batches(data, self.device, dtype)
+        self._batches = _collect_batches(data, self.device, dtype)
         self.n_examples = int(sum(n for _, _, n in self._batches))
         self._weights = tuple(n / self.n_examples for _, _, n in self._batches)
         self.hvp_mode = "forward-over-reverse"

@@ -45,6 +45,7 @@ from lrctl._validation import (
     check_positive,
     check_scalar,
 )
+from lrctl.torch._objective import _is_pair
 
 __all__ = ["analyse_sweep", "range_test", "repeated_range_test"]
 
@@ -215,12 +216,6 @@ class _SavedState:
 # ---------------------------------------------------------------------------------------
 # The sweep
 # ---------------------------------------------------------------------------------------
-
-
-def _is_pair(data: Any) -> bool:
-    return (isinstance(data, (tuple, list)) and len(data) == 2
-            and isinstance(data[1], torch.Tensor)
-            and isinstance(data[0], (torch.Tensor, tuple, list)))
 
 
 def _batches(data: Any, seed: Any) -> Iterator[Any]:
