@@ -788,3 +788,17 @@ def test_lanczos_basis_grows_and_the_default_budget_binds():
     assert vals["top"][0] == pytest.approx(1.001, rel=1e-9)
     with pytest.raises(RuntimeError, match="within 5 Hessian-vector products"):
         _lanczos(lambda v: H @ v, n, 1, ("top",), 1e-13, 0, 5, False)
+
+
+def test_range_test_with_lbfgs_and_rmsprop_restores_state():
+    from lrctl.torch import range_test
+
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for make in (lambda ps: torch.optim.LBFGS(ps, lr=0.1, max_iter=3),
+                 lambda ps: torch.optim.RMSprop(ps, lr=1e-3, momentum=0.5)):
+        net, batches = sweep_problem(7)
+        opt = make(net.parameters())
+        before = full_snapshot(net, opt)
+        r = range_test(net, opt, loss_fn, batches, lr_min=1e-5, lr_max=10.0, steps=30)
+        assert_state_equal(before, full_snapshot(net, opt))
+        assert r.losses.size >= 5 and np.all(np.isfinite(r.losses))
