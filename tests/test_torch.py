@@ -107,6 +107,12 @@ def test_hvp_matches_dense_autograd_hessian():
     # every column: the whole Hessian
     cols = np.column_stack([obj.hvp(theta, e) for e in np.eye(obj.dim)])
     assert np.max(np.abs(cols - H)) < 1e-10
+    rr = TorchObjective(net, torch.nn.CrossEntropyLoss(), small_data(1),
+                        hvp_mode="reverse-over-reverse")
+    for v in V:
+        np.testing.assert_allclose(rr.hvp(theta, v), H @ v, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="hvp_mode must be one of"):
+        TorchObjective(net, torch.nn.CrossEntropyLoss(), small_data(1), hvp_mode="fwd")
 
 
 def test_blocks_and_names_follow_the_parameters():
