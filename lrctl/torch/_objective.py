@@ -21,7 +21,8 @@ forward-mode derivative, see ``hvp_mode``):
           = \texttt{torch.func.jvp}(\texttt{torch.func.grad}(L), (θ,), (v,))[1],
 
 without forming H, at the cost of a few gradient evaluations (on a 64-128-10 MLP on the CPU,
-float32: 3.0 gradients forward-over-reverse, 2.3 reverse-over-reverse; ``hvp_mode`` chooses). A stack of K vectors, shape
+float32: 2.6–3.0 gradients forward-over-reverse, 2.2–2.3 reverse-over-reverse, in
+``benchmarks/bench_torch_hessian.py``; ``hvp_mode`` chooses). A stack of K vectors, shape
 ``(K, dim)``, is evaluated by ``torch.func.vmap`` in one call (``stacked = True``).
 
 What is held fixed
