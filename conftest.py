@@ -3,4 +3,12 @@ extra), so without torch its modules are not collected (the tests and docs skip 
 
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("torch") else ["lrctl/torch"]
+
+def _have(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+collect_ignore = [] if _have("torch") else ["lrctl/torch"]

@@ -19,7 +19,9 @@ initialization and after 20 epochs of SGD-momentum. Every method uses the same p
   within 1e-3 of the reference (no stopping rule can stop earlier and be that accurate).
 
 Run: ``python benchmarks/bench_torch_hessian.py [--seeds 5]``. Prints one row per network and
-seed, and the median ratios (PyHessian products / lrctl products; oracle power / lrctl).
+seed, and the median ratios (PyHessian products / lrctl products; oracle power / lrctl). Last,
+the cost of one product in gradient evaluations (CPU time, best of 30) for both of
+TorchObjective's ``hvp_mode``s on a 64-128-10 MLP, float32, all 1347 training images.
 """
 
 from __future__ import annotations
@@ -128,6 +130,33 @@ def main() -> None:
     print(f"largest error: lrctl {max(errors_ours):.1e} (goal <= 1e-3: "
           f"{'met' if max(errors_ours) <= TARGET else 'MISSED'}), PyHessian {max(errors_pyh):.1e}; "
           f"PyHessian within 1e-3 on {np.mean(np.array(errors_pyh) <= TARGET):.0%} of the runs")
+    product_cost()
+
+
+def product_cost() -> None:
+    import time
+
+    Xtr, ytr, _, _ = split_dataset("digits", seed=0)
+    x, y = torch.tensor(Xtr, dtype=torch.float32), torch.tensor(ytr)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+
+    def best(f, n=30):
+        f()
+        times = []
+        for _ in range(n):
+            t0 = time.process_time()
+            f()
+            times.append(time.process_time() - t0)
+        return min(times)
+
+    for mode in ("forward-over-reverse", "reverse-over-reverse"):
+        obj = TorchObjective(net, torch.nn.CrossEntropyLoss(), (x, y), hvp_mode=mode)
+        theta, v = obj.initial(), np.ones(obj.dim)
+        g = best(lambda obj=obj, theta=theta: obj.grad(theta))
+        h = best(lambda obj=obj, theta=theta, v=v: obj.hvp(theta, v))
+        print(f"one Hessian-vector product, {mode}: {h / g:.2f} gradients "
+              f"(gradient {g * 1e3:.2f} ms, 64-128-10 MLP, float32)")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import torch
 
 from lrctl.objectives import split_dataset
 from lrctl.rangetest import exponential_lrs
-from lrctl.torch import range_test
+from lrctl.torch import analyse_sweep, range_test
 
 torch.set_num_threads(1)
 LR_MIN, LR_MAX = 1e-6, 0.05
@@ -104,6 +104,13 @@ def main() -> None:
     print(f"  same losses recorded by both loops: {same} ({len(r.losses)} steps each)")
     print(f"  hand-written loop: best {min(t_hand) * 1e3:8.1f} ms  median {np.median(t_hand) * 1e3:8.1f} ms")
     print(f"  lrctl range_test:  best {min(t_ours) * 1e3:8.1f} ms  median {np.median(t_ours) * 1e3:8.1f} ms")
+    t_an = []
+    for _ in range(args.repeats):
+        t0 = time.process_time()
+        analyse_sweep(r.lrs, r.losses, initial_loss=r.initial_loss)
+        t_an.append(time.process_time() - t0)
+    print(f"  of which the analysis (smoothing, suggestions; lrctl.rangetest): "
+          f"{min(t_an) * 1e3:.1f} ms")
     ratio = min(t_ours) / min(t_hand)
     print(f"  ratio lrctl / hand-written (best of {args.repeats}): {ratio:.3f}  "
           f"(goal <= 1.10: {'met' if ratio <= 1.10 else 'MISSED'})")

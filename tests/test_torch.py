@@ -107,6 +107,12 @@ def test_hvp_matches_dense_autograd_hessian():
     # every column: the whole Hessian
     cols = np.column_stack([obj.hvp(theta, e) for e in np.eye(obj.dim)])
     assert np.max(np.abs(cols - H)) < 1e-10
+    rr = TorchObjective(net, torch.nn.CrossEntropyLoss(), small_data(1),
+                        hvp_mode="reverse-over-reverse")
+    for v in V:
+        np.testing.assert_allclose(rr.hvp(theta, v), H @ v, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="hvp_mode must be one of"):
+        TorchObjective(net, torch.nn.CrossEntropyLoss(), small_data(1), hvp_mode="fwd")
 
 
 def test_blocks_and_names_follow_the_parameters():
@@ -776,3 +782,29 @@ def test_torch_objective_through_lrctl_training_run():
     for k, lr in enumerate([0.2, 0.5]):
         single = training.run(obj, training.Constant(lr), 10, theta0=obj.initial())
         np.testing.assert_allclose(stacked[k].losses, single.losses, rtol=1e-12)  # K Runs
+
+
+def test_lanczos_basis_grows_and_the_default_budget_binds():
+    from lrctl.torch._curvature import _lanczos
+
+    n = 200
+    H = np.diag(np.linspace(1.0, 1.001, n))   # clustered: slow, needs many products
+    vals, _, m = _lanczos(lambda v: H @ v, n, 1, ("top",), 1e-13, 0, None, False)
+    assert m > 33                              # past the first allocation of the basis
+    assert vals["top"][0] == pytest.approx(1.001, rel=1e-9)
+    with pytest.raises(RuntimeError, match="within 5 Hessian-vector products"):
+        _lanczos(lambda v: H @ v, n, 1, ("top",), 1e-13, 0, 5, False)
+
+
+def test_range_test_with_lbfgs_and_rmsprop_restores_state():
+    from lrctl.torch import range_test
+
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for make in (lambda ps: torch.optim.LBFGS(ps, lr=0.1, max_iter=3),
+                 lambda ps: torch.optim.RMSprop(ps, lr=1e-3, momentum=0.5)):
+        net, batches = sweep_problem(7)
+        opt = make(net.parameters())
+        before = full_snapshot(net, opt)
+        r = range_test(net, opt, loss_fn, batches, lr_min=1e-5, lr_max=10.0, steps=30)
+        assert_state_equal(before, full_snapshot(net, opt))
+        assert r.losses.size >= 5 and np.all(np.isfinite(r.losses))

@@ -59,6 +59,9 @@ from lrctl.torch._objective import TorchObjective
 __all__ = ["HessianSpectrum", "hessian_eigenvalues", "layerwise_param_groups"]
 
 _WHICH = ("top", "bottom", "both")
+#: Default budget of Hessian-vector products (when the dimension is larger): the basis holds
+#: that many vectors of the parameters' size.
+_DEFAULT_BUDGET = 500
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,10 +136,10 @@ def _lanczos(matvec: Any, dim: int, k: int, ends: tuple[str, ...], tol: float, s
     """
     from lrctl._validation import as_rng
 
-    budget = dim if max_products is None else max_products
+    budget = min(dim, _DEFAULT_BUDGET) if max_products is None else max_products
     rng = as_rng(seed)
     q = rng.standard_normal(dim)
-    Q = np.empty((min(budget, dim) + 1, dim))
+    Q = np.empty((min(budget, dim, 32) + 1, dim))  # the basis, grown by doubling
     Q[0] = q / np.linalg.norm(q)
     alphas: list[float] = []
     betas: list[float] = []
@@ -171,6 +174,8 @@ def _lanczos(matvec: Any, dim: int, k: int, ends: tuple[str, ...], tol: float, s
                 f"(max_products={max_products}, tol={tol:g}); raise max_products or tol"
             )
         betas.append(beta)
+        if m >= Q.shape[0]:
+            Q = np.concatenate([Q, np.empty((min(Q.shape[0], dim + 1 - Q.shape[0]), dim))])
         Q[m] = w / beta
 
 
@@ -208,10 +213,13 @@ def hessian_eigenvalues(
     blocks
         Also the top-``k`` spectrum of each parameter tensor's diagonal block H_ℓℓ.
     tol
-        Relative residual tolerance of Lanczos (> 0).
+        Relative residual tolerance of Lanczos (> 0). The products of a float32 model carry
+        float32 round-off, so the eigenvalue is no more accurate than that (about 1e-7
+        relative) whatever ``tol``; compute with ``dtype=torch.float64`` for more.
     max_products
         Budget of Hessian-vector products (a ``RuntimeError`` if it runs out first; default:
-        the dimension, where Lanczos is exact in exact arithmetic). Also per block.
+        min(dim, 500); at m = dim Lanczos is exact in exact arithmetic). Also per block. The
+        basis costs m·dim float64 values.
     seed
         Seed of the Lanczos start vector.
     vectors

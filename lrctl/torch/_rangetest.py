@@ -45,6 +45,7 @@ from lrctl._validation import (
     check_positive,
     check_scalar,
 )
+from lrctl.torch._objective import _is_pair
 
 __all__ = ["analyse_sweep", "range_test", "repeated_range_test"]
 
@@ -217,12 +218,6 @@ class _SavedState:
 # ---------------------------------------------------------------------------------------
 
 
-def _is_pair(data: Any) -> bool:
-    return (isinstance(data, (tuple, list)) and len(data) == 2
-            and isinstance(data[1], torch.Tensor)
-            and isinstance(data[0], (torch.Tensor, tuple, list)))
-
-
 def _batches(data: Any, seed: Any) -> Iterator[Any]:
     """Batches forever: one pair repeated, a sequence (re-shuffled each pass when ``seed`` is
     given) or any re-iterable (a DataLoader) cycled."""
@@ -328,7 +323,8 @@ def range_test(
     model
         The ``torch.nn.Module`` to train.
     optimizer
-        Any ``torch.optim.Optimizer`` on the model's parameters, in whatever state.
+        Any ``torch.optim.Optimizer`` on the model's parameters, in whatever state
+        (``torch.optim.LBFGS`` is stepped with a closure on the step's batch).
     loss_fn
         ``loss_fn(outputs, targets)`` -> scalar tensor.
     data
@@ -399,18 +395,30 @@ def range_test(
         if train_mode:
             model.train()
         batches = _batches(data, seed)
-        loss = _forward(model, loss_fn, next(batches), device)
+        pair = next(batches)
+        loss = _forward(model, loss_fn, pair, device)
         L0 = loss.item()
         if not np.isfinite(L0):
             raise ValueError(f"the loss at the model's parameters is {L0}; the sweep needs a "
                              "finite initial loss")
         stop = _Stop(L0, thr, w)
+        needs_closure = isinstance(optimizer, torch.optim.LBFGS)
         for t, eta in enumerate(lrs):
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
             for g, ratio in zip(groups, ratios, strict=True):
                 g["lr"] = float(eta) * ratio
-            optimizer.step()
+            if needs_closure:
+                # L-BFGS re-evaluates the loss of the step's batch as often as it needs
+                def closure(pair: Any = pair) -> torch.Tensor:
+                    optimizer.zero_grad(set_to_none=True)
+                    value = _forward(model, loss_fn, pair, device)
+                    value.backward()
+                    return value
+
+                optimizer.step(closure)
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
             pair = next(batches)
             if t + 1 < lrs.size:
                 loss = _forward(model, loss_fn, pair, device)
