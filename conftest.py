@@ -1,5 +1,5 @@
-"""Collection rules for the doctests under lrctl/: the torch adapter needs torch (an optional
-extra), so without torch its modules are not collected (the tests and docs skip by themselves)."""
+"""Collection rules for the doctests under lrctl/: the torch and JAX adapters need their
+frameworks (optional extras), so without them their modules are not collected (the tests and docs skip by themselves)."""
 
 import importlib.util
 
@@ -11,4 +11,7 @@ def _have(module: str) -> bool:
         return False
 
 
-collect_ignore = [] if _have("torch") else ["lrctl/torch"]
+collect_ignore = [
+    *([] if _have("torch") else ["lrctl/torch"]),
+    *([] if _have("jax") and _have("optax") else ["lrctl/jax.py"]),
+]
