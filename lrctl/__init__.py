@@ -26,6 +26,7 @@ _SUBMODULES = frozenset(
         "dynamics",
         "federated",
         "games",
+        "jax",
         "objectives",
         "plots",
         "quadratic",
@@ -33,6 +34,7 @@ _SUBMODULES = frozenset(
         "report",
         "schedules",
         "search",
+        "torch",
         "training",
         "zdomain",
     }
