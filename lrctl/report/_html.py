@@ -81,7 +81,7 @@ def sanitize_mathml(markup: str) -> str:
     if "<!" in markup.replace("<![CDATA[", "") or "<?" in markup:
         return _escaped_source(markup, "MathML with a declaration is not rendered")
     try:
-        root = ET.fromstring(markup)
+        root = ET.fromstring(_ENTITY.sub(_numeric_entity, markup))
     except (ET.ParseError, ValueError, RecursionError):
         return _escaped_source(markup, "not well-formed MathML")
     if _local(root.tag) != "math" or _ns(root.tag) not in ("", MATHML_NS):
@@ -92,6 +92,21 @@ def sanitize_mathml(markup: str) -> str:
     except RecursionError:  # pragma: no cover - depth is bounded below
         return _escaped_source(markup, "MathML nested too deeply")
     return "".join(out)
+
+
+_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,40});")
+_XML_ENTITIES = frozenset({"lt", "gt", "amp", "quot", "apos"})
+
+
+def _numeric_entity(m: re.Match[str]) -> str:
+    """HTML named entities (sympy writes ``&InvisibleTimes;``) as numeric references, which
+    an XML parser understands; an unknown name is left and fails the parse."""
+    from html.entities import html5
+
+    name = m.group(1)
+    if name in _XML_ENTITIES or name + ";" not in html5:
+        return m.group(0)
+    return "".join(f"&#x{ord(ch):x};" for ch in html5[name + ";"])
 
 
 def _ns(tag: Any) -> str:
@@ -133,7 +148,7 @@ _CSS = """
 html{scroll-behavior:smooth;scroll-padding-top:1em}
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1d2329;background:#fafbfc;line-height:1.45}
 header{background:#1f3a5f;color:#fff;padding:1.1em 2em}
-header h1{margin:0;font-size:1.5em} .headline{margin:.35em 0 .6em;font-size:1.05em}
+header h1{margin:0;font-size:1.5em} a.failed-link{color:#ffd6d2} .headline{margin:.35em 0 .6em;font-size:1.05em}
 .prov{display:flex;flex-wrap:wrap;gap:.2em 1.4em;margin:0;font-size:.85em;opacity:.9}
 .prov div{display:flex;gap:.35em} .prov dt{opacity:.75} .prov dd{margin:0;font-family:ui-monospace,monospace}
 .layout{display:flex;align-items:flex-start}
@@ -215,7 +230,7 @@ def render_html(report: Report) -> str:
         f"{len(ran)} of {len(report.analyses)} analyses ran · {n_hold} claims hold · "
         f"{n_find} do not (findings) · {n_checks_ok}/{n_checks} checks pass"
         + (f" · <b>{len(failed)} failed: " + ", ".join(
-            f"<a href='#{_e(a.name)}' style='color:#ffd6d2'>{_e(a.name)}</a>" for a in failed)
+            f"<a class='failed-link' href='#{_e(a.name)}'>{_e(a.name)}</a>" for a in failed)
            + "</b>" if failed else "")
     )
     parts = [
