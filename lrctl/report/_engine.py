@@ -738,10 +738,15 @@ def clean_stale(out: Path) -> list[Path]:
     except OSError:
         return removed
     for p in entries:
-        if not pattern.fullmatch(p.name) or p.is_symlink() or not p.is_dir():
+        m = pattern.fullmatch(p.name)
+        if m is None or p.is_symlink() or not p.is_dir():
             continue
         marker = _read_marker(p)
         if marker is None:
+            if int(m.group(2)) != os.getpid() and _pid_alive(int(m.group(2)), None):
+                continue
+            with contextlib.suppress(OSError):
+                p.rmdir()  # an empty folder of a run killed before it wrote its marker
             continue
         pid, start = marker.get("pid"), marker.get("pid_start")
         if isinstance(pid, int) and pid != os.getpid() and _pid_alive(pid, start):
@@ -925,22 +930,21 @@ def build_report(
     workdir = _temp_name(out_path, pid)
     if workdir.exists():
         _remove_owned(workdir)
-    workdir.mkdir()
-    _write_marker(workdir, pid=pid, pid_start=_pid_start_time(pid), run_id=run_id, files=[])
-    for sub in ("figures", "_results", "_logs"):
-        (workdir / sub).mkdir()
-
-    provenance = _provenance(quick, jobs, timeout)
-    env = _child_env(quick, jobs, run_id)
     pending = list(scripts)
     running: list[_Running] = []
     results: dict[str, AnalysisResult] = {}
     seconds: dict[str, float] = {}
     n = len(scripts)
     t_start = time.monotonic()
-    print(f"lrctl report: {n} analyses, {min(jobs, n)} at a time"
-          f"{' (quick)' if quick else ''}", file=stream, flush=True)
     try:
+        workdir.mkdir()
+        _write_marker(workdir, pid=pid, pid_start=_pid_start_time(pid), run_id=run_id, files=[])
+        for sub in ("figures", "_results", "_logs"):
+            (workdir / sub).mkdir()
+        provenance = _provenance(quick, jobs, timeout)
+        env = _child_env(quick, jobs, run_id)
+        print(f"lrctl report: {n} analyses, {min(jobs, n)} at a time"
+              f"{' (quick)' if quick else ''}", file=stream, flush=True)
         with _sigterm_raises():
             while pending or running:
                 while pending and len(running) < jobs:
