@@ -69,7 +69,7 @@ def _cli(tmp: Path, out: Path, prelude: str = "") -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", code, "report", "--analyses", str(tmp / "a"), "--out", str(out),
          "--jobs", "2"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp / "killed.err", "w"),  # noqa: SIM115
+        stdout=subprocess.DEVNULL, stderr=open(tmp / "killed.err", "w"),
         start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
