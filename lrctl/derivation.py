@@ -34,11 +34,32 @@ def _require_symbolic(what: str, obj: Any) -> None:
         )
 
 
-def _mathml(obj: Any, display: str = "inline") -> str:
-    from sympy.printing.mathml import mathml
+_PRINTER: Any = None
 
+
+def _presentation_printer() -> Any:
+    """sympy's presentation-MathML printer, except that an undefined function keeps its name
+    as written (sympy lowercases it, so the plant G(z) would print as g(z)) and gets the
+    sub/superscript and Greek-letter treatment of a symbol (G_0 as G with subscript 0)."""
+    global _PRINTER
+    if _PRINTER is None:
+        import sympy
+        from sympy.printing.mathml import MathMLPresentationPrinter
+
+        class _Printer(MathMLPresentationPrinter):
+            def _print_AppliedUndef(self, e):
+                mrow = self.dom.createElement("mrow")
+                mrow.appendChild(self._print(sympy.Symbol(e.func.__name__)))
+                mrow.appendChild(self._paren_comma_separated(*e.args))
+                return mrow
+
+        _PRINTER = _Printer
+    return _PRINTER
+
+
+def _mathml(obj: Any, display: str = "inline") -> str:
     _require_symbolic("a derivation object", obj)
-    body = mathml(obj, printer="presentation")
+    body = _presentation_printer()().doprint(obj)
     # sympy's presentation printer writes relational operators unescaped (<mo><</mo>), which
     # is not well-formed markup; escape them.
     body = body.replace("<mo><</mo>", "<mo>&lt;</mo>").replace("<mo>></mo>", "<mo>&gt;</mo>")
