@@ -961,6 +961,7 @@ def build_report(
                         running.remove(r)
                         r.finish()
                         res, secs = _collect(r, to, r.script.name)
+                        res.seconds = secs
                         results[res.name] = res
                         seconds[res.name] = secs
                         _print_done(res, secs, len(results), n, stream)
