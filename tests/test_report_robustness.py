@@ -356,3 +356,23 @@ def test_two_runs_are_byte_identical(tmp_path):
     assert len(figs) == 4  # two analyses × PNG + SVG
     for f in figs:
         assert (r1 / f).read_bytes() == (r2 / f).read_bytes(), f
+
+
+def test_ctrl_c_inside_the_fallback_swap_puts_the_old_report_back(tmp_path, monkeypatch):
+    write(tmp_path / "a", "good.py", raw_result(ok_result("good")))
+    out = tmp_path / "r"
+    build(tmp_path / "a", out)
+    before = (out / "report.json").read_bytes()
+    monkeypatch.setattr(_engine, "_exchange", lambda a, b: False)
+    rename = Path.rename
+
+    def interrupted(self, target):
+        if ".tmp-" in self.name and Path(target) == out:
+            raise KeyboardInterrupt  # between the fallback's two renames
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path / "a", out)
+    assert (out / "report.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "r", "r.log"]

@@ -958,9 +958,9 @@ def build_report(
                     if to:
                         r.kill()
                     if to or r.proc.poll() is not None:
-                        running.remove(r)
                         r.finish()
                         res, secs = _collect(r, to, r.script.name)
+                        running.remove(r)
                         res.seconds = secs
                         results[res.name] = res
                         seconds[res.name] = secs
@@ -988,6 +988,10 @@ def build_report(
                 r.finish()
         if workdir.exists():
             shutil.rmtree(workdir, ignore_errors=True)
+        old = out_path.parent / f".{out_path.name}.old-{pid}"
+        if old.is_dir() and not out_path.exists():  # interrupted inside the fallback swap
+            with contextlib.suppress(OSError):
+                old.rename(out_path)
         raise
     _print_summary(report, stream)
     return report
