@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -54,19 +55,22 @@ def _parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="lrctl",
-        description="lrctl: the learning rate as a control signal. Derivations, stability "
-                    "checks and reports for training treated as a plant.",
+        description=textwrap.fill(
+            "lrctl: the learning rate as a control signal. Derivations, stability checks and "
+            "reports for training treated as a plant. Run `lrctl report --help` for the "
+            "report's options.", 78),
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"lrctl {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser(
         "report", help="run analysis scripts and write an offline HTML report",
-        description="Run every analysis script (each in its own process group, several at "
-                    "once) and write DIR/index.html (offline), DIR/report.json and the figures. "
-                    "The page opens with the provenance and the seed's claims with their "
-                    "verdicts, then one section per analysis in the seed's order. An --out "
-                    "folder is replaced only if it is empty or an lrctl report; an interrupted "
-                    "run leaves the previous report in place.",
+        description=textwrap.fill(
+            "Run every analysis script (each in its own process group, several at once) and "
+            "write DIR/index.html (offline), DIR/report.json and the figures. The page opens "
+            "with the provenance and the seed's claims with their verdicts, then one section "
+            "per analysis in the seed's order. An --out folder is replaced only if it is "
+            "empty or an lrctl report; an interrupted run leaves the previous report in place.",
+            78),
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--analyses", default="analyses", metavar="PATH",
                    help="a folder of analysis scripts, or one script (default: ./analyses)")
