@@ -170,8 +170,9 @@ ul.claims li:target{background:#fff7d6}
 .evidence{color:#3c4650;display:block;margin-left:1.4em;font-size:.92em}
 details{margin:.5em 0} summary{cursor:pointer;color:#3c4650}
 table{border-collapse:collapse;margin:.5em 0;width:100%} td,th{border:1px solid #dde3ea;padding:.3em .6em;text-align:left;vertical-align:top;font-size:.9em}
-th{background:#eef2f6} td.num{font-family:ui-monospace,monospace;white-space:nowrap}
-table.seed td.verdict{white-space:nowrap;font-weight:600}
+th{background:#eef2f6} td.num{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
+td{overflow-wrap:anywhere} .deriv{overflow-x:auto} math[display=block]{overflow-x:auto;max-width:100%}
+table.seed td.verdict{white-space:nowrap;font-weight:600} table.seed td:first-child{overflow-wrap:normal;min-width:9em}
 figure{margin:1.2em 0} figure img{max-width:100%;border:1px solid #eef1f4}
 figcaption{color:#3c4650;font-size:.92em} figcaption b{color:#1d2329}
 .deriv{border-left:3px solid #1f3a5f;padding:.2em 0 .2em 1em;margin:1em 0}
@@ -179,7 +180,7 @@ figcaption{color:#3c4650;font-size:.92em} figcaption b{color:#1d2329}
 math{font-size:1.12em;math-style:normal} math[display=block]{margin:.5em 0}
 mfrac>*{math-depth:0}
 code.raw{background:#fdecea;font-size:.85em;word-break:break-all}
-pre{background:#f3f5f7;padding:.8em;overflow-x:auto;font-size:.82em;max-height:30em}
+pre{background:#f3f5f7;padding:.8em;overflow:auto;font-size:.82em;max-height:30em;white-space:pre-wrap;overflow-wrap:anywhere}
 @media (max-width:900px){.layout{display:block} nav.toc{position:static;max-height:none;border-right:0}}
 """
 
