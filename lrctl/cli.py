@@ -96,6 +96,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lrctl`` command; returns the exit code (see the module docstring)."""
+    if argv is not None and (isinstance(argv, str) or not isinstance(argv, Sequence)
+                             or not all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"argv must be a list of str (or None for sys.argv), got {argv!r:.80}")
     try:
         try:
             args = _parser().parse_args(argv)

@@ -313,6 +313,12 @@ def test_bad_arguments(tmp_path):
         report.build_report(3, tmp_path / "r")
     with pytest.raises(TypeError, match="report"):
         report.render_html({"analyses": []})
+    with pytest.raises(TypeError, match="stream"):
+        report.build_report(tmp_path / "s", tmp_path / "r", stream=3)
+    with pytest.raises(TypeError, match="markup"):
+        report.sanitize_mathml(None)
+    with pytest.raises(TypeError, match="argv"):
+        cli.main("report")
     assert not (tmp_path / "r").exists()
 
 

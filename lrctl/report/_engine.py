@@ -728,7 +728,7 @@ def _temp_name(out: Path, pid: int) -> Path:
     return out.parent / f".{out.name}.tmp-{pid}"
 
 
-def clean_stale(out: Path) -> list[Path]:
+def _clean_stale(out: Path) -> list[Path]:
     """Remove the temporary folders of dead runs beside ``out`` (only folders carrying lrctl's
     marker whose owner pid is gone) and stop the processes those runs left behind."""
     removed = []
@@ -902,6 +902,9 @@ def build_report(
 
     if stream is None:
         stream = sys.stderr
+    if not callable(getattr(stream, "write", None)):
+        raise TypeError(f"stream must be a text stream with a write method (or None), "
+                        f"got {type(stream).__name__}")
     if not isinstance(quick, bool):
         raise TypeError(f"quick must be a bool, got {type(quick).__name__}: {quick!r:.40}")
     if jobs is None:
@@ -922,7 +925,7 @@ def build_report(
     out_path = Path(os.path.abspath(out))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _recover_fallback(out_path)
-    clean_stale(out_path)
+    _clean_stale(out_path)
     _check_replaceable(out_path)
 
     pid = os.getpid()

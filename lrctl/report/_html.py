@@ -74,7 +74,9 @@ def sanitize_mathml(markup: str) -> str:
     """
     import xml.etree.ElementTree as ET
 
-    if not isinstance(markup, str) or not markup:
+    if not isinstance(markup, str):
+        raise TypeError(f"markup must be a str of MathML, got {type(markup).__name__}")
+    if not markup:
         return ""
     if len(markup) > MAX_MATHML_CHARS:
         return _escaped_source(markup, "MathML too long to render")
