@@ -588,7 +588,7 @@ def derive_hypergradient():
         assumptions=(
             "full-batch gradient descent on the quadratic model (shown with two eigen-directions; "
             "the sum extends to any number)",
-            "the identity dL(theta_{t+1})/deta_t = -g_{t+1}'g_t holds for any differentiable loss",
+            "the identity dL(θ_{t+1})/dη_t = −g_{t+1}ᵀg_t holds for any differentiable loss",
         ),
         symbols={"eta": eta, "lam1": lam1, "lam2": lam2, "c1": c1, "c2": c2},
     )

@@ -674,10 +674,10 @@ def derive_denoising_curvature(preconditioning: str = "none"):
         statement=sympy.Eq(c_sym, curvature),
         steps=tuple(steps),
         assumptions=(
-            "linear denoiser; data x and noise n independent, zero mean; E n^2 = 1",
-            "lambda is the data variance (an eigenvalue of the covariance in the matrix case)",
+            "linear denoiser; data x and noise n independent, zero mean; E n² = 1",
+            "λ is the data variance (an eigenvalue of the covariance in the matrix case)",
             "only second moments enter, so the result is exact for an empirical covariance",
-        ) + (("EDM: c_skip, c_out, c_in of Karras et al. 2022, loss weight 1/c_out^2",)
+        ) + (("EDM: c_skip, c_out, c_in of Karras et al. 2022, loss weight 1/c_out²",)
              if preconditioning == "edm" else ()),
         symbols={"lam": lam, "sigma": sigma, "sigma_data": sd},
     )

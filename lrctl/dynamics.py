@@ -411,7 +411,7 @@ def derive_stability_plasticity():
             ("Check: the residual of the forgetting equation",
              sp.Eq(sp.Derivative(Rf(t), t) + b * eta(t) ** 2 * Rf(t), resR)),
         ),
-        assumptions=("η(t) >= 0 integrable on [0, t]", "a, b >= 0 constant"),
+        assumptions=("η(t) ≥ 0 integrable on [0, t]", "a, b ≥ 0 constant"),
         symbols={"t": t, "a": a, "b": b, "P_0": P0, "R_0": R0},
     )
 

@@ -824,9 +824,9 @@ def derive_fedavg_fixed_point():
             ("Client drift", sympy.Eq(fp_sym - sympy.Symbol("w^*"), drift)),
         ),
         assumptions=(
-            "quadratic client losses with curvatures lambda_i > 0 and optima w_i^*",
+            "quadratic client losses with curvatures λ_i > 0 and optima w_i*",
             "equal client weights, full participation, full-batch local gradients",
-            "stable local steps: 0 < eta*lambda_i < 2",
+            "stable local steps: 0 < ηλ_i < 2",
         ),
         symbols={"eta": eta, "K": K, "lam_1": lam1, "lam_2": lam2, "w_1": w1, "w_2": w2},
     )

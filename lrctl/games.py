@@ -1049,8 +1049,8 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
     a, b = ex * sig, ey * sig
     symbols = {"eta_x": ex, "eta_y": ey, "sigma": sig}
     psub = {ex: p / (ey * sig**2)}
-    common = ("bilinear game f(x, y) = sigma x y (one singular value of A), x minimizes",
-              "eta_x, eta_y > 0; p = eta_x eta_y sigma^2")
+    common = ("bilinear game f(x, y) = σxy (one singular value σ of A), x minimizes",
+              "η_x, η_y > 0; p = η_x η_y σ²")
     if method in ("simultaneous", "alternating", "extragradient"):
         if method == "simultaneous":
             M = sympy.Matrix([[1, -a], [b, 1]])
@@ -1100,7 +1100,7 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
                 result=bound,
                 statement=sympy.Lt(ex * ey, bound),
                 steps=tuple(steps_),
-                assumptions=(*common, "cycles (bounded, rho = 1) below the bound, diverges above"),
+                assumptions=(*common, "cycles (bounded, ρ = 1) below the bound, diverges above"),
                 symbols=symbols,
             )
         # extragradient
@@ -1155,7 +1155,7 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
             ("and the fastest contraction, at the double root, is",
              sympy.Eq(sympy.Symbol("rho_min"), 1 / sympy.sqrt(2))),
         ),
-        assumptions=(*common, "z_{t+1} = z_t - 2 D F(z_t) + D F(z_{t-1}), z_{-1} = z_0"),
+        assumptions=(*common, "z_{t+1} = z_t − 2 DF(z_t) + DF(z_{t−1}), z_{−1} = z_0"),
         symbols=symbols,
     )
 
@@ -1212,7 +1212,7 @@ def derive_alternating_invariant():
         ),
         assumptions=(
             "bilinear game, alternating updates (x first, then y with the new x), no momentum",
-            "constant step sizes eta_x, eta_y > 0",
+            "constant step sizes η_x, η_y > 0",
         ),
         symbols={"u": u, "v": v, "eta_x": ex, "eta_y": ey, "sigma": sig},
     )

@@ -476,8 +476,8 @@ def derive_gd_stability():
         ),
         assumptions=(
             "loss locally quadratic with Hessian H (positive semi-definite)",
-            "full-batch gradient descent with a constant learning rate eta > 0",
-            "lambda > 0 is an eigenvalue of H; the bound uses the largest, lambda_max",
+            "full-batch gradient descent with a constant learning rate η > 0",
+            "λ > 0 is an eigenvalue of H; the bound uses the largest, λmax",
         ),
         symbols={"eta": eta, "lam": lam},
     )
@@ -508,7 +508,7 @@ def derive_optimal_lr():
             ("The condition number", sympy.Eq(kappa, M / m)),
             ("In terms of the condition number", sympy.Eq(sympy.Symbol("rho^*"), rho_kappa)),
         ),
-        assumptions=("H positive definite with extreme eigenvalues lambda_min < lambda_max",),
+        assumptions=("H positive definite with extreme eigenvalues λmin < λmax",),
         symbols={"lam_min": m, "lam_max": M},
     )
 
@@ -540,8 +540,8 @@ def derive_momentum_stability():
             ("The second condition solved for the learning rate", sympy.Lt(eta, bound)),
         ),
         assumptions=(
-            "quadratic loss, heavy ball theta' = theta - eta*grad + beta*(theta - theta_prev)",
-            "0 <= beta < 1; lambda > 0, the bound uses lambda_max",
+            "quadratic loss, heavy ball θ′ = θ − η∇L + β(θ − θ_prev)",
+            "0 ≤ β < 1; λ > 0, the bound uses λmax",
         ),
         symbols={"eta": eta, "lam": lam, "beta": beta},
     )
@@ -590,9 +590,9 @@ def derive_range_test_slope():
         ),
         assumptions=(
             "loss locally quadratic; L is the loss above its minimum",
-            "one GD step from theta at each learning rate of the sweep",
-            "eta small (eta*rho << 1) for the first-order form",
-            "rho = lambda_max only when the gradient lies in the top eigenspace",
+            "one GD step from θ at each learning rate of the sweep",
+            "η small (ηρ ≪ 1) for the first-order form",
+            "ρ = λmax only when the gradient lies in the top eigenspace",
         ),
         symbols={"eta": eta, "L": L0, "rho": rho},
     )
@@ -624,7 +624,7 @@ def derive_weight_decay_equivalence():
         ),
         assumptions=(
             "plain (S)GD; for adaptive optimizers the equivalence is per coordinate and breaks",
-            "weight decay applied as theta <- (1 - wd) theta each step, not scaled by eta",
+            "weight decay applied as θ ← (1 − wd)θ each step, not scaled by η",
         ),
         symbols={"wd": wd, "eta": eta},
     )

@@ -842,8 +842,8 @@ def derive_ramp_amplitude():
             ("Back to the starting amplitude at the root", sympy.Eq(sympy.re(sympy.polylog(2, sympy.Symbol("X_0"))), 0)),
         ),
         assumptions=(
-            "quadratic loss; the sweep starts far below 1/lambda",
-            "geometric learning-rate grid with small spacing Delta in ln eta (sum ~ integral)",
+            "quadratic loss; the sweep starts far below 1/λ",
+            "geometric learning-rate grid with small spacing Δ in ln η (sum ≈ integral)",
             "exact arithmetic: nothing re-seeds the component once it is crushed",
         ),
         symbols={"eta": eta, "lam": lam, "Delta": Delta},
