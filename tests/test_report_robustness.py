@@ -195,6 +195,19 @@ def test_children_left_running_are_stopped(tmp_path):
     assert _wait_dead(int(pidfile.read_text()))
 
 
+def test_children_that_leave_the_group_are_stopped(tmp_path):
+    # a grandchild in a session of its own escapes killpg; the run id in its environment
+    # finds it when the run ends
+    pidfile = tmp_path / "child.pid"
+    write(tmp_path / "a", "escapes.py", SPAWNS.replace(
+        'subprocess.Popen(["sleep", "300"])',
+        'subprocess.Popen(["sleep", "300"], start_new_session=True)').format(
+        pidfile=str(pidfile), tail=raw_result(ok_result("escapes")).replace("\n", "\n    ")))
+    rep = build(tmp_path / "a", tmp_path / "r")
+    assert rep.analyses[0].status == "ok", rep.analyses[0].error
+    assert _wait_dead(int(pidfile.read_text()))
+
+
 def test_default_timeout_is_documented_and_used():
     import inspect
 

@@ -968,6 +968,8 @@ def build_report(
                         results[res.name] = res
                         seconds[res.name] = secs
                         _print_done(res, secs, len(results), n, stream)
+            # anything an analysis started that left its process group (setsid, daemons)
+            _kill_run_processes(run_id)
             ordered = sorted(results.values(), key=lambda a: a.heading_key)
             rows = _seed_rows(ordered)
             provenance["seconds"] = {a.name: seconds[a.name] for a in ordered}
@@ -989,6 +991,8 @@ def build_report(
             r.kill()
             with contextlib.suppress(Exception):
                 r.finish()
+        with contextlib.suppress(Exception):
+            _kill_run_processes(run_id)
         if workdir.exists():
             shutil.rmtree(workdir, ignore_errors=True)
         old = out_path.parent / f".{out_path.name}.old-{pid}"
