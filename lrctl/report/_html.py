@@ -173,7 +173,7 @@ ul.claims li:target{background:#fff7d6}
 details{margin:.5em 0} summary{cursor:pointer;color:#3c4650}
 table{border-collapse:collapse;margin:.5em 0;width:100%} td,th{border:1px solid #dde3ea;padding:.3em .6em;text-align:left;vertical-align:top;font-size:.9em}
 th{background:#eef2f6} td.num{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
-td{overflow-wrap:anywhere} .deriv{overflow-x:auto} math[display=block]{overflow-x:auto;max-width:100%}
+td{overflow-wrap:anywhere} .deriv{overflow-x:auto;overflow-y:hidden}
 table.seed td.verdict{white-space:nowrap;font-weight:600} table.seed td:first-child{overflow-wrap:normal;min-width:9em}
 figure{margin:1.2em 0} figure img{max-width:100%;border:1px solid #eef1f4}
 figcaption{color:#3c4650;font-size:.92em} figcaption b{color:#1d2329}
