@@ -72,7 +72,7 @@ with Analysis(
     an.claim("The cerebellar rule is gradient descent on ½(C − C_opt)² with η = k: lrctl's GD "
              "loop at lr = k reproduces it", worst_gd < 1e-14,
              evidence=f"max loss difference {worst_gd:.1e}; sympy: GD step − rule = "
-                    f"{dict(deriv.steps)['GD step with η = k minus the cerebellar update']}")
+                    f"{dict(deriv.steps)['the gradient step minus the cerebellar update is']}")
     dv = dynamics.simulate_cerebellar(c0, c_opt, 2.5, 1000)
     an.claim("A divergent rate (k = 2.5) is a valid input: the simulation stops at divergence "
              "and says so, with finite values", dv.diverged and dv.diverged_at is not None

@@ -573,20 +573,22 @@ def derive_hypergradient():
         result=-dot,
         statement=sympy.Eq(hyper, -dot),
         steps=(
-            ("One GD step in the eigenbasis multiplies each coordinate by (1 - eta*lambda_i); "
-             "the next loss", sympy.Eq(sympy.Symbol("L_next"), loss_next)),
-            ("Its derivative in eta", sympy.Eq(hyper, sympy.factor(dl_deta))),
+            ("One gradient step in the eigenbasis multiplies each coordinate",
+             sympy.Eq(sympy.Symbol("c_i'"), (1 - eta * sympy.Symbol("lambda_i")) * sympy.Symbol("c_i"))),
+            ("so the next loss is", sympy.Eq(sympy.Symbol("L_next"), loss_next)),
+            ("Its derivative in the learning rate", sympy.Eq(hyper, sympy.factor(dl_deta))),
             ("equals minus the product of successive gradients", sympy.Eq(hyper, -dot)),
-            ("It vanishes at the exact line-search (Cauchy) step, g'g/g'Hg",
+            ("It vanishes at the exact line-search step of Cauchy",
              sympy.Eq(eta, sympy.simplify(cauchy))),
-            ("Log rule: with eta = exp(lambda_log), dL/dlambda_log = eta * dL/deta",
+            ("The log rule adapts the logarithm of the rate", sympy.Eq(eta, sympy.exp(lam_log))),
+            ("so its derivative is the learning rate times the hypergradient",
              sympy.Eq(sympy.Symbol("dL/dlambda_log"),
                       sympy.exp(lam_log) * (-dot).subs(eta, sympy.exp(lam_log)))),
         ),
         assumptions=(
             "full-batch gradient descent on the quadratic model (shown with two eigen-directions; "
             "the sum extends to any number)",
-            "the identity dL(theta_{t+1})/deta_t = -g_{t+1}'g_t holds for any differentiable loss",
+            "the identity dL(θ_{t+1})/dη_t = −g_{t+1}ᵀg_t holds for any differentiable loss",
         ),
         symbols={"eta": eta, "lam1": lam1, "lam2": lam2, "c1": c1, "c2": c2},
     )

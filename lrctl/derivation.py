@@ -19,13 +19,47 @@ if TYPE_CHECKING:  # pragma: no cover
     import sympy
 
 
-def _mathml(obj: Any, display: str = "inline") -> str:
+def _is_symbolic(obj: Any) -> bool:
     import sympy
-    from sympy.printing.mathml import mathml
 
-    if not isinstance(obj, sympy.Basic) and not isinstance(obj, sympy.MatrixBase):
-        obj = sympy.sympify(obj)
-    body = mathml(obj, printer="presentation")
+    return isinstance(obj, (sympy.Basic, sympy.MatrixBase))
+
+
+def _require_symbolic(what: str, obj: Any) -> None:
+    """A sympy object, never a string to be parsed: :func:`sympy.sympify` evaluates Python."""
+    if not _is_symbolic(obj):
+        raise TypeError(
+            f"{what} must be a sympy expression, relation or matrix (build it with sympy; "
+            f"strings are never parsed), got {type(obj).__name__}: {obj!r:.80}"
+        )
+
+
+_PRINTER: Any = None
+
+
+def _presentation_printer() -> Any:
+    """sympy's presentation-MathML printer, except that an undefined function keeps its name
+    as written (sympy lowercases it, so the plant G(z) would print as g(z)) and gets the
+    sub/superscript and Greek-letter treatment of a symbol (G_0 as G with subscript 0)."""
+    global _PRINTER
+    if _PRINTER is None:
+        import sympy
+        from sympy.printing.mathml import MathMLPresentationPrinter
+
+        class _Printer(MathMLPresentationPrinter):
+            def _print_AppliedUndef(self, e):
+                mrow = self.dom.createElement("mrow")
+                mrow.appendChild(self._print(sympy.Symbol(e.func.__name__)))
+                mrow.appendChild(self._paren_comma_separated(*e.args))
+                return mrow
+
+        _PRINTER = _Printer
+    return _PRINTER
+
+
+def _mathml(obj: Any, display: str = "inline") -> str:
+    _require_symbolic("a derivation object", obj)
+    body = _presentation_printer()().doprint(obj)
     # sympy's presentation printer writes relational operators unescaped (<mo><</mo>), which
     # is not well-formed markup; escape them.
     body = body.replace("<mo><</mo>", "<mo>&lt;</mo>").replace("<mo>></mo>", "<mo>&gt;</mo>")
@@ -47,12 +81,17 @@ class Derivation:
     statement
         The relation the result enters, e.g. ``eta < 2/lam``.
     steps
-        ``(sentence, sympy object)`` pairs, in order.
+        ``(sentence, sympy object)`` pairs, in order. The sentence is plain words (it is
+        shown as text); all mathematics goes into the sympy object (shown as MathML).
     assumptions
         Plain-language assumptions under which the statement holds.
     symbols
         The free symbols of ``result`` by canonical name (``eta``, ``lam``, ...), for
         :meth:`lambdify`.
+
+    Every mathematical field must be a sympy object: a ``str`` in ``result``, ``statement``,
+    a step or ``symbols`` is a ``TypeError`` (strings are never handed to ``sympify``, which
+    evaluates Python).
     """
 
     title: str
@@ -63,11 +102,42 @@ class Derivation:
     symbols: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.title, str) or not self.title:
-            raise TypeError(f"title must be a non-empty str, got {self.title!r}")
+        if not isinstance(self.title, str) or not self.title.strip():
+            raise TypeError(f"title must be a non-empty str, got {self.title!r:.80}")
+        _require_symbolic("result", self.result)
+        _require_symbolic("statement", self.statement)
+        if not isinstance(self.steps, (tuple, list)):
+            raise TypeError(
+                f"steps must be a tuple of (sentence, sympy object) pairs, got "
+                f"{type(self.steps).__name__}"
+            )
         for i, step in enumerate(self.steps):
-            if not (isinstance(step, tuple) and len(step) == 2 and isinstance(step[0], str)):
-                raise TypeError(f"steps[{i}] must be a (sentence, sympy object) pair, got {step!r}")
+            if not (isinstance(step, tuple) and len(step) == 2 and isinstance(step[0], str)
+                    and step[0].strip()):
+                raise TypeError(
+                    f"steps[{i}] must be a (sentence, sympy object) pair, got {step!r:.80}"
+                )
+            _require_symbolic(f"steps[{i}] object", step[1])
+        if isinstance(self.assumptions, str) or not isinstance(self.assumptions, (tuple, list)):
+            raise TypeError(
+                f"assumptions must be a tuple of plain-language strings, got "
+                f"{type(self.assumptions).__name__}"
+            )
+        for i, a in enumerate(self.assumptions):
+            if not isinstance(a, str) or not a.strip():
+                raise TypeError(f"assumptions[{i}] must be a non-empty str, got {a!r:.80}")
+        if not isinstance(self.symbols, dict):
+            raise TypeError(f"symbols must be a dict of name -> sympy Symbol, got "
+                            f"{type(self.symbols).__name__}")
+        import sympy
+
+        for k, v in self.symbols.items():
+            if not isinstance(k, str) or not isinstance(v, sympy.Symbol):
+                raise TypeError(
+                    f"symbols must map names (str) to sympy Symbols, got {k!r:.40}: {v!r:.40}"
+                )
+        object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "assumptions", tuple(self.assumptions))
 
     # -- evaluation -----------------------------------------------------------------------
     def lambdify(self, *names: str):

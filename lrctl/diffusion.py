@@ -675,7 +675,10 @@ def derive_denoising_curvature(preconditioning: str = "none"):
     loss_min = sympy.simplify(loss.subs(w, w_opt) / weight)
     steps: list[tuple[str, Any]] = [
         ("Denoiser output", sympy.Eq(sympy.Symbol("D"), D)),
-        ("Expected loss (E x^2 = lambda, E n^2 = 1, E xn = 0)",
+        ("Moments of the data and the noise",
+         sympy.Tuple(sympy.Eq(sympy.Symbol("E[x²]"), lam), sympy.Eq(sympy.Symbol("E[n²]"), 1),
+                     sympy.Eq(sympy.Symbol("E[xn]"), 0))),
+        ("Expected loss",
          sympy.Eq(sympy.Symbol("L"), sum(sympy.factor(cf) * w**k for k, cf in
                                          enumerate(reversed(sympy.Poly(loss, w).all_coeffs()))))),
         ("Second derivative in the trainable weight", sympy.Eq(c_sym, curvature)),
@@ -684,11 +687,13 @@ def derive_denoising_curvature(preconditioning: str = "none"):
     ]
     if preconditioning == "edm":
         iso = sympy.simplify(curvature.subs(lam, sd**2))
-        steps.append(("For data of variance sigma_d^2 the curvature is the same at every sigma",
-                      sympy.Eq(c_sym, iso)))
-        steps.append(("Limits: sigma -> 0 and sigma -> oo",
-                      sympy.Tuple(sympy.limit(curvature, sigma, 0),
-                                  sympy.limit(curvature, sigma, sympy.oo))))
+        steps.append(("For data whose variance matches the preconditioning",
+                      sympy.Eq(lam, sd**2)))
+        steps.append(("the curvature is the same at every noise level", sympy.Eq(c_sym, iso)))
+        steps.append(("Limits at low and at high noise",
+                      sympy.Tuple(sympy.Eq(sympy.Limit(c_sym, sigma, 0), sympy.limit(curvature, sigma, 0)),
+                                  sympy.Eq(sympy.Limit(c_sym, sigma, sympy.oo),
+                                           sympy.limit(curvature, sigma, sympy.oo)))))
     else:
         # matrix case, d = 2: E‖W x̃ − x‖² = tr(W(Σ + σ²I)Wᵀ) − 2 tr(WΣ) + tr Σ, Hessian in
         # the column-stacked vec(W) against 2 (Σ + σ²I) ⊗ I
@@ -702,19 +707,26 @@ def derive_denoising_curvature(preconditioning: str = "none"):
         kron = 2 * sympy.kronecker_product(M, sympy.eye(2))
         if sympy.simplify(H2 - kron) != sympy.zeros(4, 4):  # pragma: no cover - guards the algebra
             raise ArithmeticError("matrix Hessian is not 2 (Sigma + sigma^2 I) kron I")
-        steps.append(("Matrix case (d = 2): Hessian of E|W(x + sigma n) - x|^2 in vec(W), "
-                      "stacking columns, equals 2 (Sigma + sigma^2 I) kron I", H2))
+        steps.append(("Matrix case in two dimensions: the expected loss of a linear denoiser",
+                      sympy.Eq(sympy.Symbol("L_W"), sympy.Symbol("E‖W(x + σn) − x‖²"))))
+        steps.append(("its Hessian in the stacked columns of the weight matrix", H2))
+        steps.append(("equals a Kronecker product with the identity",
+                      sympy.Eq(sympy.Symbol("H_W"), 2 * sympy.KroneckerProduct(
+                          sympy.MatrixSymbol("Sigma", 2, 2) + sigma**2 * sympy.Identity(2),
+                          sympy.Identity(2)))))
     return Derivation(
-        title=("Curvature of the denoising loss" if preconditioning == "none"
-               else "Curvature of the EDM-preconditioned, EDM-weighted denoising loss"),
+        title=("Curvature of the unweighted denoising loss of a linear denoiser"
+               if preconditioning == "none"
+               else "Curvature of the EDM-preconditioned, EDM-weighted denoising loss of a linear "
+                    "denoiser"),
         result=curvature,
         statement=sympy.Eq(c_sym, curvature),
         steps=tuple(steps),
         assumptions=(
-            "linear denoiser; data x and noise n independent, zero mean; E n^2 = 1",
-            "lambda is the data variance (an eigenvalue of the covariance in the matrix case)",
+            "linear denoiser; data x and noise n independent, zero mean; E n² = 1",
+            "λ is the data variance (an eigenvalue of the covariance in the matrix case)",
             "only second moments enter, so the result is exact for an empirical covariance",
-        ) + (("EDM: c_skip, c_out, c_in of Karras et al. 2022, loss weight 1/c_out^2",)
+        ) + (("EDM: c_skip, c_out, c_in of Karras et al. 2022, loss weight 1/c_out²",)
              if preconditioning == "edm" else ()),
         symbols={"lam": lam, "sigma": sigma, "sigma_data": sd},
     )

@@ -861,22 +861,25 @@ def derive_fedavg_fixed_point():
         result=w_fp,
         statement=sympy.Eq(fp_sym, w_fp),
         steps=(
-            ("One local GD step on (lambda/2)(w - w*)^2 scales u = w - w* by",
+            ("A client's loss, with its curvature and optimum",
+             sympy.Eq(sympy.Symbol("L_i"), lam / 2 * (w - sympy.Symbol("w_i^*")) ** 2)),
+            ("One local gradient step scales the distance to the client's optimum by",
              sympy.Eq(u(k + 1), (1 - eta * lam) * u(k))),
             ("After K local steps", sympy.Eq(u(K), u_K)),
-            ("So the client update w - w_K is c (w - w*) with", sympy.Eq(sympy.Symbol("c"), c)),
+            ("So the client's update is its distance to its optimum times the client factor",
+             sympy.Eq(sympy.Symbol("c"), c)),
             ("Server fixed point: the mean client update vanishes",
              sympy.Eq(c1 * (w - w1) + c2 * (w - w2), 0)),
             ("FedAvg fixed point", sympy.Eq(fp_sym, w_fp)),
             ("True optimum of the mean loss", sympy.Eq(sympy.Symbol("w^*"), w_star)),
-            ("With K = 1 the two agree", sympy.Eq(sympy.simplify(w_fp.subs(K, 1)), w_star,
-                                                 evaluate=False)),
-            ("Client drift", sympy.Eq(sympy.Symbol("w_fp - w^*"), drift)),
+            ("With one local step the two agree", sympy.Eq(sympy.simplify(w_fp.subs(K, 1)), w_star,
+                                                           evaluate=False)),
+            ("Client drift", sympy.Eq(fp_sym - sympy.Symbol("w^*"), drift)),
         ),
         assumptions=(
-            "quadratic client losses with curvatures lambda_i > 0 and optima w_i^*",
+            "quadratic client losses with curvatures λ_i > 0 and optima w_i*",
             "equal client weights, full participation, full-batch local gradients",
-            "stable local steps: 0 < eta*lambda_i < 2",
+            "stable local steps: 0 < ηλ_i < 2",
         ),
         symbols={"eta": eta, "K": K, "lam_1": lam1, "lam_2": lam2, "w_1": w1, "w_2": w2},
     )
@@ -910,14 +913,15 @@ def derive_fedavg_server_stability():
         result=bound,
         statement=sympy.Lt(eta_s, bound),
         steps=(
-            ("Each round scales the error to the fixed point (along an eigenvector of the "
-             "mean client factor, eigenvalue c)", sympy.Eq(e(r + 1), factor * e(r))),
+            ("Each round scales the error to the fixed point, along an eigenvector of the "
+             "mean client factor with eigenvalue c, by", sympy.Eq(e(r + 1), factor * e(r))),
             ("The rounds converge iff", sympy.Abs(factor) < 1),
             ("Solved for the server rate", sympy.And(sympy.Gt(eta_s, sol.inf),
                                                       sympy.Lt(eta_s, bound))),
             ("Client factor per eigenvalue", sympy.Eq(sympy.Symbol("c"), c_lam)),
             ("To first order in the client rate", sympy.Eq(sympy.Symbol("c"), first)),
-            ("So for small eta the bound limits the product of rates and local steps",
+            ("So for small client rates the bound limits the product of the two rates and "
+             "the local steps",
              sympy.Lt(eta_s * K * eta, 2 / lam)),
         ),
         assumptions=(

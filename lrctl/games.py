@@ -1156,8 +1156,8 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
     a, b = ex * sig, ey * sig
     symbols = {"eta_x": ex, "eta_y": ey, "sigma": sig}
     psub = {ex: p / (ey * sig**2)}
-    common = ("bilinear game f(x, y) = sigma x y (one singular value of A), x minimizes",
-              "eta_x, eta_y > 0; p = eta_x eta_y sigma^2")
+    common = ("bilinear game f(x, y) = σxy (one singular value σ of A), x minimizes",
+              "η_x, η_y > 0; p = η_x η_y σ²")
     if method in ("simultaneous", "alternating", "extragradient"):
         if method == "simultaneous":
             M = sympy.Matrix([[1, -a], [b, 1]])
@@ -1170,18 +1170,19 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
         trace = sympy.simplify(M.trace().subs(psub))
         det = sympy.simplify(M.det().subs(psub))
         steps_ = [
-            ("Update matrix of one step on (u, v)", sympy.Eq(sympy.MatrixSymbol("M", *M.shape), M)),
-            ("Characteristic polynomial in p", sympy.Eq(sympy.Symbol("chi"), cp)),
+            ("Update matrix of one step on the singular coordinates", sympy.Eq(sympy.MatrixSymbol("M", *M.shape), M)),
+            ("The product of the rates and the squared singular value", sympy.Eq(p, ex * ey * sig**2)),
+            ("Characteristic polynomial in that product", sympy.Eq(sympy.Symbol("chi"), cp)),
             ("Trace and determinant", sympy.Tuple(trace, det)),
         ]
         if method == "simultaneous":
             rho = sympy.sqrt(1 + ex * ey * sig**2)
             roots = sympy.solve(cp, lam)
             mod2 = sympy.simplify(sympy.expand(roots[0] * sympy.conjugate(roots[0])))
-            steps_ += [("Eigenvalues 1 ± i sqrt(p)", sympy.Tuple(*roots)),
-                       ("Squared modulus |lambda|^2 = det M", sympy.Eq(sympy.Abs(lam) ** 2, mod2)),
-                       ("Hence rho > 1 for every p > 0: simultaneous GDA diverges",
-                        sympy.Gt(sympy.sqrt(1 + p), 1))]
+            steps_ += [("Eigenvalues, a complex pair", sympy.Tuple(*roots)),
+                       ("Their squared modulus is the determinant", sympy.Eq(sympy.Abs(lam) ** 2, mod2)),
+                       ("Hence for every positive product the spectral radius exceeds one: "
+                        "simultaneous GDA diverges", sympy.Gt(sympy.sqrt(1 + p), 1))]
             return Derivation(
                 title="Simultaneous GDA on a bilinear game: spectral radius",
                 result=rho,
@@ -1192,12 +1193,13 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
             )
         if method == "alternating":
             disc = sympy.factor(sympy.expand(trace**2 - 4 * det))
-            steps_ += [("det M = 1: the eigenvalues are either a conjugate pair on |lambda| = 1 "
-                        "or real with product 1", sympy.Eq(sympy.Symbol("det(M)"), det)),
+            steps_ += [("The determinant is one, so the eigenvalues are a conjugate pair on the "
+                        "unit circle or real with product one",
+                        sympy.Eq(sympy.Function("det")(sympy.MatrixSymbol("M", *M.shape)), det)),
                        ("Discriminant of the characteristic polynomial", sympy.Eq(sympy.Symbol("Delta"), disc)),
-                       ("Delta < 0 (a complex pair on the unit circle: a rotation) exactly for",
+                       ("It is negative, a complex pair on the unit circle and so a rotation, exactly for",
                         sympy.solve_univariate_inequality(disc < 0, p)),
-                       ("For p > 4 the larger real root is", sympy.Eq(
+                       ("Above that the larger real root is", sympy.Eq(
                            sympy.Symbol("rho"), (p - 2 + sympy.sqrt(p**2 - 4 * p)) / 2))]
             bound = 4 / sig**2
             return Derivation(
@@ -1205,17 +1207,18 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
                 result=bound,
                 statement=sympy.Lt(ex * ey, bound),
                 steps=tuple(steps_),
-                assumptions=(*common, "cycles (bounded, rho = 1) below the bound, diverges above"),
+                assumptions=(*common, "cycles (bounded, ρ = 1) below the bound, diverges above"),
                 symbols=symbols,
             )
         # extragradient
         roots = sympy.solve(cp, lam)
         mod2 = sympy.expand(sympy.simplify(roots[0] * sympy.conjugate(roots[0])))
         bound = 1 / sig**2
-        steps_ += [("Eigenvalues 1 - p ± i sqrt(p)", sympy.Tuple(*roots)),
+        steps_ += [("Eigenvalues, a complex pair", sympy.Tuple(*roots)),
                    ("Squared modulus", sympy.Eq(sympy.Symbol("rho") ** 2, mod2)),
-                   ("rho^2 < 1 exactly for", sympy.solve_univariate_inequality(mod2 < 1, p)),
-                   ("rho^2 is smallest at p = 1/2: rho = sqrt(3)/2",
+                   ("It is below one exactly for", sympy.solve_univariate_inequality(mod2 < 1, p)),
+                   ("It is smallest at", sympy.Eq(p, sympy.Rational(1, 2))),
+                   ("where the spectral radius is",
                     sympy.Eq(sympy.Symbol("rho_min"), sympy.sqrt(mod2.subs(p, sympy.Rational(1, 2)))))]
         return Derivation(
             title="Extragradient on a bilinear game: convergence bound",
@@ -1243,17 +1246,23 @@ def derive_bilinear_spectral_radius(method: str = "simultaneous"):
         result=bound,
         statement=sympy.Lt(ex * ey, bound),
         steps=(
-            ("Update matrix on (u, v, u_prev, v_prev)", sympy.Eq(sympy.MatrixSymbol("M", *M.shape), M)),
-            ("Characteristic polynomial", sympy.Eq(sympy.Symbol("chi"), cp)),
+            ("Update matrix on the state of both players now and one step earlier",
+             sympy.Eq(sympy.MatrixSymbol("M", *M.shape), M)),
+            ("The product of the rates and the squared singular value", sympy.Eq(p, ex * ey * sig**2)),
+            ("Characteristic polynomial in that product", sympy.Eq(sympy.Symbol("chi"), cp)),
             ("It factors into a complex quadratic and its conjugate", sympy.Eq(sympy.Symbol("q"), quad)),
             ("whose discriminant is real", sympy.Eq(sympy.Symbol("Delta"), disc)),
-            ("Roots (1 + 2i sqrt(p) ± sqrt(1 - 4p))/2; for p > 1/4 the larger modulus squared is",
+            ("Its roots", sympy.Eq(z, (1 + 2 * sympy.I * s + sympy.Symbol("±") * sympy.sqrt(disc)) / 2)),
+            ("Where the discriminant is negative the larger squared modulus is",
              sympy.Eq(sympy.Symbol("rho") ** 2, mod2_hi)),
-            ("rho = 1 where 2 sqrt(p) + sqrt(4p - 1) = sqrt(3)", sympy.Tuple(*crit)),
-            ("For p <= 1/4, rho^2 = (1 + sqrt(1 - 4p))/2 < 1; the fastest is p = 1/4, rho = 1/sqrt(2)",
+            ("The spectral radius reaches one where", sympy.Eq(2 * s + t, sympy.sqrt(3))),
+            ("that is, at", sympy.Eq(p, sympy.Tuple(*crit)[0])),
+            ("Where the discriminant is not negative the squared modulus is below one",
+             sympy.Eq(sympy.Symbol("rho") ** 2, (1 + sympy.sqrt(disc)) / 2)),
+            ("and the fastest contraction, at the double root, is",
              sympy.Eq(sympy.Symbol("rho_min"), 1 / sympy.sqrt(2))),
         ),
-        assumptions=(*common, "z_{t+1} = z_t - 2 D F(z_t) + D F(z_{t-1}), z_{-1} = z_0"),
+        assumptions=(*common, "z_{t+1} = z_t − 2 DF(z_t) + DF(z_{t−1}), z_{−1} = z_0"),
         symbols=symbols,
     )
 
@@ -1295,18 +1304,22 @@ def derive_alternating_invariant():
         result=E,
         statement=sympy.Eq(sympy.Symbol("E"), E),
         steps=(
-            ("Alternating update u' = u - eta_x sigma v, v' = v + eta_y sigma u'",
-             sympy.Eq(sympy.MatrixSymbol("M", *M.shape), M)),
-            ("Ansatz E = z^T W z; invariance requires M^T W M - W = 0", sympy.Eq(cond, sympy.zeros(2, 2))),
-            ("Solution (one free scale gamma)", sympy.Tuple(*[sympy.Eq(k, val) for k, val in sol.items()])),
-            ("With gamma = -sigma/2", sympy.Eq(sympy.MatrixSymbol("W", 2, 2), Wn)),
-            ("Check: E(M z) - E(z)", sympy.Eq(sympy.Symbol("Delta_E"), change)),
-            ("det W > 0 (positive definite, bounded orbits) iff eta_x eta_y sigma^2 < 4",
+            ("Alternating update, the second player using the first player's new value",
+             sympy.Tuple(sympy.Eq(sympy.Symbol("u'"), u - ex * sig * v),
+                         sympy.Eq(sympy.Symbol("v'"), v + ey * sig * sympy.Symbol("u'")))),
+            ("as a matrix", sympy.Eq(sympy.MatrixSymbol("M", *M.shape), M)),
+            ("Ansatz: a quadratic form", sympy.Eq(sympy.Symbol("E"), (zvec.T * W * zvec)[0])),
+            ("It is invariant when", sympy.Eq(cond, sympy.zeros(2, 2))),
+            ("Solution, with one free scale γ", sympy.Tuple(*[sympy.Eq(k, val) for k, val in sol.items()])),
+            ("Choosing the scale", sympy.Eq(ga, -sig / 2)),
+            ("gives the form", sympy.Eq(sympy.MatrixSymbol("W", 2, 2), Wn)),
+            ("Check: its change over one step", sympy.Eq(sympy.Symbol("Delta_E"), change)),
+            ("Its determinant is positive, so the form is definite and the orbits bounded, exactly when",
              sympy.Gt(detW, 0)),
         ),
         assumptions=(
             "bilinear game, alternating updates (x first, then y with the new x), no momentum",
-            "constant step sizes eta_x, eta_y > 0",
+            "constant step sizes η_x, η_y > 0",
         ),
         symbols={"u": u, "v": v, "eta_x": ex, "eta_y": ey, "sigma": sig},
     )

@@ -585,8 +585,8 @@ def derive_gd_stability():
         ),
         assumptions=(
             "loss locally quadratic with Hessian H (positive semi-definite)",
-            "full-batch gradient descent with a constant learning rate eta > 0",
-            "lambda > 0 is an eigenvalue of H; the bound uses the largest, lambda_max",
+            "full-batch gradient descent with a constant learning rate η > 0",
+            "λ > 0 is an eigenvalue of H; the bound uses the largest, λmax",
         ),
         symbols={"eta": eta, "lam": lam},
     )
@@ -614,9 +614,10 @@ def derive_optimal_lr():
             ("The max of the two is smallest where they balance", eq),
             ("Optimal rate", sympy.Eq(sympy.Symbol("eta^*"), eta_star)),
             ("Optimal contraction", sympy.Eq(sympy.Symbol("rho^*"), rho_star)),
-            ("In terms of kappa = lambda_max/lambda_min", sympy.Eq(sympy.Symbol("rho^*"), rho_kappa)),
+            ("The condition number", sympy.Eq(kappa, M / m)),
+            ("In terms of the condition number", sympy.Eq(sympy.Symbol("rho^*"), rho_kappa)),
         ),
-        assumptions=("H positive definite with extreme eigenvalues lambda_min < lambda_max",),
+        assumptions=("H positive definite with extreme eigenvalues λmin < λmax",),
         symbols={"lam_min": m, "lam_max": M},
     )
 
@@ -628,6 +629,7 @@ def derive_momentum_stability():
     sympy, eta, lam = _sym()
     beta = sympy.Symbol("beta", nonnegative=True)
     z = sympy.Symbol("z")
+    pz = sympy.Function("p")
     p = z**2 - (1 + beta - eta * lam) * z + beta
     # Jury conditions for a monic quadratic z² + a1 z + a0: p(1) > 0, p(−1) > 0, |a0| < 1.
     p1 = sympy.expand(p.subs(z, 1))
@@ -638,15 +640,17 @@ def derive_momentum_stability():
         result=bound,
         statement=sympy.Lt(eta, bound),
         steps=(
-            ("Characteristic polynomial of the error along eigenvalue lambda", sympy.Eq(sympy.Symbol("p(z)"), p)),
-            ("Jury: p(1) > 0", sympy.Gt(p1, 0, evaluate=False)),
-            ("Jury: p(-1) > 0", sympy.Gt(pm1, 0)),
-            ("Jury: |p(0)| < 1", sympy.Lt(sympy.Abs(beta), 1)),
-            ("p(-1) > 0 solved for the learning rate", sympy.Lt(eta, bound)),
+            ("Characteristic polynomial of the error along one eigenvector", sympy.Eq(pz(z), p)),
+            ("First Jury condition, the polynomial at one", sympy.Gt(pz(1), 0)),
+            ("which reads", sympy.Gt(p1, 0, evaluate=False)),
+            ("Second Jury condition, the polynomial at minus one", sympy.Gt(pz(-1), 0)),
+            ("which reads", sympy.Gt(pm1, 0)),
+            ("Third Jury condition, on the constant term", sympy.Lt(sympy.Abs(beta), 1)),
+            ("The second condition solved for the learning rate", sympy.Lt(eta, bound)),
         ),
         assumptions=(
-            "quadratic loss, heavy ball theta' = theta - eta*grad + beta*(theta - theta_prev)",
-            "0 <= beta < 1; lambda > 0, the bound uses lambda_max",
+            "quadratic loss, heavy ball θ′ = θ − η∇L + β(θ − θ_prev)",
+            "0 ≤ β < 1; λ > 0, the bound uses λmax",
         ),
         symbols={"eta": eta, "lam": lam, "beta": beta},
     )
@@ -678,19 +682,26 @@ def derive_range_test_slope():
         result=result,
         statement=sympy.Eq(slope, result),
         steps=(
-            ("Loss L_1 after one GD step from theta, exact on the quadratic (gg = |g|^2, gHg = g^T H g)", sympy.Eq(L1, loss_after)),
-            ("Exact slope s = dL_1/d ln eta = eta dL_1/d eta", sympy.Eq(slope, slope_exact)),
-            ("To first order in eta", sympy.Eq(slope, slope_first_order)),
-            ("Gradient along the top eigenvector (g = rho c v_max, L = rho c^2/2): |g|^2 = 2 rho L", sympy.Eq(G2, 2 * rho * L0)),
+            ("Shorthands: the squared gradient norm and the curvature along the gradient",
+             sympy.Tuple(sympy.Eq(G2, sympy.Symbol("‖g‖") ** 2), sympy.Eq(gHg, sympy.Symbol("gᵀHg")))),
+            ("Loss after one gradient step, exact on the quadratic model", sympy.Eq(L1, loss_after)),
+            ("The slope is the derivative in the log learning rate",
+             sympy.Eq(slope, eta * sympy.Derivative(sympy.Function("L_1")(eta), eta))),
+            ("Exact slope", sympy.Eq(slope, slope_exact)),
+            ("To first order in the learning rate", sympy.Eq(slope, slope_first_order)),
+            ("Gradient along the top eigenvector, at distance c from the minimum",
+             sympy.Tuple(sympy.Eq(sympy.Symbol("g"), rho * c * sympy.Symbol("v_max")),
+                         sympy.Eq(L0, L_aligned))),
+            ("so its squared norm is", sympy.Eq(G2, 2 * rho * L0)),
             ("Aligned, exact", sympy.Eq(slope, slope_aligned)),
             ("Aligned, first order", sympy.Eq(slope, result)),
-            ("Otherwise rho is replaced by the gradient-weighted curvature", sympy.Eq(sympy.Symbol("rho_g"), G2 / (2 * L0))),
+            ("Otherwise the top eigenvalue is replaced by the gradient-weighted curvature", sympy.Eq(sympy.Symbol("rho_g"), G2 / (2 * L0))),
         ),
         assumptions=(
             "loss locally quadratic; L is the loss above its minimum",
-            "one GD step from theta at each learning rate of the sweep",
-            "eta small (eta*rho << 1) for the first-order form",
-            "rho = lambda_max only when the gradient lies in the top eigenspace",
+            "one GD step from θ at each learning rate of the sweep",
+            "η small (ηρ ≪ 1) for the first-order form",
+            "ρ = λmax only when the gradient lies in the top eigenspace",
         ),
         symbols={"eta": eta, "L": L0, "rho": rho},
     )
@@ -715,13 +726,14 @@ def derive_weight_decay_equivalence():
         statement=sympy.Eq(alpha, sol),
         steps=(
             ("Decoupled weight decay step", sympy.Eq(sympy.Symbol("theta'"), decoupled)),
-            ("GD step on L + alpha/2 |theta|^2", sympy.Eq(sympy.Symbol("theta'"), coupled)),
-            ("Equal for every theta and g iff", sympy.Eq(alpha, sol)),
-            ("Fixed point on a 1-D quadratic of curvature h", sympy.Eq(sympy.Symbol("theta_inf"), sympy.simplify(fixed))),
+            ("Loss with an L2 penalty", sympy.Eq(sympy.Symbol("L_alpha"), sympy.Symbol("L") + alpha / 2 * theta**2)),
+            ("A gradient step on it", sympy.Eq(sympy.Symbol("theta'"), coupled)),
+            ("The two steps agree for every parameter and gradient exactly when", sympy.Eq(alpha, sol)),
+            ("Fixed point on a one-dimensional quadratic of curvature h", sympy.Eq(sympy.Symbol("theta_inf"), sympy.simplify(fixed))),
         ),
         assumptions=(
             "plain (S)GD; for adaptive optimizers the equivalence is per coordinate and breaks",
-            "weight decay applied as theta <- (1 - wd) theta each step, not scaled by eta",
+            "weight decay applied as θ ← (1 − wd)θ each step, not scaled by η",
         ),
         symbols={"wd": wd, "eta": eta},
     )

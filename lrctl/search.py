@@ -360,11 +360,12 @@ def derive_hit_probability():
         result=result,
         statement=sympy.Eq(P, result),
         steps=(
-            ("ln η is uniform on [ln η_lo, ln η_hi]; one sample lands in [a, b] with",
+            ("The log learning rate is uniform between the log bounds; one sample lands in the "
+             "target interval with probability",
              sympy.Eq(p, share)),
             ("n independent samples all miss with probability", (1 - p) ** n),
             ("so at least one hits with", sympy.Eq(P, 1 - (1 - p) ** n)),
-            ("The first hit comes at sample k with probability p(1 − p)^(k−1); its mean",
+            ("The number of samples up to the first hit is geometric; its mean",
              sympy.Eq(sympy.Symbol("E[N]"), wait)),
             ("Samples needed for success probability q", sympy.Eq(n, n_needed)),
         ),

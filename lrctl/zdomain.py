@@ -799,14 +799,16 @@ def derive_characteristic_polynomial(plant: Any, method: str = "backward"):
 
     sympy, kp, ki, z, g, N, D, C, chi = _symbolic_characteristic(plant, method)
     poly = sympy.collect(chi, z)
+    Gz, Cz = sympy.Function("G")(z), sympy.Function("C")(z)
     return Derivation(
-        title="Closed-loop characteristic polynomial of the PI learning-rate loop",
+        title=f"Closed-loop characteristic polynomial of the PI loop on the {_plant_words(plant, g)}",
         result=poly,
         statement=sympy.Eq(poly, 0),
         steps=(
             ("Plant", sympy.Eq(sympy.Function("G")(z), N / D)),
             (f"PI controller ({method} integral)", sympy.Eq(sympy.Function("C")(z), C)),
-            ("Closed-loop poles solve 1 + C(z)G(z) = 0, i.e.",
+            ("The closed-loop poles solve", sympy.Eq(1 + Cz * Gz, 0)),
+            ("that is, after clearing the denominators",
              sympy.Eq((z - 1) * D + sympy.factor(C * (z - 1)) * N, 0)),
         ),
         assumptions=(
@@ -847,6 +849,35 @@ def _jury_conditions_symbolic(sympy: Any, chi: Any, z: Any) -> list[tuple[str, A
     return conds
 
 
+def _plant_words(plant: Any, g: Any) -> str:
+    """The plant in words for a derivation's title: kind, gain, poles and extra delay."""
+    kinds = {"sharpness": "normalized-sharpness plant", "loss-ratio": "loss-ratio plant",
+             "first-order": "first-order plant", "identified": "identified plant"}
+    kind = kinds.get(plant.kind, "plant") if isinstance(plant, PlantModel) else "plant"
+    num = np.trim_zeros(np.asarray(g.num, dtype=float), "f")
+    den = np.asarray(g.den, dtype=float)
+    poles = [p for p in np.roots(den) if abs(p) > 1e-12] if len(den) > 1 else []
+    words = f"{kind} with gain {num[0]:.4g}" if len(num) else kind
+    if poles:
+        shown = ", ".join(f"{p.real:.4g}" if abs(p.imag) < 1e-12 else f"{p:.4g}" for p in poles)
+        words += f", pole{'s' if len(poles) > 1 else ''} {shown}"
+    extra = len(den) - len(num) - 1
+    if extra > 0:
+        words += f" and {extra} extra sample{'s' if extra > 1 else ''} of delay"
+    return words
+
+
+def _jury_sentence(i: int, n_conditions: int) -> str:
+    """Plain words for the i-th Jury condition (the inequality is the step's object)."""
+    if i == 0:
+        return "First Jury condition: the polynomial is positive at one"
+    if i == 1:
+        return "Second Jury condition: the polynomial, signed by its degree, is positive at minus one"
+    if i == 2:
+        return "Third Jury condition: the constant coefficient is smaller than the leading one"
+    return f"Row {i - 1} of Jury's table: its first entry exceeds its last in magnitude"
+
+
 def derive_stability_conditions(plant: Any, method: str = "backward"):
     r"""Jury's stability conditions of the PI loop as inequalities in (kp, ki).
 
@@ -868,9 +899,9 @@ def derive_stability_conditions(plant: Any, method: str = "backward"):
     conds = _jury_conditions_symbolic(sympy, chi, z)
     conj = sympy.And(*[c for _, c in conds])
     steps = [("Characteristic polynomial", sympy.Eq(sympy.collect(chi, z), 0))]
-    steps += [(text, c) for text, c in conds]
+    steps += [(_jury_sentence(i, len(conds)), c) for i, (_, c) in enumerate(conds)]
     return Derivation(
-        title="Jury stability conditions of the PI learning-rate loop in (kp, ki)",
+        title=f"Jury stability conditions of the PI loop on the {_plant_words(plant, g)}",
         result=conj,
         statement=conj,
         steps=tuple(steps),
@@ -1165,11 +1196,15 @@ def derive_sharpness_plant():
         statement=sympy.Eq(sympy.Function("G")(z), G),
         steps=(
             ("Measurement with the rate set one sample earlier",
-             sympy.Eq(sympy.Symbol("y_j"), sympy.exp(sympy.Symbol("u_{j-1}")) * sympy.Symbol("lambda_j"))),
-            ("Its sensitivity to u = log η", sympy.Eq(sympy.Derivative(y, u), gain)),
-            ("At the setpoint η·λ = s the gain is s; one sample of delay",
+             sympy.Eq(sympy.Symbol("y_j"), sympy.exp(sympy.Symbol("u_j−1")) * sympy.Symbol("lambda_j"))),
+            ("The input is the log learning rate", sympy.Eq(u, sympy.log(sympy.Symbol("eta")))),
+            ("Its sensitivity to the input", sympy.Eq(sympy.Derivative(y, u), gain)),
+            ("At the setpoint", sympy.Eq(sympy.Symbol("eta") * lam, s)),
+            ("the gain is the setpoint; with one sample of delay",
              sympy.Eq(sympy.Function("G_0")(z), G_delay)),
-            ("EMA filter m_j = β m_{j-1} + (1 − β) y_j", sympy.Eq(sympy.Function("F")(z), F)),
+            ("Exponential moving average of the measurement",
+             sympy.Eq(sympy.Symbol("m_j"), beta * sympy.Symbol("m_j−1") + (1 - beta) * sympy.Symbol("y_j"))),
+            ("as a filter", sympy.Eq(sympy.Function("F")(z), F)),
             ("Series connection", sympy.Eq(sympy.Function("G")(z), G)),
         ),
         assumptions=(
@@ -1206,7 +1241,8 @@ def derive_loss_ratio_plant():
         steps=(
             ("Loss ratio along one eigenvector on the quadratic model", sympy.Eq(sympy.Symbol("r"), r)),
             ("Sensitivity to the learning rate", sympy.Eq(sympy.Derivative(r, eta), dr_deta)),
-            ("Sensitivity to u = log η (chain rule, dη/du = η)",
+            ("The input is the log learning rate", sympy.Eq(u, sympy.log(eta))),
+            ("Sensitivity to the input, by the chain rule",
              sympy.Eq(sympy.Symbol("g"), sympy.expand(eta * sympy.diff(r, eta)))),
             ("The gain vanishes and changes sign at", sympy.Eq(eta, flip[0])),
             ("Delay of one sample", sympy.Eq(sympy.Function("G")(z), g / z)),

@@ -48,7 +48,7 @@ def test_symbolic_gd_identity():
     C0, Copt, k, n = (d.symbols[s] for s in ("C_0", "C_opt", "k", "n"))
     assert sp.simplify(d.result - (Copt + (1 - k) ** n * (C0 - Copt))) == 0
     # the step "GD with η = k minus the cerebellar update" is identically 0
-    assert dict(d.steps)["GD step with η = k minus the cerebellar update"] == 0
+    assert dict(d.steps)["the gradient step minus the cerebellar update is"] == 0
     f = d.lambdify("C_0", "C_opt", "k", "n")
     np.testing.assert_allclose(f(3.0, -1.0, 0.7, np.arange(10)),
                                D.cerebellar_trajectory(3.0, -1.0, 0.7, 9), rtol=1e-13)
@@ -147,7 +147,7 @@ def test_continuous_limit_first_order():
     assert errs[-1] == pytest.approx(lead, rel=2e-3)
     d = D.derive_cerebellar_continuous_limit()
     assert d.lambdify("k", "t")(k, t) == pytest.approx(math.exp(-k * t))
-    first = dict(d.steps)["First-order term in 1/N (so the error is O(Δt))"]
+    first = dict(d.steps)["The first-order term in the reciprocal of N, so the error is of order of the step"]
     val = float(first.subs({d.symbols["k"]: k, d.symbols["t"]: t}))
     assert val == pytest.approx(-(k**2) * t**2 / 2 * math.exp(-k * t))
 
@@ -205,7 +205,7 @@ def test_optimal_rate_minimizes_variance_and_is_the_kalman_gain(sx, su):
         P = P - P * P / (P + r) + q
     assert k_star == pytest.approx(P / (P + r), rel=1e-9)
     d = D.derive_cerebellar_noise()
-    k_sym = dict(d.steps)["dV/dk = 0 at the positive root"].rhs
+    k_sym = dict(d.steps)["vanishes at the positive root"].rhs
     val = float(k_sym.subs({d.symbols["sigma_x"]: sx, d.symbols["sigma_u"]: su}))
     assert val == pytest.approx(k_star, rel=1e-12)
 

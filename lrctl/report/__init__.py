@@ -18,13 +18,16 @@ Run on its own (``python analyses/gd_stability.py``) a script writes into
 
 **The engine** (:func:`build_report`, ``lrctl report``) runs every script of a folder, each in
 its own process and several at once, and writes ``index.html`` (works from disk, no network),
-``report.json`` and the figures. The report is assembled in a temporary folder beside the
-target and renamed into place at the end, so an interrupted run leaves the previous report
-intact. A failing script is reported as failed with its traceback; the others go on.
+``report.json`` and the figures. The report is assembled in a marked temporary folder beside
+the target and exchanged with it atomically at the end, so an interrupted run leaves the
+previous report intact; ``--out`` never replaces a folder lrctl did not write. Each script runs
+in its own process group with a timeout; a failing script, or one whose result file is
+malformed, is reported as failed with the reason, and the others go on. A claim that does not
+hold is a finding, not a failure.
 """
 
 from lrctl.report._engine import AnalysisResult, Report, build_report, discover_analyses
-from lrctl.report._html import render_html
+from lrctl.report._html import render_html, sanitize_mathml
 from lrctl.report._script import Analysis, Check, Claim, analysis_name
 from lrctl.report._seed import SEED_CLAIMS, SeedClaim
 
@@ -40,4 +43,5 @@ __all__ = [
     "build_report",
     "discover_analyses",
     "render_html",
+    "sanitize_mathml",
 ]
