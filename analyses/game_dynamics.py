@@ -45,7 +45,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 1. Bilinear game: closed form vs eigenvalues of the full update matrix; regime maps.
     # ------------------------------------------------------------------------------------
-    an.progress(f"bilinear game: closed forms and regime maps")
+    an.progress("bilinear game: closed forms and regime maps")
     sv = np.array([1.0, 0.5, 0.2])
     U, _ = np.linalg.qr(rng.standard_normal((3, 3)))
     W, _ = np.linalg.qr(rng.standard_normal((3, 3)))
@@ -172,7 +172,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 2. The invariant of alternating GDA, over long runs.
     # ------------------------------------------------------------------------------------
-    an.progress(f"alternating GDA: conserved energy")
+    an.progress("alternating GDA: conserved energy")
     long_steps = 10000 if quick else 100000
     x0 = rng.standard_normal(3)
     y0 = rng.standard_normal(3)
@@ -249,7 +249,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 3. Rates against p, theory vs simulation; negative momentum.
     # ------------------------------------------------------------------------------------
-    an.progress(f"rates and negative momentum")
+    an.progress("rates and negative momentum")
     p_line = np.geomspace(1e-2, 10, 400)
     pred_line = {m: games.block_spectral_radius(1.0, np.sqrt(p_line), np.sqrt(p_line), method=m)
                  for m in METHODS}
@@ -348,7 +348,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 4. A general quadratic game: batched Jacobian eigenvalues, trajectories.
     # ------------------------------------------------------------------------------------
-    an.progress(f"general quadratic game")
+    an.progress("general quadratic game")
     Aq = rng.standard_normal((4, 3))
     Rp, _ = np.linalg.qr(rng.standard_normal((4, 4)))
     Rq, _ = np.linalg.qr(rng.standard_normal((3, 3)))
@@ -426,7 +426,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 5. The Dirac-GAN: the linearization predicts the nonlinear dynamics.
     # ------------------------------------------------------------------------------------
-    an.progress(f"Dirac-GAN")
+    an.progress("Dirac-GAN")
     gan = games.DiracGAN()
     lin = gan.linearization()
     etas = np.geomspace(0.05, 3.0, 10 if quick else 16)

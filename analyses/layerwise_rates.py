@@ -159,7 +159,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
             f"{best_const.lr:.3g}) {best_const.final_loss:.4g}; the per-layer curvatures differ "
             f"by {curv0.spread:.3g}x")
     caps_stable = an.claim(
-        f"Layer-wise rates capped at c = {c:g} of each layer's stability limit, "
+        "Layer-wise rates capped at the fraction c of each layer's stability limit, "
         "c·2/λmax(H_ℓ) (recomputed during training), train without diverging",
         not lw.diverged,
         evidence=(f"diverged at step {lw.diverged_at} (loss above {DIVERGENCE:g}x its start)"

@@ -20,6 +20,20 @@ from lrctl.report import Analysis
 
 N_CYCLES = 5
 BATCH = 64
+# The seed's "tend to increase", read as: in more than half of the neighbouring grid steps.
+DIVERSITY_TEXT = {
+    "distance-amplitude": "A larger restart amplitude increases the parameter distance between "
+                          "snapshots in more than half of the neighbouring grid steps along the "
+                          "amplitude axis",
+    "distance-cycle": "Longer cycles increase the parameter distance between snapshots in more "
+                      "than half of the neighbouring grid steps along the cycle-length axis",
+    "disagreement-amplitude": "A larger restart amplitude increases the prediction disagreement "
+                              "between snapshots in more than half of the neighbouring grid "
+                              "steps along the amplitude axis",
+    "disagreement-cycle": "Longer cycles increase the prediction disagreement between snapshots "
+                          "in more than half of the neighbouring grid steps along the "
+                          "cycle-length axis",
+}
 
 
 def monotone_share(values, axis):
@@ -146,27 +160,24 @@ with Analysis(__file__, title="Snapshot ensembles under warm restarts: accuracy 
     an.seed_claim("snapshot-ensemble-accuracy", [acc_often, nll_often], condition=beats_mean)
 
     diversity = {}
-    for what, grid in (("parameter distance", D), ("prediction disagreement", Q)):
-        for axis, name, verb in ((0, "A larger restart amplitude", "increases"),
-                                 (1, "Longer cycles", "increase")):
+    for what, grid in (("distance", D), ("disagreement", Q)):
+        for axis, along in ((0, "amplitude"), (1, "cycle")):
             up, total = monotone_share(grid, axis)
-            diversity[what, axis] = an.claim(
-                f"{name} {verb} the {what} between snapshots in more than half of the "
-                f"neighbouring grid steps along the {'amplitude' if axis == 0 else 'cycle-length'} "
-                "axis",
+            diversity[what, along] = an.claim(
+                DIVERSITY_TEXT[f"{what}-{along}"],
                 up > total / 2,
                 evidence=f"rises in {up} of {total} neighbouring grid steps; seed-averaged "
                          f"{what} over amplitudes {amplitudes.tolist()} (rows) and cycle "
                          f"lengths {periods} (columns): "
                          + "; ".join(" ".join(f"{v:.3g}" for v in row) for row in grid))
-            an.number(f"increase_share_{'distance' if what.startswith('par') else 'disagreement'}"
-                      f"_{'amplitude' if axis == 0 else 'cycle'}", up / total,
-                      description=f"share of neighbouring grid steps where {name.lower()} "
-                                  f"raised the {what}")
+            an.number(f"increase_share_{what}_{'amplitude' if axis == 0 else 'cycle'}",
+                      up / total,
+                      description=f"share of neighbouring grid steps along the {along} axis "
+                                  f"where the {what} rose")
     # The condition, fixed before the run: the statement holds at least for the restart
     # amplitude's effect on the distance in weight space.
     an.seed_claim("snapshot-ensemble-diversity", list(diversity.values()),
-                  condition=diversity["parameter distance", 0])
+                  condition=diversity["distance", "amplitude"])
 
     rank = np.corrcoef(np.argsort(np.argsort(D.ravel())), np.argsort(np.argsort(Q.ravel())))[0, 1]
     an.number("rank_correlation_distance_disagreement", rank,
