@@ -50,8 +50,8 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
     net = MLP(Xtr, ytr, hidden=(32, 32), l2=1e-4)
     names = ["layer 1 (64→32)", "layer 2 (32→32)", "layer 3 (32→10)"]
     start = net.initial(seed=0)
-    steps = 80 if an.quick else 300
-    every = 40 if an.quick else 75
+    steps = 200 if an.quick else 300
+    every = 50 if an.quick else 75
     tol = 1e-3
 
     an.progress("per-layer curvature at the start")

@@ -141,9 +141,13 @@ EXPECTED = {
     'layerwise-rates': {
         'The layers of the network differ in curvature (the largest per-layer top eigenvalue is at least twice the smallest)': True,
         'With coupling between layers the caps are only a heuristic: on the network, λmax(D^½HD^½) at the caps exceeds the block-diagonal value 2c': True,
-        "Layer-wise rates capped at the fraction c of each layer's stability limit, c·2/λmax(H_ℓ) (recomputed during training), train without diverging": True,
-        'The capped layer-wise rates reach a lower final training loss than one conservative global rate c·2/λmax(H) in the same number of steps': True,
-        'At the same coupled stability margin, layer-wise rates ∝ 1/λmax(H_ℓ) train faster (lower final loss) than one global rate': True,
+        # ✗ the caps are linearly unstable at the start (λmax(D^½HD^½) = 3.27 > 2) and the run
+        # diverged at step 178 (loss above 10x its start) in quick mode, 186 in full mode
+        "Layer-wise rates capped at the fraction c of each layer's stability limit, c·2/λmax(H_ℓ) (recomputed during training), train without diverging": False,
+        # ✗ the caps diverged; the global rate reached 0.01296 after 200 steps
+        'The capped layer-wise rates reach a lower final training loss than one conservative global rate c·2/λmax(H) in the same number of steps': False,
+        # ✗ coupled 0.01352 vs global 0.01296 after 200 steps (ratio 1.04; full mode 1.08)
+        'At the same coupled stability margin, layer-wise rates ∝ 1/λmax(H_ℓ) train faster (lower final loss) than one global rate': False,
     },
     'log-scale-search': {
         'n independent samples hit with probability 1 − (1 − p)ⁿ, and the other designs with their closed forms (simulation agrees within 4.5 standard errors)': True,
@@ -222,7 +226,7 @@ SEED_EXPECTED = {
     "snapshot-ensemble-accuracy": "fails",
     "snapshot-ensemble-diversity": "partly",
     "hypergradient-positivity": "fails",
-    "layerwise-rates": "holds",
+    "layerwise-rates": "fails",
     "games-interplay": "holds",
     "games-alternating": "holds",
     "federated-server-step": "partly",
