@@ -176,8 +176,8 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
                   caption=f"The smallest α of the grid ({a_fail:.3g}) at which the additive rule "
                           f"goes negative: η_t turns negative at step {add_run.negative_lr_at} and "
                           f"the run {'diverges at step ' + str(add_run.diverged_at) if add_run.diverged else 'survives'}; "
-                          f"the log rule's η stays positive, but collapses: η_T = "
-                          f"{log_run.lrs[-1]:.3g} after {log_run.steps} steps, loss frozen at "
+                          f"the log rule with the same α and start ends at η_T = "
+                          f"{log_run.lrs[-1]:.3g} after {log_run.steps} steps, with loss "
                           f"{log_run.final_loss:.3g} (start {log_run.losses[0]:.3g}).")
 
     # ---------------------------------------------------------------- part 2: a real network
