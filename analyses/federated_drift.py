@@ -5,7 +5,9 @@ C_i = I − (I − η_c H_i)^K, instead of the true optimum w* = (Σ p_i H_i)⁻
 rounds converge iff the server rate η_s < 2/λ_max(Σ p_i C_i). Checked on quadratic clients
 (closed form against simulation) and on logistic regression over the breast-cancer data split
 non-IID across four clients, where the local quadratic model at the optimum predicts the
-drift; SCAFFOLD's control variates remove it.
+drift; SCAFFOLD's control variates remove it. The seed's "a large server step can amplify the
+drift" is tested on the real clients: the fixed point at server rates 0.5, 1 and 1.5, and the
+rounds beyond the server-rate bound.
 """
 
 import numpy as np
