@@ -69,12 +69,14 @@ with Analysis(
         run = gradient_descent(obj, [c0], lr=k, steps=n_steps)
         worst_gd = max(worst_gd, float(np.max(np.abs(run.losses - 0.5 * (trajs[k] - c_opt)
                                                      ** 2))))
-    an.claim("The cerebellar rule is gradient descent on ½(C − C_opt)² with η = k: lrctl's GD "
+    gd_claim = an.claim("The cerebellar rule is gradient descent on ½(C − C_opt)² with η = k: lrctl's GD "
              "loop at lr = k reproduces it", worst_gd < 1e-14,
              evidence=f"max loss difference {worst_gd:.1e}; sympy: GD step − rule = "
                     f"{dict(deriv.steps)['the gradient step minus the cerebellar update is']}")
+    an.seed_claim("cerebellar", gd_claim)
     dv = dynamics.simulate_cerebellar(c0, c_opt, 2.5, 1000)
-    an.claim("A divergent rate (k = 2.5) is a valid input: the simulation stops at divergence "
+    # Input handling of the software: a check, not evidence.
+    an.check("A divergent rate (k = 2.5) is a valid input: the simulation stops at divergence "
              "and says so, with finite values", dv.diverged and dv.diverged_at is not None
              and bool(np.all(np.isfinite(dv.c))),
              evidence=f"regime {dv.regime}, stopped at step {dv.diverged_at} where |C − C_opt| "

@@ -91,6 +91,28 @@ with Analysis(
                     f"inside the sample's own deviation bound 2‖Ĝ − (Σ + σ²I)‖ at every level "
                     f"(it shrinks like 1/√(draws))")
 
+    # The seed: "at high noise levels the landscape is often flatter, at low noise levels it
+    # can have sharper curvature". Decided on the curvatures measured by Lanczos on sampled
+    # noise (not the closed form), for the unweighted x₀ loss and for the ε loss (weight 1/σ²).
+    mc_top = np.array(mc_values)
+    flat_x0 = an.claim(
+        "Unweighted (x₀ loss), the landscape is flatter at high noise: the measured top "
+        "curvature falls as σ rises over the sampled levels",
+        bool(np.all(np.diff(mc_top) < 0)),
+        evidence="measured c_σ at σ = " + ", ".join(f"{a:g}: {b:.4g}"
+                                                    for a, b in zip(mc_sigmas, mc_top, strict=True))
+                 + " (it grows like 2σ²)")
+    mc_eps = mc_top / mc_sigmas**2
+    flat_eps = an.claim(
+        "With the ε-loss weighting 1/σ², the landscape is flatter at high noise: the measured "
+        "top curvature falls as σ rises over the sampled levels",
+        bool(np.all(np.diff(mc_eps) < 0)),
+        evidence="measured c_σ/σ² at σ = " + ", ".join(
+            f"{a:g}: {b:.4g}" for a, b in zip(mc_sigmas, mc_eps, strict=True)))
+    # Condition, fixed before the run: the statement holds for the ε (noise-prediction)
+    # parameterization, where the weight 1/σ² falls faster than the curvature 2(λ + σ²) rises.
+    an.seed_claim("diffusion-curvature", [flat_x0, flat_eps], condition=flat_eps)
+
     fig, axes = subplots(1, 2, width=12.0, height=4.6)
     dplots.curvature_vs_sigma(curv, measured=(mc_sigmas, np.array(mc_values)),
                               band="x₀ loss, no preconditioning", ax=axes[0],
@@ -113,7 +135,8 @@ with Analysis(
               description="max_σ c_σ/min_σ c_σ for: " + "; ".join(spreads))
     edm = curv["EDM preconditioning + λ(σ) = 1/c_out²"]
     lo, hi = sorted([2.0, 2.0 * lam_max / sigma_data**2])
-    an.claim("With EDM preconditioning and weighting λ(σ) = 1/c_out², the curvature "
+    # The closed form against its own bounds: an identity, not evidence.
+    an.check("With EDM preconditioning and weighting λ(σ) = 1/c_out², the curvature "
              "2(λ_max + σ²)/(σ² + σ_d²) stays between 2 and 2λ_max/σ_d² over σ ∈ [0.002, 80]",
              bool(np.all(edm.top >= lo * (1 - 1e-12)) and np.all(edm.top <= hi * (1 + 1e-12))),
              evidence=f"range [{edm.top.min():.4g}, {edm.top.max():.4g}] within "
@@ -122,13 +145,13 @@ with Analysis(
     iso = dif.denoising_curvature(np.full(d, sigma_data**2), sigmas, preconditioning="edm",
                                   weighting="edm", sigma_data=sigma_data)
     iso_dev = float(np.max(np.abs(iso.top - 2.0)))
-    an.claim("For data of variance σ_d² in every direction, EDM's preconditioning and weighting "
+    an.check("For data of variance σ_d² in every direction, EDM's preconditioning and weighting "
              "give the same curvature, 2, at every noise level",
              iso_dev < 1e-12, evidence=f"max |c_σ − 2| = {iso_dev:.1e} over {sigmas.size} levels")
     eps = curv["ε loss (weight 1/σ²)"]
     msnr = curv["Min-SNR-5, x₀ form"]
     cap = 2.0 * (5.0 * lam_max + 1.0)
-    an.claim("Min-SNR-γ caps the ε-loss curvature 2(λ_max + σ²)/σ² at 2(γλ_max + 1)",
+    an.check("Min-SNR-γ caps the ε-loss curvature 2(λ_max + σ²)/σ² at 2(γλ_max + 1)",
              bool(msnr.top.max() <= cap * (1 + 1e-12)) and eps.top.max() > 100 * cap,
              evidence=f"Min-SNR-5 max {msnr.top.max():.4g} ≤ {cap:.4g}; ε loss reaches "
                     f"{eps.top.max():.4g} at σ = {sigmas[0]:g}")
@@ -160,7 +183,7 @@ with Analysis(
     ratio_a = np.sqrt(np.asarray(top_a.excess_loss[:, 1] / top_a.excess_loss[:, 0]))
     ratio_f = np.sqrt(np.asarray(top_f.excess_loss[:, 1] / top_f.excess_loss[:, 0]))
     dev_a = float(np.max(np.abs(ratio_a - (1 - kappa))))
-    an.claim("With η_σ = κ/c_σ the stiffest direction of every level shrinks by 1 − κ per step",
+    stiff = an.claim("With η_σ = κ/c_σ the stiffest direction of every level shrinks by 1 − κ per step",
              dev_a < 1e-6,
              evidence=f"κ = {kappa}: measured factors in [{ratio_a.min():.6f}, {ratio_a.max():.6f}]; "
                     f"with the one fixed rate they range over [{ratio_f.min():.4f}, "
@@ -192,6 +215,17 @@ with Analysis(
              evidence=f"adapted: {int(t_a.min())}–{int(t_a.max())} steps across σ; σ → 0 limit "
                     f"{t_limit} steps (from the eigenvalues alone); fixed rate: "
                     f"{int(np.sum(np.isfinite(t_f)))}/{sigmas.size} levels within {steps} steps")
+    spread_t = float(t_a.max() / t_a.min()) if finite_a else float("inf")
+    same_pace = an.claim(
+        "With the adapted rates η_σ = κ/c_σ every noise level makes the same progress: the "
+        "steps to 1% of the initial excess loss agree within a factor 2 across σ",
+        finite_a and spread_t <= 2.0,
+        evidence=f"steps to 1%: {int(t_a.min())}–{int(t_a.max())} across {sigmas.size} levels "
+                 f"(ratio {spread_t:.3g}); the stiffest direction contracts alike, the "
+                 "within-level conditioning (λ_max + σ²)/(λ_min + σ²) does not")
+    # Condition, fixed before the run: the rate of progress that 1/c_σ maintains is the one
+    # of the stiffest direction (the one c_σ measures).
+    an.seed_claim("diffusion-rates", [stiff, same_pace], condition=stiff)
     rel_a = np.asarray(run_a.relative_excess[:, -1])
     rel_f = np.asarray(run_f.relative_excess[:, -1])
     an.claim("One fixed rate, stable at the noisiest level, leaves the low-noise levels "
@@ -251,7 +285,8 @@ with Analysis(
     as_rate = dif.train_denoiser(Sigma, pick, eta * c_edm.weight, 50, preconditioning="edm",
                                  sigma_data=sigma_data)
     w_gap = float(np.max(np.abs(weighted.relative_excess - as_rate.relative_excess)))
-    an.claim("A loss weight is a per-level learning rate: one rate η on λ(σ)·L_σ trains exactly "
+    # Both runs are the same recursion by construction (η·λ(σ) either way): a check.
+    an.check("A loss weight is a per-level learning rate: one rate η on λ(σ)·L_σ trains exactly "
              "like the rates η·λ(σ) on L_σ",
              w_gap < 1e-9, evidence=f"max difference of relative excess over {pick.size} levels × "
                                   f"50 steps: {w_gap:.1e}")

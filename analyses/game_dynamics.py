@@ -8,8 +8,6 @@ regimes against simulation, the invariant of alternating GDA against long runs, 
 linearization against the nonlinear Dirac-GAN (Mescheder et al. 2018).
 """
 
-import time
-
 import numpy as np
 
 from lrctl import games
@@ -39,7 +37,6 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
                       "quantity alternating GDA conserves, and the Dirac-GAN whose "
                       "linearization predicts its nonlinear dynamics.") as an:
     quick = an.quick
-    t_start = time.perf_counter()
     rng = np.random.default_rng(0)
     for m in METHODS:
         an.derivation(games.derive_bilinear_spectral_radius(m))
@@ -48,7 +45,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 1. Bilinear game: closed form vs eigenvalues of the full update matrix; regime maps.
     # ------------------------------------------------------------------------------------
-    an.progress(f"bilinear game: closed forms and regime maps (t = {time.perf_counter() - t_start:.1f} s, cpu {time.process_time():.1f} s)")
+    an.progress("bilinear game: closed forms and regime maps")
     sv = np.array([1.0, 0.5, 0.2])
     U, _ = np.linalg.qr(rng.standard_normal((3, 3)))
     W, _ = np.linalg.qr(rng.standard_normal((3, 3)))
@@ -80,7 +77,8 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     rho_sim = maps["simultaneous"].spectral_radius
     ex_g, ey_g = np.meshgrid(lrs, lrs)
     p_top = ex_g * ey_g * sv[0] ** 2
-    an.claim(
+    # The regime map against its own closed form: an identity, not evidence.
+    an.check(
         "Simultaneous GDA diverges for every positive step on a bilinear game: ρ = √(1 + η_xη_yσ²) > 1",
         bool(np.all(rho_sim > 1.0)) and bool(np.allclose(rho_sim, np.sqrt(1 + p_top), rtol=1e-12)),
         evidence=f"min ρ − 1 over the grid {float((rho_sim - 1).min()):.2e} (at η_x = η_y = 0.01), "
@@ -93,7 +91,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         want = games.CYCLES if m == "alternating" else games.CONVERGES
         pred_regions[m] = (bool(np.all(maps[m].regime[inside] == want))
                            and bool(np.all(maps[m].regime[outside] == games.DIVERGES)))
-    an.claim(
+    an.check(
         "Alternating GDA cycles (ρ = 1) exactly when η_xη_yσ_max² < 4 and diverges above; "
         "extragradient converges exactly when η_xη_yσ_max² < 1, optimistic GDA when < 1/3",
         all(pred_regions.values()),
@@ -125,6 +123,18 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         evidence="; ".join(f"{m}: {a:.4f} of {k} points" for m, (a, k) in agree.items())
                + f" ({sim_steps} steps, margin e^±{margin:g})",
     )
+    # The seed: alternating the updates can improve stability. Simulated regimes only.
+    sim_div = sims["simultaneous"].regime == games.DIVERGES
+    alt_ok = sims["alternating"].regime != games.DIVERGES
+    rescued = sim_div & alt_ok
+    alt_claim = an.claim(
+        "Alternating the updates improves stability on the bilinear game: at some step pairs "
+        "where simulated simultaneous GDA diverges, simulated alternating GDA stays bounded",
+        bool(rescued.any()),
+        evidence=f"{int(rescued.sum())} of {rescued.size} grid step pairs: simultaneous diverges, "
+                 f"alternating does not ({int(sim_div.sum())} pairs where simultaneous diverges; "
+                 f"{sim_steps} simulated steps each)")
+    an.seed_claim("games-alternating", alt_claim)
     # Simultaneous GDA at the smallest steps: slow, but it diverges, at the predicted rate.
     small = []
     for eta in ((0.03, 0.1, 0.3) if quick else (0.01, 0.03, 0.1, 0.3)):
@@ -162,7 +172,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 2. The invariant of alternating GDA, over long runs.
     # ------------------------------------------------------------------------------------
-    an.progress(f"alternating GDA: conserved energy (t = {time.perf_counter() - t_start:.1f} s, cpu {time.process_time():.1f} s)")
+    an.progress("alternating GDA: conserved energy")
     long_steps = 10000 if quick else 100000
     x0 = rng.standard_normal(3)
     y0 = rng.standard_normal(3)
@@ -239,7 +249,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 3. Rates against p, theory vs simulation; negative momentum.
     # ------------------------------------------------------------------------------------
-    an.progress(f"rates and negative momentum (t = {time.perf_counter() - t_start:.1f} s, cpu {time.process_time():.1f} s)")
+    an.progress("rates and negative momentum")
     p_line = np.geomspace(1e-2, 10, 400)
     pred_line = {m: games.block_spectral_radius(1.0, np.sqrt(p_line), np.sqrt(p_line), method=m)
                  for m in METHODS}
@@ -268,7 +278,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     og_best = float(games.block_spectral_radius(1.0, 0.5, 0.5, method="optimistic"))
     an.number("extragradient_best_rho", eg_best, description="ρ of extragradient at p = 1/2")
     an.number("optimistic_best_rho", og_best, description="ρ of optimistic GDA at p = 1/4")
-    an.claim(
+    an.check(
         "Per step, extragradient is fastest at p = 1/2 with ρ = √3/2 and optimistic GDA at "
         "p = 1/4 with ρ = 1/√2",
         abs(eg_best - np.sqrt(3) / 2) < 1e-12 and abs(og_best - 1 / np.sqrt(2)) < 1e-12
@@ -338,7 +348,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 4. A general quadratic game: batched Jacobian eigenvalues, trajectories.
     # ------------------------------------------------------------------------------------
-    an.progress(f"general quadratic game (t = {time.perf_counter() - t_start:.1f} s, cpu {time.process_time():.1f} s)")
+    an.progress("general quadratic game")
     Aq = rng.standard_normal((4, 3))
     Rp, _ = np.linalg.qr(rng.standard_normal((4, 4)))
     Rq, _ = np.linalg.qr(rng.standard_normal((3, 3)))
@@ -371,6 +381,21 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         evidence=f"max ρ for η_x, η_y ≤ {q_lrs[n_q // 4 - 1]:.3g}: {float(small_corner.max()):.6f}; "
                + "; ".join(f"{m}: agreement {a:.4f} of {k}" for m, (a, k) in q_agree.items()),
     )
+    # The seed: individually stable rates, unstable joint system. Each player's own problem
+    # (x on ½xᵀPx, y on ½yᵀQy) is stable under GD iff η_x < 2/λmax(P), η_y < 2/λmax(Q).
+    own_ok = (Xq < 2 / np.linalg.eigvalsh(P)[-1]) & (Yq < 2 / np.linalg.eigvalsh(Q)[-1])
+    joint_div = q_sims["simultaneous"].regime == games.DIVERGES
+    interplay = own_ok & joint_div
+    interplay_claim = an.claim(
+        "On the quadratic game, some step pairs are stable for each player's own minimization "
+        "(η_x < 2/λmax(P), η_y < 2/λmax(Q)) and yet simulated simultaneous GDA on the joint "
+        "game diverges",
+        bool(interplay.any()),
+        evidence=f"{int(interplay.sum())} of {int(own_ok.sum())} individually stable grid pairs "
+                 f"diverge jointly ({qsteps} simulated steps); 2/λmax(P) = "
+                 f"{2 / np.linalg.eigvalsh(P)[-1]:.3g}, 2/λmax(Q) = "
+                 f"{2 / np.linalg.eigvalsh(Q)[-1]:.3g}")
+    an.seed_claim("games-interplay", interplay_claim)
     eta_q = (0.3, 0.5)
     q_runs = {m: games.simulate(quad, np.ones(4), np.ones(3), *eta_q, method=m, steps=300)
               for m in METHODS}
@@ -401,7 +426,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
     # ------------------------------------------------------------------------------------
     # 5. The Dirac-GAN: the linearization predicts the nonlinear dynamics.
     # ------------------------------------------------------------------------------------
-    an.progress(f"Dirac-GAN (t = {time.perf_counter() - t_start:.1f} s, cpu {time.process_time():.1f} s)")
+    an.progress("Dirac-GAN")
     gan = games.DiracGAN()
     lin = gan.linearization()
     etas = np.geomspace(0.05, 3.0, 10 if quick else 16)
@@ -519,4 +544,3 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         "boundary η = 4γ (γ < 1), 4/(γ + √(γ² − 1)) (γ ≥ 1) dashed; crosses would mark points "
         "where the nonlinear simulation disagrees. Unstable runs of the nonlinear game do not "
         "blow up: they leave the equilibrium and settle on a limit cycle of radius O(1)."))
-    an.number("seconds", round(time.perf_counter() - t_start, 2), unit="s")

@@ -228,6 +228,8 @@ class Analysis:
         _check_text("check text", text)
         ok = _check_bool(f"check {text!r:.60}: holds", holds)
         _check_text("evidence", evidence, allow_empty=True)
+        if any(c.text == text for c in self.checks):
+            raise ValueError(f"check text {text!r:.80} is recorded twice in {self.name!r}")
         c = Check(f"{self.name}--check-{len(self.checks) + 1}", text, ok, evidence)
         self.checks.append(c)
         return c
