@@ -1,18 +1,23 @@
-"""Real training problems used as plants: loss, gradient, Hessian-vector product.
+"""The Objective protocol, and real training problems used as plants.
 
-Every objective exposes the same small interface, so the analyses can run the same optimizer
-loop on a quadratic, on logistic regression on real data, or on a small network:
+**The protocol.** :class:`Objective` is what every dynamic tool of lrctl (``training.run``
+and its policies, ``rangetest``, ``adaptive``, and the Hessian operators given to
+``curvature``) needs from a problem, on one flat float64 parameter vector θ:
 
-``dim``, ``loss(theta)``, ``grad(theta)``, ``loss_and_grad(theta)``, ``hvp(theta, v)`` (exact),
-``hessian(theta)`` (dense, for small problems), ``blocks`` (parameter groups, e.g. layers, as
-slices), and ``initial(seed)``. :func:`minimize` finds a minimizer to high precision with
-L-BFGS.
+- ``dim``: the number of parameters;
+- ``loss(theta) -> float``, ``grad(theta) -> (dim,)``, ``hvp(theta, v) -> (dim,)`` (H(θ)·v);
+- optional: ``loss_and_grad(theta)`` (one pass), ``blocks`` (a tuple of slices, one per
+  layer), ``initial()`` (a starting point), and ``stacked = True`` (see below).
 
-Stacked parameters. ``loss``, ``grad``, ``loss_and_grad`` and ``hvp`` also take a stack of K
-parameter vectors, shape ``(K, dim)``, and then return K losses (shape ``(K,)``) and K
-gradients (shape ``(K, dim)``): a sweep over K learning rates is one batched matrix product
-per step instead of K Python calls. A single vector, shape ``(dim,)``, gives a float loss and
-a ``(dim,)`` gradient, as before.
+Any class with these methods works; it needs no lrctl base class. :func:`check_objective`
+checks an object at the door and names what is missing.
+
+**Stacked parameters** (an optimization, never a requirement). lrctl's own problems declare
+``stacked = True``: ``loss``, ``grad``, ``loss_and_grad`` and ``hvp`` then also take a stack
+of K parameter vectors, shape ``(K, dim)``, and return K losses (shape ``(K,)``) and K
+gradients (shape ``(K, dim)``), so a sweep over K learning rates is one batched matrix product
+per step instead of K Python calls. ``training.run`` uses the stack only when the objective
+says ``stacked = True``; otherwise it calls the single-vector methods once per run.
 
 Problems:
 
@@ -30,8 +35,9 @@ splits train/test first and standardizes both with the training statistics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -47,14 +53,74 @@ from lrctl._validation import (
 __all__ = [
     "MLP",
     "LogisticRegression",
+    "Objective",
     "QuadraticObjective",
     "SoftmaxRegression",
+    "check_objective",
     "load_dataset",
     "minimize",
     "split_dataset",
 ]
 
 _DATASETS = ("breast_cancer", "digits")
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """A training problem on one flat float64 parameter vector θ of length ``dim``.
+
+    Required: ``dim``, ``loss(theta) -> float``, ``grad(theta) -> ndarray (dim,)``,
+    ``hvp(theta, v) -> ndarray (dim,)`` (the Hessian-vector product H(θ)v). Optional (used
+    when present): ``loss_and_grad(theta)``, ``blocks`` (tuple of slices, one per layer),
+    ``initial()``, ``stacked`` (True when the methods also take a (K, dim) stack).
+
+    ``isinstance(obj, Objective)`` checks that the required names exist;
+    :func:`check_objective` says which are missing.
+
+    >>> import numpy as np
+    >>> class Bowl:                       # a user's class: no lrctl base class
+    ...     dim = 2
+    ...     def loss(self, theta): return 0.5 * float(theta @ theta)
+    ...     def grad(self, theta): return np.asarray(theta, dtype=float)
+    ...     def hvp(self, theta, v): return np.asarray(v, dtype=float)
+    >>> isinstance(Bowl(), Objective), isinstance(object(), Objective)
+    (True, False)
+    """
+
+    dim: int
+
+    def loss(self, theta: Any) -> Any: ...
+
+    def grad(self, theta: Any) -> Any: ...
+
+    def hvp(self, theta: Any, v: Any) -> Any: ...
+
+
+_REQUIRED = ("dim", "loss", "grad", "hvp")
+
+
+def check_objective(obj: Any, name: str = "objective",
+                    require: Sequence[str] = _REQUIRED) -> Any:
+    """``obj`` if it has every attribute in ``require``, else a ``TypeError`` naming the missing.
+
+    ``dim`` must be a positive integer; the others must be callable.
+
+    >>> check_objective(object(), require=("dim", "loss"))
+    Traceback (most recent call last):
+    ...
+    TypeError: objective must be an Objective (dim, loss, grad, hvp); object lacks dim, loss
+    """
+    missing = []
+    for attr in require:
+        value = getattr(obj, attr, None)
+        if value is None or (attr != "dim" and not callable(value)):
+            missing.append(attr)
+    if missing:
+        raise TypeError(f"{name} must be an Objective (dim, loss, grad, hvp); "
+                        f"{type(obj).__name__} lacks {', '.join(missing)}")
+    if "dim" in require:
+        check_int(f"{name}.dim", obj.dim, minimum=1)
+    return obj
 
 
 def _raw_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +182,7 @@ def split_dataset(
 class _Objective:
     dim: int
     blocks: tuple[slice, ...]
+    stacked = True  # the methods take (K, dim) stacks (see the module docstring)
 
     def _check_theta(self, theta: Any, name: str = "theta", *, stacked: bool = False) -> np.ndarray:
         t = check_finite(name, theta)
