@@ -10,8 +10,9 @@ Policies (frozen, validated; arrays of K parameters run K stacked runs):
 - :class:`Constant` ``(lr)``, :class:`Scheduled` ``(schedule)``,
   :class:`ExponentialRamp` ``(lr_min, lr_max, steps)`` (the range test);
 - :class:`Hypergradient` ``(lr0, hyper_lr, rule)`` (Baydin et al. 2018);
-- :class:`LayerwiseCaps` ``(fraction, method, ...)`` and :class:`LARS` ``(lr)``: one rate per
-  parameter block (a policy output, not a separate loop);
+- :class:`lrctl.adaptive.LayerwiseCaps` ``(fraction, method, ...)`` and
+  :class:`lrctl.adaptive.LARS` ``(lr)`` (they live with the curvature tools they use): one
+  rate per parameter block, a policy output, not a separate loop;
 - :class:`Feedback` ``(controller, measure, every)``: any controller with ``reset()``, ``lr``
   and ``update(measurement) -> lr`` (:class:`lrctl.zdomain.PIController`), fed a measure such as
   :class:`Sharpness` (λ_max by Lanczos); :func:`train_with_sharpness_control` and
@@ -30,33 +31,27 @@ from lrctl.training._control import (
 from lrctl.training._divergence import Divergence
 from lrctl.training._loop import Run, gradient_descent, run
 from lrctl.training._policies import (
-    LARS,
     Constant,
     ExponentialRamp,
     Feedback,
     Hypergradient,
-    LayerwiseCaps,
     Observation,
     Scheduled,
     Sharpness,
-    coupled_sharpness,
     policy_runs,
 )
 
 __all__ = [
-    "LARS",
     "Constant",
     "ControlledTraining",
     "Divergence",
     "ExponentialRamp",
     "Feedback",
     "Hypergradient",
-    "LayerwiseCaps",
     "Observation",
     "Run",
     "Scheduled",
     "Sharpness",
-    "coupled_sharpness",
     "gradient_descent",
     "policy_runs",
     "run",

@@ -93,7 +93,7 @@ def _controlled(objective: Any, policy: Feedback, steps: int, theta0: Any, rng: 
     if theta0 is None:
         theta0 = objective.initial(rng)
     r = run(objective, policy, steps, theta0=theta0,
-            monitor=Divergence(factor=divergence_factor))
+            monitor=Divergence.from_args(divergence_factor))
     rec = r.policy_state["record"] if r.policy_state is not None else []
     cols = list(zip(*rec, strict=True)) if rec else [()] * 6
     at, lrs, lam, ys, seen, products = cols

@@ -63,6 +63,16 @@ class Divergence:
         check_choice("reference", self.reference, _REFERENCES)
         object.__setattr__(self, "window", check_int("window", self.window, minimum=1))
 
+    @classmethod
+    def from_args(cls, divergence_factor: Any = 1e6, loss_floor: Any = None) -> Divergence:
+        """The rule of a function's ``divergence_factor`` / ``loss_floor`` arguments (errors
+        name those arguments; ``loss_floor=None`` is 0)."""
+        f = check_scalar("divergence_factor", divergence_factor)
+        if not f > 1.0:
+            raise ValueError(f"divergence_factor must be > 1, got {f!r}")
+        floor = 0.0 if loss_floor is None else check_scalar("loss_floor", loss_floor)
+        return cls(factor=f, loss_floor=floor)
+
     def level(self, reference: Any, initial_loss: Any) -> Any:
         """The loss level above which a run has diverged, given r_t and L_0 (broadcasts)."""
         r = np.asarray(reference, dtype=float)

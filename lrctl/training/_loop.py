@@ -16,9 +16,9 @@ from lrctl._validation import (
     check_scalar,
     scalar_or_array,
 )
-from lrctl.objectives import check_objective
+from lrctl.objectives import block_index, check_objective
 from lrctl.training._divergence import Divergence
-from lrctl.training._policies import Constant, Observation, Scheduled, _blocks_of, policy_runs
+from lrctl.training._policies import Constant, Observation, Scheduled, policy_runs
 
 __all__ = ["Run", "gradient_descent", "run"]
 
@@ -280,7 +280,7 @@ def run(
         if record is None:
             per_block = rate.ndim == (1 if single else 2)
             if per_block:
-                blocks, owner = _blocks_of(objective)
+                blocks, owner = block_index(objective)
                 shape = (n, steps, len(blocks))
             else:
                 shape = (n, steps)
@@ -400,8 +400,7 @@ def gradient_descent(
     (True, 21)
     """
     eta = float(check_positive("lr", check_scalar("lr", lr)))
-    floor = 0.0 if loss_floor is None else check_scalar("loss_floor", loss_floor)
-    monitor = Divergence(factor=divergence_factor, loss_floor=floor)
+    monitor = Divergence.from_args(divergence_factor, loss_floor)
     if lr_schedule is None:
         policy: Any = Constant(eta)
     else:

@@ -25,9 +25,7 @@ from typing import Any
 import numpy as np
 
 from lrctl._validation import (
-    as_rng,
     check_choice,
-    check_finite,
     check_in_interval,
     check_int,
     check_positive,
@@ -35,12 +33,10 @@ from lrctl._validation import (
 )
 
 __all__ = [
-    "LARS",
     "Constant",
     "ExponentialRamp",
     "Feedback",
     "Hypergradient",
-    "LayerwiseCaps",
     "Observation",
     "Scheduled",
     "Sharpness",
@@ -99,19 +95,6 @@ def _broadcast_runs(**named: int | None) -> int | None:
         raise ValueError("array arguments must have one length K, got "
                          + ", ".join(f"{k}: {v}" for k, v in sizes.items()))
     return next(iter(sizes.values()), None)
-
-
-def _blocks_of(objective: Any) -> tuple[tuple[slice, ...], np.ndarray]:
-    blocks = tuple(getattr(objective, "blocks", None) or ())
-    if not blocks:
-        raise TypeError(f"a per-block policy needs an objective with `blocks` (one slice per "
-                        f"parameter block); {type(objective).__name__} has none")
-    owner = np.full(objective.dim, -1)
-    for i, sl in enumerate(blocks):
-        owner[sl] = i
-    if np.any(owner < 0):
-        raise ValueError("the objective's blocks do not cover every parameter")
-    return blocks, owner
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,146 +240,6 @@ class Hypergradient:
             if self.rule == "additive":
                 return obs.lr + self.hyper_lr * dot, state
             return np.exp(np.log(obs.lr) + self.hyper_lr * obs.lr * dot), state
-
-
-@dataclass(frozen=True)
-class LARS:
-    r"""Layer-wise trust ratios: η_ℓ,t = lr·‖θ_ℓ‖/‖∇_ℓ L‖ (You, Gitman & Ginsburg, 2017).
-
-    Without momentum and with the trust coefficient folded into ``lr``: every block moves by
-    the fraction ``lr`` of its own norm each step; a block with a zero gradient gets rate 0.
-    An array of K values of ``lr`` runs K stacked runs. Needs the objective's ``blocks``.
-    """
-
-    lr: Any
-
-    def __post_init__(self) -> None:
-        lr, k = _rates("lr", self.lr)
-        object.__setattr__(self, "lr", lr)
-        object.__setattr__(self, "runs", k)
-
-    def init(self, obs: Observation) -> tuple[slice, ...]:
-        return _blocks_of(obs.objective)[0]
-
-    def update(self, obs: Observation, blocks: tuple[slice, ...]) -> tuple[np.ndarray, Any]:
-        th, g = obs.theta, obs.grad
-        lr = np.asarray(self.lr)
-        out = np.empty((*th.shape[:-1], len(blocks)))
-        for j, sl in enumerate(blocks):
-            wn = np.linalg.norm(th[..., sl], axis=-1)
-            gn = np.linalg.norm(g[..., sl], axis=-1)
-            out[..., j] = np.where(gn > 0, lr * wn / np.where(gn > 0, gn, 1.0), 0.0)
-        return out, blocks
-
-
-def _block_curvature(objective: Any, theta: np.ndarray, include_full: bool, tol: float,
-                     rng: np.random.Generator) -> tuple[np.ndarray, float | None, int]:
-    """λ_max of each diagonal Hessian block (and of H), and the products used."""
-    from lrctl.curvature import block_spectra, top_eigenvalue
-
-    blocks = _blocks_of(objective)[0]
-    spectra = block_spectra(lambda v: objective.hvp(theta, v), blocks, objective.dim, k=1,
-                            tol=tol, seed=rng)
-    values, products = np.asarray(spectra.lam_max), int(spectra.total_products)
-    full = None
-    if include_full:
-        res = top_eigenvalue(lambda v: objective.hvp(theta, v), objective.dim, tol=tol, seed=rng)
-        full = float(res.value)
-        products += int(res.n_products)
-    return values, full, products
-
-
-def coupled_sharpness(objective: Any, theta: Any, block_lrs: Any, *, tol: float = 1e-4,
-                      seed: Any = 0) -> float:
-    r"""λ_max(D^{1/2} H D^{1/2}), D = diag(η_ℓ repeated over block ℓ): stable iff < 2.
-
-    Per-block GD θ ← θ − D∇L linearizes to e ← (I − DH)e, similar to I − D^{1/2}HD^{1/2};
-    for positive semi-definite H it contracts iff λ_max(D^{1/2}HD^{1/2}) < 2.
-    """
-    from lrctl.curvature import top_eigenvalue
-
-    theta = check_finite("theta", theta)
-    if theta.shape != (objective.dim,):
-        raise ValueError(f"theta must have shape ({objective.dim},), got {theta.shape}")
-    blocks, owner = _blocks_of(objective)
-    rates = check_positive("block_lrs", block_lrs)
-    if rates.shape != (len(blocks),):
-        raise ValueError(f"block_lrs must have one rate per block, shape ({len(blocks)},), "
-                         f"got {rates.shape}")
-    root = np.sqrt(rates[owner])
-    res = top_eigenvalue(lambda v: root * objective.hvp(theta, root * v), objective.dim,
-                         tol=tol, seed=seed)
-    return float(res.value)
-
-
-_CAP_METHODS = ("layerwise", "coupled", "global")
-
-
-@dataclass(frozen=True)
-class LayerwiseCaps:
-    r"""Rates set from the curvature: η_ℓ = c·2/λ_max(H_ℓ) per block, or one global rate.
-
-    ``method``: ``"layerwise"`` (each block at the fraction c of its own bound, exact for a
-    block-diagonal H), ``"coupled"`` (the same shape, scaled so that
-    λ_max(D^{1/2} H D^{1/2}) = 2c, :func:`coupled_sharpness`) or ``"global"``
-    (c·2/λ_max(H) for every block). The eigenvalues (Lanczos on Hessian-vector products) are
-    computed at θ_0 and, with ``recompute_every=R``, every R steps at the current iterate.
-    ``record_full`` also computes λ_max(H) at each recomputation. One run (not stacked).
-
-    The state records every recomputation: ``state["curvature"]`` is a list of
-    ``(step, block values, λ_max(H) or None, products)``.
-    """
-
-    fraction: float = 0.5
-    method: str = "layerwise"
-    recompute_every: int | None = None
-    record_full: bool = False
-    tol: float = 1e-4
-    seed: Any = 0
-    runs = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fraction", float(check_in_interval(
-            "fraction", check_scalar("fraction", self.fraction), 0.0, 1.0, low_closed=False,
-            high_closed=True)))
-        check_choice("method", self.method, _CAP_METHODS)
-        if self.recompute_every is not None:
-            check_int("recompute_every", self.recompute_every, minimum=1)
-        if not isinstance(self.record_full, (bool, np.bool_)):
-            raise TypeError(f"record_full must be a bool, got {self.record_full!r}")
-        check_positive("tol", check_scalar("tol", self.tol))
-        as_rng(self.seed)  # validates: an int, a SeedSequence, a Generator or None
-
-    def init(self, obs: Observation) -> dict[str, Any]:
-        _blocks_of(obs.objective)
-        return {"rng": as_rng(self.seed), "rates": None, "curvature": []}
-
-    def update(self, obs: Observation, state: dict[str, Any]) -> tuple[np.ndarray, Any]:
-        from lrctl.quadratic import layerwise_lr_caps
-
-        t, every = obs.step, self.recompute_every
-        if state["rates"] is not None and (every is None or t % every != 0):
-            return state["rates"], state
-        objective, theta, rng = obs.objective, obs.theta, state["rng"]
-        values, full, products = _block_curvature(
-            objective, theta, self.method == "global" or bool(self.record_full), self.tol, rng)
-        n_blocks = len(values)
-        if self.method == "global":
-            if full is None or full <= 0:
-                raise ValueError(f"λ_max(H) = {full} at step {t}: no positive curvature to set "
-                                 "the rate from")
-            rates = np.full(n_blocks, self.fraction * 2.0 / full)
-        else:
-            rates = np.asarray(layerwise_lr_caps(list(values), fraction=self.fraction))
-            if self.method == "coupled":
-                sharp = coupled_sharpness(objective, theta, rates, tol=self.tol, seed=rng)
-                if sharp <= 0:
-                    raise ValueError(f"λ_max(D^1/2 H D^1/2) = {sharp} at step {t}: no positive "
-                                     "curvature to scale the rates with")
-                rates = rates * (2.0 * self.fraction / sharp)
-        state["rates"] = rates
-        state["curvature"].append((t, values, full, products))
-        return rates, state
 
 
 # ---------------------------------------------------------------------------------------
