@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 
 from lrctl import zdomain as zd
 from lrctl.objectives import QuadraticObjective
+from lrctl.training import train_with_sharpness_control
 from lrctl.plots import zdomain as zplots
 
 
@@ -52,7 +53,7 @@ def test_pole_zero_responses_nyquist_and_training():
     plt.close(fig)
     obj = QuadraticObjective(np.diag([4.0, 1.0]))
     ctl = zd.PIController(0.3, 0.3, setpoint=1.0, lr0=0.05, lr_min=1e-3, lr_max=1.0, dt=2)
-    run = zd.train_with_sharpness_control(obj, ctl, 40, measure_every=2, theta0=np.ones(2))
+    run = train_with_sharpness_control(obj, ctl, 40, measure_every=2, theta0=np.ones(2))
     fig = zplots.controlled_training({"stable": run})
     assert len(fig.axes) == 3 and all(x or y for x, y in [(a.get_xlabel(), a.get_ylabel()) for a in fig.axes])
     plt.close(fig)
