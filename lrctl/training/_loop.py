@@ -105,7 +105,11 @@ def _evaluate(objective: Any, theta: np.ndarray, batch: Any, stacked: bool
             for i, row in enumerate(theta):
                 lo, gr = lag(row, **kw) if lag is not None else (
                     target.loss(row, **kw), target.grad(row, **kw))
-                loss[i] = np.asarray(lo, dtype=float).reshape(())
+                lo = np.asarray(lo, dtype=float)
+                if lo.ndim != 0:
+                    raise TypeError(f"the objective's loss must return a scalar, got an array "
+                                    f"of shape {lo.shape}")
+                loss[i] = lo
                 gr = np.asarray(gr, dtype=float)
                 if gr.shape != row.shape:
                     raise ValueError(f"the objective's gradient must have shape {row.shape}, "
