@@ -1,4 +1,4 @@
-"""Tests for the cerebellar part of lrctl.dynamics: the rule vs its closed form and vs gradient
+"""Tests for the lrctl.cerebellar: the rule vs its closed form and vs gradient
 descent, regimes, the continuous-time limit, motor noise (derived variance vs Monte Carlo), the
 two-rate model with savings and spontaneous recovery, and the fits."""
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from lrctl import dynamics as D
+from lrctl import cerebellar as D
 from lrctl.objectives import QuadraticObjective
 from lrctl.training import gradient_descent
 

@@ -47,12 +47,12 @@ def test_zdomain_api():
     assert 1e-4 <= lr <= 1.0 and lr < 0.01  # measurement above the setpoint: the rate drops
 
 
-def test_dynamics_and_schedules_api():
-    from lrctl import dynamics, schedules
+def test_continual_cerebellar_and_schedules_api():
+    from lrctl import cerebellar, continual, schedules
 
-    traj = dynamics.cerebellar_trajectory(1.0, 0.0, 0.5, 3)  # C_n = 0.5^n
+    traj = cerebellar.cerebellar_trajectory(1.0, 0.0, 0.5, 3)  # C_n = 0.5^n
     np.testing.assert_allclose(traj, [1.0, 0.5, 0.25, 0.125])
-    res = dynamics.simulate_stability_plasticity(schedules.constant(0.1), 10.0, 1.0, 1.0)
+    res = continual.simulate_stability_plasticity(schedules.constant(0.1), 10.0, 1.0, 1.0)
     # closed forms: P = 1 − exp(−a∫η) = 1 − e^{−1}, R = exp(−b∫η²) = e^{−0.1}
     assert res.plasticity[-1] == pytest.approx(1 - np.exp(-1.0), rel=1e-6)
     assert res.retention[-1] == pytest.approx(np.exp(-0.1), rel=1e-6)

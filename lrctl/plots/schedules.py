@@ -9,7 +9,7 @@ import numpy as np
 
 from lrctl.plots import axes_or_new
 
-#: Colours for named series (schedules), in order; shared with :mod:`lrctl.plots.dynamics` so a
+#: Colours for named series (schedules), in order; shared with :mod:`lrctl.plots.continual` so a
 #: schedule has the same colour in every figure of an analysis.
 SERIES_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#9d755d",
                   "#eeca3b", "#bab0ac", "#ff9da6")
