@@ -56,6 +56,7 @@ __all__ = [
     "Objective",
     "QuadraticObjective",
     "SoftmaxRegression",
+    "block_index",
     "check_objective",
     "load_dataset",
     "minimize",
@@ -177,6 +178,28 @@ def split_dataset(
         return Xtr, ytr, Xte, yte
     mean, std = _standardizer(Xtr)
     return (Xtr - mean) / std, ytr, (Xte - mean) / std, yte
+
+
+def block_index(objective: Any) -> tuple[tuple[slice, ...], np.ndarray]:
+    """``(blocks, owner)``: the objective's parameter blocks and, per parameter, its block.
+
+    ``TypeError`` when the objective has no ``blocks``; ``ValueError`` when they leave a
+    parameter uncovered.
+
+    >>> q = QuadraticObjective(np.eye(3), blocks=(slice(0, 1), slice(1, 3)))
+    >>> block_index(q)[1].tolist()
+    [0, 1, 1]
+    """
+    blocks = tuple(getattr(objective, "blocks", None) or ())
+    if not blocks:
+        raise TypeError(f"a per-block method needs an objective with `blocks` (one slice per "
+                        f"parameter block); {type(objective).__name__} has none")
+    owner = np.full(objective.dim, -1)
+    for i, sl in enumerate(blocks):
+        owner[sl] = i
+    if np.any(owner < 0):
+        raise ValueError("the objective's blocks do not cover every parameter")
+    return blocks, owner
 
 
 class _Objective:
@@ -314,6 +337,15 @@ class LogisticRegression(_Objective):
         s = _sigmoid(theta @ self.X.T)
         return (s - self.y) @ self.X / len(self.y) + self.l2 * theta
 
+    def loss_and_grad(self, theta: Any) -> tuple[Any, np.ndarray]:
+        """Loss and gradient from one product X̃θ."""
+        theta = self._check_theta(theta, stacked=True)
+        z = theta @ self.X.T
+        nll = np.mean(np.logaddexp(0.0, z) - self.y * z, axis=-1)
+        loss = _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
+        g = (_sigmoid(z) - self.y) @ self.X / len(self.y) + self.l2 * theta
+        return loss, g
+
     def hvp(self, theta: Any, v: Any) -> np.ndarray:
         theta, v = self._check_pair(theta, v)
         s = _sigmoid(theta @ self.X.T)
@@ -361,8 +393,25 @@ class SoftmaxRegression(_Objective):
     def _W(self, theta: np.ndarray) -> np.ndarray:
         return theta.reshape(*theta.shape[:-1], self.X.shape[1], self.n_classes)
 
+    def _logits(self, theta: np.ndarray) -> np.ndarray:
+        """X̃W, shape (n, C), or (K, n, C) for a stack: one (n × (d+1)) @ ((d+1) × KC) GEMM."""
+        W = self._W(theta)
+        if W.ndim == 2:
+            return self.X @ W
+        k, d1, c = W.shape
+        Z = self.X @ W.transpose(1, 0, 2).reshape(d1, k * c)
+        return Z.reshape(-1, k, c).transpose(1, 0, 2)
+
+    def _back(self, R: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """X̃ᵀR (per stack member, as one GEMM), flattened to the parameter shape."""
+        if R.ndim == 2:
+            return (self.X.T @ R).reshape(shape)
+        k, n, c = R.shape
+        G = self.X.T @ R.transpose(1, 0, 2).reshape(n, k * c)
+        return G.reshape(-1, k, c).transpose(1, 0, 2).reshape(shape)
+
     def _probs(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z = self.X @ self._W(theta)
+        Z = self._logits(theta)
         Z = Z - Z.max(axis=-1, keepdims=True)
         P = np.exp(Z)
         P /= P.sum(axis=-1, keepdims=True)
@@ -376,17 +425,23 @@ class SoftmaxRegression(_Objective):
         return _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
 
     def grad(self, theta: Any) -> np.ndarray:
+        return self.loss_and_grad(theta)[1]
+
+    def loss_and_grad(self, theta: Any) -> tuple[Any, np.ndarray]:
+        """Loss and gradient from one forward pass."""
         theta = self._check_theta(theta, stacked=True)
-        _, P = self._probs(theta)
-        G = self.X.T @ (P - self.Y) / len(self.y)
-        return G.reshape(theta.shape) + self.l2 * theta
+        Z, P = self._probs(theta)
+        lse = np.log(np.exp(Z).sum(axis=-1))
+        nll = np.mean(lse - Z[..., np.arange(len(self.y)), self.y], axis=-1)
+        loss = _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
+        return loss, self._back(P - self.Y, theta.shape) / len(self.y) + self.l2 * theta
 
     def hvp(self, theta: Any, v: Any) -> np.ndarray:
         theta, v = self._check_pair(theta, v)
         _, P = self._probs(theta)
-        U = self.X @ self._W(v)
+        U = self._logits(v)
         RP = P * (U - np.sum(P * U, axis=-1, keepdims=True))
-        return (self.X.T @ RP / len(self.y)).reshape(v.shape) + self.l2 * v
+        return self._back(RP, v.shape) / len(self.y) + self.l2 * v
 
     def predict(self, theta: Any) -> np.ndarray:
         return np.argmax(self.X @ self._W(self._check_theta(theta, stacked=True)), axis=-1)
@@ -396,12 +451,8 @@ class SoftmaxRegression(_Objective):
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
+    """σ(z) = (1 + tanh(z/2))/2: the logistic function without overflow for any z."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 # ---------------------------------------------------------------------------------------
