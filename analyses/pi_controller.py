@@ -171,7 +171,7 @@ with Analysis(
     )
     w = np.linspace(0.02, math.pi, 3000)
     Lw = np.asarray((C * G1.tf)(np.exp(1j * w)), dtype=complex).ravel()
-    an.figure(zplots.nyquist_margin(w, Lw, gain_margin=margins.gain_margin, other_gain_margin=pc_gm,
+    an.figure(zplots.nyquist_margin(Lw, gain_margin=margins.gain_margin, other_gain_margin=pc_gm,
                                     title="Nyquist curve: the phase crossover at z = −1"),
               "nyquist-margin",
               caption="L = C·G with G = 0.5/(z − 0.9), C = 0.4 + 0.2z/(z − 1): the curve meets the "

@@ -1,4 +1,5 @@
 """Figures for lrctl.cerebellar: the cerebellar rule, its noise and the two-rate model."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -6,14 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new
-
+from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled
+from lrctl.plots.schedules import SERIES_COLOURS as _CYCLE
 
 # ---------------------------------------------------------------------------------------
 # Cerebellar
 # ---------------------------------------------------------------------------------------
 
 
+@styled
 def cerebellar_regimes(trajectories: Mapping[float, np.ndarray], c_opt: float, *,
                        closed: Mapping[float, np.ndarray] | None = None, ax: Any = None,
                        title: str = "Cerebellar rule Cₙ₊₁ = Cₙ − k(Cₙ − C_opt)"):
@@ -37,6 +39,7 @@ def cerebellar_regimes(trajectories: Mapping[float, np.ndarray], c_opt: float, *
     return fig
 
 
+@styled
 def continuous_limit(dts: np.ndarray, errors: np.ndarray, *, predicted_first_order: Any = None,
                      ax: Any = None, title: str = "Discrete rule → dC/dt = −k(C − C_opt)"):
     """|C_discrete(t) − C_continuous(t)| against Δt (log–log), with the O(Δt) prediction."""
@@ -56,6 +59,7 @@ def continuous_limit(dts: np.ndarray, errors: np.ndarray, *, predicted_first_ord
     return fig
 
 
+@styled
 def noise_variance(k: np.ndarray, predicted: np.ndarray, k_mc: np.ndarray, measured: np.ndarray,
                    *, k_star: float | None = None, measured_err: Any = None, ax: Any = None,
                    title: str = "Steady-state variance of the noisy rule"):
@@ -75,6 +79,7 @@ def noise_variance(k: np.ndarray, predicted: np.ndarray, k_mc: np.ndarray, measu
     return fig
 
 
+@styled
 def two_rate_run(run: Any, *, ax: Any = None, phases: Sequence[tuple[int, int, str]] = (),
                  single: np.ndarray | None = None, title: str = "Two-rate model"):
     """Net adaptation, fast and slow states, the perturbation, shaded phases."""
@@ -100,6 +105,7 @@ def two_rate_run(run: Any, *, ax: Any = None, phases: Sequence[tuple[int, int, s
     return fig
 
 
+@styled
 def savings_curves(two_rate: Any, single: Any = None, *, ax: Any = None,
                    title: str = "Savings: naive learning vs relearning"):
     """Naive and relearning curves (two-rate; optionally single-rate) with the criterion."""
@@ -123,6 +129,7 @@ def savings_curves(two_rate: Any, single: Any = None, *, ax: Any = None,
     return fig
 
 
+@styled
 def fitted_trajectory(observed: np.ndarray, fitted: np.ndarray, *, truth: Any = None,
                       ax: Any = None, ylabel: str = "motor command Cₙ (a.u.)",
                       title: str = "Least-squares fit"):

@@ -1,5 +1,6 @@
 """Figures for lrctl.continual: stability–plasticity ODEs, the plasticity–retention plane and
 the two-task check."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -7,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import PREDICTED, axes_or_new, subplots
+from lrctl.plots import PREDICTED, axes_or_new, styled, subplots
 from lrctl.plots.schedules import SERIES_COLOURS as _CYCLE
 
 
@@ -20,6 +21,7 @@ def _colours(names: Sequence[str]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------
 
 
+@styled
 def ode_vs_closed_form(results: Mapping[str, Any], closed: Mapping[str, tuple[Any, Any]], *,
                        axes: Any = None, title: str = "ODE solution vs closed form"):
     """P(t) and R(t): ``solve_ivp`` solutions (markers) over the closed forms (lines).
@@ -53,6 +55,7 @@ def ode_vs_closed_form(results: Mapping[str, Any], closed: Mapping[str, tuple[An
     return fig
 
 
+@styled
 def plasticity_retention_plane(comparison: Any, *, frontier: tuple[Any, Any] | None = None,
                                measured: tuple[Any, Any, Any, Any] | None = None,
                                ax: Any = None, zoom: bool = True,
@@ -101,6 +104,7 @@ def plasticity_retention_plane(comparison: Any, *, frontier: tuple[Any, Any] | N
     return fig
 
 
+@styled
 def budget_plane(comparison: Any, *, ax: Any = None,
                  title: str = "Schedules in the (∫η, ∫η²) plane"):
     """Each schedule at (∫η, ∫η²) over the horizon, with the Cauchy–Schwarz bound
@@ -126,6 +130,7 @@ def budget_plane(comparison: Any, *, ax: Any = None,
     return fig
 
 
+@styled
 def weighted_winners(comparisons: Mapping[str, Any], weights: np.ndarray, *, ax: Any = None,
                      title: str = "Best schedule for the objective w·P + (1 − w)·R"):
     """For each comparison (a set of schedules), the winning schedule as a function of w."""
@@ -158,6 +163,7 @@ def weighted_winners(comparisons: Mapping[str, Any], weights: np.ndarray, *, ax:
     return fig
 
 
+@styled
 def weighted_scores(comparison: Any, weights: np.ndarray, *, envelope: Any = None,
                     envelope_label: str = "best constant rate", ax: Any = None,
                     title: str = "Weighted objective w·P + (1 − w)·R"):
@@ -179,6 +185,7 @@ def weighted_scores(comparison: Any, weights: np.ndarray, *, envelope: Any = Non
     return fig
 
 
+@styled
 def two_task_curves(result: Any, predictions: Mapping[str, tuple[Any, Any]], *,
                     fitted_on: str = "", axes: Any = None,
                     title: str = "Real training vs the fitted ODE"):
@@ -214,6 +221,7 @@ def two_task_curves(result: Any, predictions: Mapping[str, tuple[Any, Any]], *,
     return fig
 
 
+@styled
 def prediction_scatter(names: Sequence[str], predicted: Mapping[str, Any], measured: Any, *,
                        measured_err: Any = None, ax: Any = None, quantity: str = "R(T)",
                        colour_names: Sequence[str] | None = None, title: str = ""):
