@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 
 from lrctl import zdomain as zd
 from lrctl.objectives import QuadraticObjective
-from lrctl.training import train_with_sharpness_control
 from lrctl.plots import zdomain as zplots
+from lrctl.training import train_with_sharpness_control
 
 
 def _labels(fig):
@@ -67,7 +67,7 @@ def test_importing_and_using_plots_leaves_global_rcparams_alone():
 
     before = dict(matplotlib.rcParams)
     importlib.reload(lp)
-    fig, ax = lp.subplots()
+    fig, _ = lp.subplots()
     assert fig.get_dpi() == lp.STYLE["figure.dpi"]  # the figure got the style
     assert dict(matplotlib.rcParams) == before  # the session did not
     plt.close(fig)
