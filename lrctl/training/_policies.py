@@ -235,7 +235,7 @@ class Hypergradient:
     def update(self, obs: Observation, state: Any) -> tuple[Any, Any]:
         if obs.prev_grad is None:
             return self.lr0, state
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             dot = np.sum(obs.grad * obs.prev_grad, axis=-1)
             if self.rule == "additive":
                 return obs.lr + self.hyper_lr * dot, state
