@@ -30,6 +30,7 @@ from lrctl._validation import (
     check_positive,
     check_scalar,
 )
+from lrctl.training import Divergence
 
 __all__ = [
     "AdaptationResult",
@@ -414,7 +415,10 @@ def simulate_cerebellar(
     if factor <= 1:
         raise ValueError(f"divergence_factor must be > 1, got {factor!r}")
     rng = as_rng(seed)
-    limit = factor * max(abs(x0 - copt), sx, su, 1e-300)
+    # The one divergence rule (lrctl.training.Divergence) on the loss ½(C − C_opt)²: the
+    # error grown `factor`-fold is the loss grown factor²-fold over ½·max(|C_0 − C_opt|, sd)².
+    loss0 = 0.5 * max(abs(x0 - copt), sx, su, 1e-150) ** 2
+    limit = float(Divergence(factor=factor**2).level(loss0, loss0))
     c = np.empty((runs, steps + 1))
     executed = np.empty((runs, steps))
     c[:, 0] = x0
@@ -424,7 +428,7 @@ def simulate_cerebellar(
         xi = sx * rng.standard_normal(runs) if sx > 0 else 0.0
         executed[:, i] = c[:, i] + eps
         c[:, i + 1] = c[:, i] - kk * (executed[:, i] - copt) + xi
-        if np.any(np.abs(c[:, i + 1] - copt) > limit):
+        if np.any(0.5 * (c[:, i + 1] - copt) ** 2 > limit):
             stop = i + 1
             break
     if stop is not None:
