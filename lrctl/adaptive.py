@@ -64,6 +64,7 @@ from lrctl._validation import (
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
 from lrctl.objectives import block_index, check_objective
 from lrctl.training import Constant, Divergence, Hypergradient, Scheduled
@@ -619,7 +620,7 @@ class LARS:
         lr = check_positive("lr", self.lr)
         if lr.ndim > 1 or lr.size == 0:
             raise ValueError(f"lr must be a number or a non-empty 1-D array, got shape {lr.shape}")
-        object.__setattr__(self, "lr", float(lr) if lr.ndim == 0 else lr)
+        object.__setattr__(self, "lr", scalar_or_array(lr))
         object.__setattr__(self, "runs", None if lr.ndim == 0 else lr.size)
 
     def init(self, obs: Any) -> tuple[slice, ...]:

@@ -29,6 +29,7 @@ from lrctl._validation import (
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
 from lrctl.training import Divergence
 
@@ -91,8 +92,8 @@ def cerebellar_regime(k: ArrayLike) -> str | np.ndarray:
     return str(out) if out.ndim == 0 else out
 
 
-def cerebellar_trajectory(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike, n: int) -> np.ndarray:
-    r"""C_0, …, C_n of the cerebellar rule C_{n+1} = C_n − k(C_n − C_opt).
+def cerebellar_trajectory(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike, steps: int) -> np.ndarray:
+    r"""C_0, …, C_n (n = ``steps``) of the cerebellar rule C_{n+1} = C_n − k(C_n − C_opt).
 
     Computed by the recurrence; equals the closed form C_opt + (1 − k)^n (C_0 − C_opt)
     (:func:`cerebellar_closed_form`, :func:`derive_cerebellar_gd_identity`). Broadcasts over
@@ -109,7 +110,7 @@ def cerebellar_trajectory(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike, n: int)
     c0a = check_finite("c0", c0)
     copt = check_finite("c_opt", c_opt)
     kk = _check_k(k)
-    steps = check_int("n", n, minimum=0)
+    steps = check_int("steps", steps, minimum=0)
     c, copt, kk = np.broadcast_arrays(c0a, copt, kk)
     out = np.empty((steps + 1, *c.shape))
     out[0] = c
@@ -142,7 +143,7 @@ def cerebellar_closed_form(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike,
         out = copt + (1.0 - kk) ** nn * (c0a - copt)
     if not np.all(np.isfinite(out)):
         raise ValueError("C_n overflows the float range (k >= 2 diverges); use fewer steps")
-    return float(out) if out.ndim == 0 else out
+    return scalar_or_array(out)
 
 
 def cerebellar_continuous(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike,
@@ -161,7 +162,7 @@ def cerebellar_continuous(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike,
     kk = _check_k(k)
     tt = check_positive("t", t, allow_zero=True)
     out = copt + (c0a - copt) * np.exp(-kk * tt)
-    return float(out) if out.ndim == 0 else out
+    return scalar_or_array(out)
 
 
 @functools.cache  # a Derivation is immutable; sympy work is done once
@@ -282,7 +283,7 @@ def cerebellar_noise_variance(k: ArrayLike, state_noise: ArrayLike = 0.0,
     stable = kk < 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
         v = np.where(stable, (kk**2 * su**2 + sx**2) / (kk * (2.0 - kk)), np.inf)
-    return float(v) if v.ndim == 0 else v
+    return scalar_or_array(v)
 
 
 def optimal_cerebellar_rate(state_noise: ArrayLike, motor_noise: ArrayLike) -> np.ndarray | float:
@@ -310,7 +311,7 @@ def optimal_cerebellar_rate(state_noise: ArrayLike, motor_noise: ArrayLike) -> n
         # (−x + √(x² + 4ux))/(2u) = 2x/(x + √(x² + 4ux)), the second form is stable for u → 0.
         root = np.sqrt(x * x + 4.0 * u * x)
         k = np.where(x > 0, 2.0 * x / (x + root), 0.0)
-    return float(k) if k.ndim == 0 else k
+    return scalar_or_array(k)
 
 
 @functools.cache  # a Derivation is immutable; sympy work is done once
@@ -387,7 +388,7 @@ class CerebellarResult:
 
 
 def simulate_cerebellar(
-    c0: float, c_opt: float, k: float, n: int, *, state_noise: float = 0.0,
+    c0: float, c_opt: float, k: float, steps: int, *, state_noise: float = 0.0,
     motor_noise: float = 0.0, n_runs: int | None = None, seed: Any = None,
     divergence_factor: float = 1e6,
 ) -> CerebellarResult:
@@ -405,7 +406,7 @@ def simulate_cerebellar(
     x0 = check_scalar("c0", c0)
     copt = check_scalar("c_opt", c_opt)
     kk = float(_check_k(check_scalar("k", k)))
-    steps = check_int("n", n, minimum=0)
+    steps = check_int("steps", steps, minimum=0)
     sx = check_scalar("state_noise", state_noise)
     su = check_scalar("motor_noise", motor_noise)
     if sx < 0 or su < 0:

@@ -48,6 +48,7 @@ from lrctl._validation import (
     check_in_interval,
     check_int,
     check_positive,
+    scalar_or_array,
 )
 
 __all__ = [
@@ -241,7 +242,7 @@ class _Objective:
 
 def _out(value: np.ndarray) -> Any:
     """A 0-d result as a Python float, a stacked one as an array."""
-    return float(value) if np.ndim(value) == 0 else value
+    return scalar_or_array(value)
 
 
 @dataclass(frozen=True, eq=False)

@@ -58,6 +58,7 @@ from lrctl._validation import (
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
 from lrctl.objectives import check_objective
 from lrctl.training import Divergence, ExponentialRamp, run
@@ -719,7 +720,7 @@ def steepest_lr_prediction(curvature: Any, log_lr_step: Any) -> np.ndarray | flo
     rho = check_positive("curvature", curvature)
     step = check_positive("log_lr_step", log_lr_step)
     out = (1.0 - np.exp(-step)) / (2.0 * rho)
-    return float(out) if np.ndim(out) == 0 else out
+    return scalar_or_array(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -753,7 +754,7 @@ def ramp_log_amplitude(lr: Any, curvature: Any, log_lr_step: Any) -> np.ndarray 
     step = check_positive("log_lr_step", log_lr_step)
     X = (eta * lam).astype(complex)
     out = -np.real(spence(1.0 - X)) / step  # Li₂(z) = spence(1 − z) in scipy's convention
-    return float(out) if np.ndim(out) == 0 else out
+    return scalar_or_array(out)
 
 
 def ramp_return_point() -> float:

@@ -51,6 +51,7 @@ from lrctl._validation import (
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
 
 __all__ = [
@@ -841,4 +842,4 @@ def integral(schedule: Any, horizon: ArrayLike, *, power: int = 1,
         out = np.asarray(closed, dtype=float).reshape(h.shape)
     else:
         out = np.asarray([_quadrature(sched, float(v), power) for v in h.ravel()]).reshape(h.shape)
-    return float(out) if out.ndim == 0 else out
+    return scalar_or_array(out)

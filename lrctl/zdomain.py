@@ -55,6 +55,7 @@ from lrctl._validation import (
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
 
 __all__ = [
@@ -744,7 +745,7 @@ def closed_loop_spectral_radius(plant: Any, kp: ArrayLike, ki: ArrayLike, dt: fl
             comp[:, idx + 1, idx] = 1.0
         radius[good] = np.max(np.abs(np.linalg.eigvals(comp)), axis=1)
     radius = radius.reshape(shape)
-    return float(radius) if radius.ndim == 0 else radius
+    return scalar_or_array(radius)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1069,7 +1070,7 @@ def loss_ratio_gain(lr: ArrayLike, curvature: ArrayLike, *, actuation: str = "lo
     g = -2.0 * lam * (1.0 - eta * lam)
     if actuation == "log":
         g = eta * g
-    return float(g) if np.ndim(g) == 0 else g
+    return scalar_or_array(g)
 
 
 def loss_ratio_operating_points(ratio: float, curvature: float) -> tuple[float, float]:
@@ -1654,7 +1655,7 @@ def _signal(name: str, value: Any, n: int) -> np.ndarray:
     return arr.astype(float)
 
 
-def simulate_closed_loop(plant: Any, controller: Any, n_steps: int, *,
+def simulate_closed_loop(plant: Any, controller: Any, steps: int, *,
                          reference: ArrayLike = 1.0, disturbance: ArrayLike = 0.0,
                          band: float = 0.02, divergence_threshold: float = 1e6
                          ) -> ClosedLoopResponse:
@@ -1670,7 +1671,7 @@ def simulate_closed_loop(plant: Any, controller: Any, n_steps: int, *,
     g = _tf_parts(plant, "plant")
     c = _tf_parts(controller, "controller")
     _same_dt(g.dt, c.dt, "the plant", "the controller")
-    n = check_int("n_steps", n_steps, minimum=1)
+    n = check_int("steps", steps, minimum=1)
     r = _signal("reference", reference, n)
     d = _signal("disturbance", disturbance, n)
     band = float(check_in_interval("band", band, 0.0, 1.0, low_closed=False))
@@ -1726,7 +1727,7 @@ def simulate_closed_loop(plant: Any, controller: Any, n_steps: int, *,
                               settling_time, overshoot, float(err[-1]), is_schur_stable(chi))
 
 
-def step_response(plant: Any, controller: Any, n_steps: int = 100, *, amplitude: float = 1.0,
+def step_response(plant: Any, controller: Any, steps: int = 100, *, amplitude: float = 1.0,
                   band: float = 0.02) -> ClosedLoopResponse:
     """Response to a reference step of ``amplitude`` at k = 0 (settling time, overshoot, error).
 
@@ -1735,10 +1736,10 @@ def step_response(plant: Any, controller: Any, n_steps: int = 100, *, amplitude:
     (True, 24.2)
     """
     amp = check_scalar("amplitude", amplitude)
-    return simulate_closed_loop(plant, controller, n_steps, reference=amp, band=band)
+    return simulate_closed_loop(plant, controller, steps, reference=amp, band=band)
 
 
-def ramp_disturbance_response(plant: Any, controller: Any, n_steps: int = 200, *,
+def ramp_disturbance_response(plant: Any, controller: Any, steps: int = 200, *,
                               slope: float = 0.01, band: float = 0.02) -> ClosedLoopResponse:
     r"""Response to an output-disturbance ramp d_k = slope·k·dt with r = 0.
 
@@ -1752,7 +1753,7 @@ def ramp_disturbance_response(plant: Any, controller: Any, n_steps: int = 200, *
     """
     s = check_scalar("slope", slope)
     g = _tf_parts(plant, "plant")
-    n = check_int("n_steps", n_steps, minimum=1)
+    n = check_int("steps", steps, minimum=1)
     d = s * np.arange(n) * g.dt
     return simulate_closed_loop(plant, controller, n, reference=0.0, disturbance=d, band=band)
 

@@ -100,9 +100,9 @@ def test_invalid_k_rejected(k):
 
 
 def test_other_bad_input():
-    with pytest.raises(ValueError, match="n must be an integer >= 0"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 0"):
         D.cerebellar_trajectory(0.0, 1.0, 0.5, -1)
-    with pytest.raises(TypeError, match="n must be an integer"):
+    with pytest.raises(TypeError, match="steps must be an integer"):
         D.cerebellar_trajectory(0.0, 1.0, 0.5, 2.5)
     with pytest.raises(ValueError, match="c0"):
         D.cerebellar_trajectory(float("nan"), 1.0, 0.5, 2)
