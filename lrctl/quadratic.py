@@ -20,8 +20,12 @@ Curvature arguments. Wherever a function takes ``curvature`` it accepts
 Negative curvature is refused: on a direction with λ < 0, GD diverges at every η > 0, and no
 learning-rate bound exists.
 
-Symbols: ``eta`` learning rate, ``lam`` an eigenvalue, ``rho`` the spectral radius ρ(H) =
-λ_max, ``L`` the loss above its minimum, ``wd`` the decoupled weight decay, ``beta`` momentum.
+Symbols of the derivations, by the names ``Derivation.symbols`` and ``Derivation.lambdify``
+take: ``eta`` learning rate, ``lam`` an eigenvalue (``lam_min``, ``lam_max`` the extreme
+ones), ``rho`` the spectral radius ρ(H) = λ_max, ``L`` the loss above its minimum, ``wd`` the
+decoupled weight decay, ``beta`` momentum. The sympy symbols themselves print as the Greek
+letters they stand for (``lam`` is ``Symbol("lambda")``, shown ``lambda`` or λ), so substitute
+by name through ``d.symbols["lam"]``, never by parsing a printed expression.
 """
 
 from __future__ import annotations
