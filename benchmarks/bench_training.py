@@ -11,9 +11,9 @@ pre-port code, ratio new/old <= 1.05, on
 The pre-port code path is copied below (``_old_*``: the loops of lrctl.adaptive and
 lrctl.rangetest before the port, unchanged but for names); both paths run on the same
 objective, start and rates, and the benchmark checks that they give the same losses before it
-times them. Each timing is the best of ``--repeats`` runs.
+times them. Each timing is the best of ``--repeats`` runs, old and new alternating.
 
-Run: ``python benchmarks/bench_training.py [--steps 20] [--repeats 3]``.
+Run: ``python benchmarks/bench_training.py [--steps 20] [--repeats 5]``.
 """
 
 from __future__ import annotations
@@ -152,19 +152,24 @@ def _old_range_test_losses(loss, grad, params, lrs, threshold=3.0, w=3):
 # ---------------------------------------------------------------------------------------
 
 
-def best_of(fn, repeats):
-    times, out = [], None
+def best_of_interleaved(old_fn, new_fn, repeats):
+    """Best time of each path, the two alternating so that a change in machine load (the
+    machine is shared) hits both alike."""
+    t_old, t_new, old, new = [], [], None, None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+        old = old_fn()
+        t_old.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        new = new_fn()
+        t_new.append(time.perf_counter() - t0)
+    return min(t_old), old, min(t_new), new
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     Xtr, ytr, _, _ = split_dataset("digits", test_fraction=0.25, seed=0)
     net = MLP(Xtr, ytr, hidden=(32,), l2=1e-4)
@@ -173,25 +178,26 @@ def main() -> None:
 
     rows = []
     lrs64 = np.geomspace(0.01, 10.0, 64)
-    t_old, old = best_of(lambda: _old_hypergradient_sweep(net, start, lrs64, 0.0, T), args.repeats)
-    t_new, new = best_of(lambda: adaptive.constant_lr_sweep(net, start, lrs64, T), args.repeats)
+    t_old, old, t_new, new = best_of_interleaved(
+        lambda: _old_hypergradient_sweep(net, start, lrs64, 0.0, T),
+        lambda: adaptive.constant_lr_sweep(net, start, lrs64, T), args.repeats)
     same = all(np.allclose(o, n.losses, rtol=1e-12, atol=0) for o, n in zip(old, new, strict=True))
     rows.append(("constant-rate sweep, 64 rates", t_old, t_new, same))
 
     lr0 = np.repeat([0.01, 0.03, 0.1, 0.3], 4)
     alpha = np.tile([0.0, 1e-3, 1e-2, 1e-1], 4)
-    t_old, old = best_of(lambda: _old_hypergradient_sweep(net, start, lr0, alpha, T), args.repeats)
-    t_new, new = best_of(lambda: adaptive.hypergradient_sweep(net, start, lr0, alpha, T),
-                         args.repeats)
+    t_old, old, t_new, new = best_of_interleaved(
+        lambda: _old_hypergradient_sweep(net, start, lr0, alpha, T),
+        lambda: adaptive.hypergradient_sweep(net, start, lr0, alpha, T), args.repeats)
     same = all(np.allclose(o, n.losses, rtol=1e-10, atol=0) for o, n in zip(old, new, strict=True))
     rows.append(("hypergradient sweep, 16 runs", t_old, t_new, same))
 
     n_rt = 5 * T
     ramp = rangetest.exponential_lrs(1e-3, 100.0, n_rt)
-    t_old, old = best_of(lambda: _old_range_test_losses(net.loss, net.grad, start, ramp),
-                         args.repeats)
-    t_new, new = best_of(lambda: rangetest.range_test(net, start, lr_min=1e-3, lr_max=100.0,
-                                                      steps=n_rt), args.repeats)
+    t_old, old, t_new, new = best_of_interleaved(
+        lambda: _old_range_test_losses(net.loss, net.grad, start, ramp),
+        lambda: rangetest.range_test(net, start, lr_min=1e-3, lr_max=100.0, steps=n_rt),
+        args.repeats)
     same = old.shape == new.losses.shape and np.allclose(old, new.losses, rtol=1e-12, atol=0)
     rows.append((f"range test, {n_rt} steps", t_old, t_new, same))
 
