@@ -7,7 +7,8 @@ the Figure. Nothing here calls ``plt.show``.
 Builders are grouped by topic in submodules (``lrctl.plots.quadratic``,
 ``lrctl.plots.zdomain``, ...); this module holds the shared style. The style is applied
 through ``matplotlib.rc_context`` while a builder runs (:func:`styled`), so importing
-``lrctl.plots`` leaves the global ``matplotlib.rcParams`` (a user's own figures) unchanged.
+``lrctl.plots`` leaves the global ``matplotlib.rcParams`` (a user's own figures) and the
+backend unchanged (``lrctl report`` runs analyses with ``MPLBACKEND=Agg``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import matplotlib
-
-matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt
 
 #: The report's figure style: readable at report size (about 800 px wide).
