@@ -291,3 +291,19 @@ def test_minibatches_and_snapshots_match_a_hand_written_sgd_loop():
     assert r.final_loss == pytest.approx(net.loss(th), rel=1e-12)
     with pytest.raises(ValueError, match="batches ran out"):
         run(net, Constant(0.3), 6, theta0=theta0, batches=iter(batches))
+
+
+def test_controlled_training_on_a_plain_class_with_initial_and_no_seed():
+    from lrctl.training import train_with_sharpness_control
+
+    class Started(Bowl):
+        def initial(self):  # the protocol's initial(): no seed argument
+            return START.copy()
+
+    ctl = PIController(0.2, 0.3, setpoint=math.log(0.9), lr0=0.01, lr_min=1e-4, lr_max=1.0)
+    res = train_with_sharpness_control(Started(), ctl, 60, measure_every=1, log_measurement=True,
+                                       lanczos_tol=1e-12, band=1e-3)
+    assert res.settled and res.tracking_error < 1e-3 and res.theta.shape == (3,)
+    assert res.lr[-1] == pytest.approx(0.1, rel=1e-4)  # η·λmax → 0.9 with λmax = 9
+    with pytest.raises(TypeError, match="controller"):
+        train_with_sharpness_control(Started(), object(), 10, measure_every=1)

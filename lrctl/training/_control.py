@@ -83,6 +83,20 @@ def _tracking(y: np.ndarray, target: float | None, diverged: bool, band: float,
     return bool(err <= band), err
 
 
+def _initial(objective: Any, rng: np.random.Generator) -> Any:
+    """``objective.initial(rng)`` when it takes a seed (lrctl's plants), else ``initial()``."""
+    import inspect
+
+    init = getattr(objective, "initial", None)
+    if not callable(init):
+        raise TypeError(f"theta0 is required: {type(objective).__name__} has no initial()")
+    try:
+        takes_seed = bool(inspect.signature(init).parameters)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        takes_seed = False
+    return init(rng) if takes_seed else init()
+
+
 def _controlled(objective: Any, policy: Feedback, steps: int, theta0: Any, rng: Any,
                 divergence_factor: float, setpoint: float | None, band: float,
                 window: float) -> ControlledTraining:
@@ -91,7 +105,7 @@ def _controlled(objective: Any, policy: Feedback, steps: int, theta0: Any, rng: 
     window = float(check_in_interval("window", check_scalar("window", window), 0.0, 1.0,
                                      low_closed=False, high_closed=True))
     if theta0 is None:
-        theta0 = objective.initial(rng)
+        theta0 = _initial(objective, rng)
     r = run(objective, policy, steps, theta0=theta0,
             monitor=Divergence.from_args(divergence_factor))
     rec = r.policy_state["record"] if r.policy_state is not None else []
