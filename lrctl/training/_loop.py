@@ -218,9 +218,14 @@ def run(
         raise ValueError(f"reference must have shape ({objective.dim},), got {ref.shape}")
     snap_set = {check_int("snapshot_at", s, minimum=0) for s in snapshot_at}
     measure = getattr(policy, "measure", None)
-    every = check_int("policy.every", getattr(policy, "every", 1), minimum=1)
-    if measure is not None and k is not None:
-        raise TypeError("a measuring policy drives one run, not a stack")
+    every = 1
+    if measure is not None:
+        if not callable(measure):
+            raise TypeError(f"policy.measure must be a callable (objective, theta) -> value, "
+                            f"got {measure!r}")
+        every = check_int("policy.every", getattr(policy, "every", 1), minimum=1)
+        if k is not None:
+            raise TypeError("a measuring policy drives one run, not a stack")
     stacked = bool(getattr(objective, "stacked", False))
     it = None if batches is None else iter(batches)
 
@@ -270,12 +275,15 @@ def run(
             m = measure(objective, theta[0].copy())
             m_steps.append(t)
             m_values.append(float(getattr(m, "value", m)))
+        # the policy sees read-only views: it cannot change the loop's state by accident
         if single:
-            obs = Observation(t, theta[0], grad[0], None if prev_grad is None else prev_grad[0],
-                              float(loss[0]), None if prev_lr is None else scalar_or_array(prev_lr[0]),
+            obs = Observation(t, _ro(theta[0]), _ro(grad[0]),
+                              None if prev_grad is None else _ro(prev_grad[0]), float(loss[0]),
+                              None if prev_lr is None else scalar_or_array(prev_lr[0].copy()),
                               m, objective)
         else:
-            obs = Observation(t, theta, grad, prev_grad, loss, prev_lr, m, objective)
+            obs = Observation(t, _ro(theta), _ro(grad), None if prev_grad is None else _ro(prev_grad),
+                              _ro(loss), None if prev_lr is None else prev_lr.copy(), m, objective)
         if t == 0 and callable(getattr(policy, "init", None)):
             state = policy.init(obs)
         lr_out, state = policy.update(obs, state)
@@ -356,6 +364,12 @@ def run(
             policy_state=state,
         ))
     return out[0] if single else tuple(out)
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
 def _shape_rate(rate: np.ndarray, n: int, block_shape: tuple[int, ...], single: bool
