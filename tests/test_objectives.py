@@ -329,7 +329,7 @@ def test_protocol_and_door_checks():
     assert owner.tolist() == [0, 0, 1] and blocks == q.blocks
     with pytest.raises(TypeError, match="lacks hvp"):
         check_objective(type("NoHvp", (), {"dim": 1, "loss": abs, "grad": abs})())
-    with pytest.raises(ValueError, match="objective.dim must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"objective\.dim must be an integer >= 1"):
         check_objective(type("Empty", (), {"dim": 0, "loss": abs, "grad": abs, "hvp": abs})())
     with pytest.raises(TypeError, match="blocks"):
         block_index(type("NoBlocks", (), {"dim": 2})())
