@@ -1571,7 +1571,7 @@ def stability_margins(plant: Any, controller: Any) -> StabilityMargins:
     # stability margin: min |1 + L|
     grid = np.linspace(0.0, math.pi, 4097)
     zz = np.exp(1j * grid)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         dist = np.abs(np.polyval(N, zz) + np.polyval(D, zz)) / np.abs(np.polyval(D, zz))
     dist = np.where(np.isfinite(dist), dist, np.inf)
     i = int(np.argmin(dist))
