@@ -11,9 +11,9 @@ two-rate parameters to noisy observations.
 
 import numpy as np
 
-from lrctl import dynamics
+from lrctl import cerebellar
 from lrctl.objectives import QuadraticObjective
-from lrctl.plots import dynamics as dplots
+from lrctl.plots import cerebellar as dplots
 from lrctl.plots import subplots
 from lrctl.report import Analysis
 from lrctl.training import gradient_descent
@@ -32,8 +32,8 @@ with Analysis(
     an.progress("regimes and the GD identity")
     ks = [0.3, 1.0, 1.5, 1.9, 2.1]
     n_steps = 25
-    trajs = {k: dynamics.cerebellar_trajectory(c0, c_opt, k, n_steps) for k in ks}
-    closed = {k: dynamics.cerebellar_closed_form(c0, c_opt, k, np.arange(n_steps + 1))
+    trajs = {k: cerebellar.cerebellar_trajectory(c0, c_opt, k, n_steps) for k in ks}
+    closed = {k: cerebellar.cerebellar_closed_form(c0, c_opt, k, np.arange(n_steps + 1))
               for k in ks}
     err_closed = max(float(np.max(np.abs(trajs[k] - closed[k]))) for k in ks)
     fig = dplots.cerebellar_regimes(trajs, c_opt, closed=closed)
@@ -46,8 +46,8 @@ with Analysis(
              evidence=f"max difference {err_closed:.1e} over k in {ks}, n <= {n_steps}")
     k_grid = np.linspace(0.03, 2.97, 50)  # steps of 0.06, avoiding the edge cases k = 1, 2
     # C_opt = 0 so that C_n is the error itself, with full relative precision near 0.
-    traj_grid = dynamics.cerebellar_trajectory(1.0, 0.0, k_grid, 40)  # (41, 50)
-    regimes = dynamics.cerebellar_regime(k_grid)
+    traj_grid = cerebellar.cerebellar_trajectory(1.0, 0.0, k_grid, 40)  # (41, 50)
+    regimes = cerebellar.cerebellar_regime(k_grid)
     s_now, s_next = np.sign(traj_grid[:-1]), np.sign(traj_grid[1:])
     no_flip = np.all(s_next == s_now, axis=0)
     always_flip = np.all(s_next == -s_now, axis=0)
@@ -61,7 +61,7 @@ with Analysis(
                                 f"(no sign change, shrinking), {osc.sum()} oscillating (sign "
                                 f"flips every step, shrinking), {div.sum()} divergent (growing); "
                                 "k = 1 lands in one step, k = 2 flips with constant size")
-    deriv = dynamics.derive_cerebellar_gd_identity()
+    deriv = cerebellar.derive_cerebellar_gd_identity()
     an.derivation(deriv)
     worst_gd = 0.0
     for k in (0.3, 1.0, 1.5, 1.9):
@@ -74,7 +74,7 @@ with Analysis(
              evidence=f"max loss difference {worst_gd:.1e}; sympy: GD step − rule = "
                     f"{dict(deriv.steps)['the gradient step minus the cerebellar update is']}")
     an.seed_claim("cerebellar", gd_claim)
-    dv = dynamics.simulate_cerebellar(c0, c_opt, 2.5, 1000)
+    dv = cerebellar.simulate_cerebellar(c0, c_opt, 2.5, 1000)
     # Input handling of the software: a check, not evidence.
     an.check("A divergent rate (k = 2.5) is a valid input: the simulation stops at divergence "
              "and says so, with finite values", dv.diverged and dv.diverged_at is not None
@@ -88,8 +88,8 @@ with Analysis(
     kappa, t_end = 1.3, 2.0
     Ns = np.array([10, 30, 100, 300, 1000, 3000, 10000])
     dts = t_end / Ns
-    exact = dynamics.cerebellar_continuous(c0, c_opt, kappa, t_end)
-    errs = np.array([dynamics.cerebellar_trajectory(c0, c_opt, kappa * dt, int(N))[-1] - exact
+    exact = cerebellar.cerebellar_continuous(c0, c_opt, kappa, t_end)
+    errs = np.array([cerebellar.cerebellar_trajectory(c0, c_opt, kappa * dt, int(N))[-1] - exact
                      for dt, N in zip(dts, Ns, strict=True)])
     first = (c0 - c_opt) * (-(kappa**2) * t_end**2 / (2 * Ns)) * np.exp(-kappa * t_end)
     order = float(np.polyfit(np.log(dts[3:]), np.log(np.abs(errs[3:])), 1)[0])
@@ -98,7 +98,7 @@ with Analysis(
                                         f"k = {kappa}, t = {t_end}")
     an.figure(fig, "continuous-limit", caption="Error of the discrete rule at time t against "
               "the continuous-time solution, with the first-order term from the derivation.")
-    an.derivation(dynamics.derive_cerebellar_continuous_limit())
+    an.derivation(cerebellar.derive_cerebellar_continuous_limit())
     an.number("continuous_limit_order", order, description="fitted order of the error in Δt")
     rel_first = float(abs(errs[-1] / first[-1] - 1))
     an.claim("The discrete rule with rate k·Δt converges to dC/dt = −k(C − C_opt) with error "
@@ -111,25 +111,25 @@ with Analysis(
     an.progress(f"motor noise: Monte Carlo with {n_mc} runs")
     sx, su = 0.05, 0.2
     k_fine = np.linspace(0.02, 1.98, 300)
-    v_pred = dynamics.cerebellar_noise_variance(k_fine, sx, su)
+    v_pred = cerebellar.cerebellar_noise_variance(k_fine, sx, su)
     k_mc = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.3, 1.6, 1.8, 1.9])
     v_mc, v_err = [], []
     for i, k in enumerate(k_mc):
         steps = int(min(4000, 12 / k + 60))  # well past the transient (1 − k)^{2n}
-        res = dynamics.simulate_cerebellar(0.0, 0.0, float(k), steps, state_noise=sx,
+        res = cerebellar.simulate_cerebellar(0.0, 0.0, float(k), steps, state_noise=sx,
                                            motor_noise=su, n_runs=n_mc, seed=100 + i)
         v = float(np.var(res.c[:, -1]))
         v_mc.append(v)
         v_err.append(v * np.sqrt(2.0 / (n_mc - 1)))
     v_mc, v_err = np.array(v_mc), np.array(v_err)
-    v_at = dynamics.cerebellar_noise_variance(k_mc, sx, su)
+    v_at = cerebellar.cerebellar_noise_variance(k_mc, sx, su)
     z = np.abs(v_mc - v_at) / v_err
-    k_star = dynamics.optimal_cerebellar_rate(sx, su)
+    k_star = cerebellar.optimal_cerebellar_rate(sx, su)
     fig = dplots.noise_variance(k_fine, v_pred, k_mc, v_mc, measured_err=2 * v_err, k_star=k_star,
                                 title=f"Noisy rule, σ_x = {sx}, σ_u = {su}: stationary variance")
     an.figure(fig, "noise-variance", caption=f"Derived stationary variance of C − C_opt (line) "
               f"and Monte Carlo estimates over {n_mc} runs (± 2 standard errors).")
-    an.derivation(dynamics.derive_cerebellar_noise())
+    an.derivation(cerebellar.derive_cerebellar_noise())
     an.number("noise_max_z_score", float(z.max()),
               description="max |MC − derived| in standard errors of the MC estimate")
     an.claim("The stationary variance of the noisy rule is (k²σ_u² + σ_x²)/(k(2 − k)) "
@@ -138,7 +138,7 @@ with Analysis(
                     f"errors; max relative deviation {np.max(np.abs(v_mc / v_at - 1)):.1%}")
     from scipy.optimize import minimize_scalar
 
-    num = minimize_scalar(lambda k: dynamics.cerebellar_noise_variance(k, sx, su),
+    num = minimize_scalar(lambda k: cerebellar.cerebellar_noise_variance(k, sx, su),
                           bounds=(1e-4, 1.999), method="bounded", options={"xatol": 1e-10})
     q, r, P = sx**2, su**2, 1.0
     for _ in range(20000):  # steady-state Kalman filter Riccati recursion
@@ -153,12 +153,12 @@ with Analysis(
 
     # 4. The two-rate model ------------------------------------------------------------------
     an.progress("two-rate model: spontaneous recovery and savings")
-    params = dynamics.TwoRateParams()
+    params = cerebellar.TwoRateParams()
     single_A, single_B = 0.99, 0.04  # a single-rate model with similar adaptation speed
-    sr = dynamics.spontaneous_recovery(n_adapt=300, n_clamp=200)
-    sr1 = dynamics.spontaneous_recovery(retention=[single_A], rate=[single_B], n_adapt=300,
+    sr = cerebellar.spontaneous_recovery(n_adapt=300, n_clamp=200)
+    sr1 = cerebellar.spontaneous_recovery(retention=[single_A], rate=[single_B], n_adapt=300,
                                         n_clamp=200)
-    single_run = dynamics.simulate_adaptation(
+    single_run = cerebellar.simulate_adaptation(
         np.concatenate([np.ones(300), -np.ones(sr1.n_deadapt), np.zeros(200)]),
         [single_A], [single_B],
         error_clamp=np.concatenate([np.zeros(300 + sr1.n_deadapt, bool), np.ones(200, bool)]))
@@ -179,8 +179,8 @@ with Analysis(
              sr.rebound > 0.1 and sr1.rebound < 1e-3,
              evidence=f"two-rate rebound {sr.rebound:.3f} at clamp trial {sr.rebound_trial} "
                     f"(de-adaptation took {d} trials); single-rate max {sr1.rebound:.1e}")
-    sv = dynamics.savings(n_adapt=300, n_relearn=150)
-    sv1 = dynamics.savings(retention=[single_A], rate=[single_B], n_adapt=300, n_relearn=150)
+    sv = cerebellar.savings(n_adapt=300, n_relearn=150)
+    sv1 = cerebellar.savings(retention=[single_A], rate=[single_B], n_adapt=300, n_relearn=150)
     fig = dplots.savings_curves(sv, sv1, title="Savings: relearning after adaptation + "
                                                "de-adaptation to zero output")
     an.figure(fig, "savings", caption=f"Trials to reach {sv.criterion:.0%} adaptation: naive vs "
@@ -198,14 +198,14 @@ with Analysis(
     an.progress("fitting k and the two-rate parameters")
     rng = np.random.default_rng(7)
     k_true = 0.18
-    truth = dynamics.cerebellar_trajectory(0.0, 1.0, k_true, 60)
+    truth = cerebellar.cerebellar_trajectory(0.0, 1.0, k_true, 60)
     observed = truth + 0.03 * rng.standard_normal(truth.size)
-    kfit = dynamics.fit_cerebellar_rate(observed)
-    fitted = dynamics.cerebellar_closed_form(kfit.c0, kfit.c_opt, kfit.k, np.arange(truth.size))
+    kfit = cerebellar.fit_cerebellar_rate(observed)
+    fitted = cerebellar.cerebellar_closed_form(kfit.c0, kfit.c_opt, kfit.k, np.arange(truth.size))
     run = sr.run
     noisy = run.output + 0.02 * rng.standard_normal(run.output.size)
-    tfit = dynamics.fit_two_rate(run.perturbation, noisy, error_clamp=run.error_clamp)
-    refit = dynamics.simulate_two_rate(run.perturbation, tfit.params,
+    tfit = cerebellar.fit_two_rate(run.perturbation, noisy, error_clamp=run.error_clamp)
+    refit = cerebellar.simulate_two_rate(run.perturbation, tfit.params,
                                        error_clamp=run.error_clamp)
     fig, axes = subplots(1, 2, height=3.8)
     dplots.fitted_trajectory(observed, fitted, truth=truth, ax=axes[0],

@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
-from lrctl import dynamics
+from lrctl import continual
 from lrctl import schedules as S
-from lrctl.plots import dynamics as dplots
+from lrctl.plots import continual as dplots
 from lrctl.plots import schedules as splots
 from lrctl.plots import subplots
 from lrctl.report import Analysis
@@ -40,7 +40,7 @@ with Analysis(
         "step decay": S.step_decay(lr, T / 4, gamma=0.3),
         "warm restarts": S.cosine_warm_restarts(lr, T // 4),
         "exponential": S.exponential(lr, 0.05, decay_steps=T),
-        "constant (equal ∫η)": dynamics.equal_plasticity_constant(S.cosine(lr, T), T),
+        "constant (equal ∫η)": continual.equal_plasticity_constant(S.cosine(lr, T), T),
         "constant (low)": S.constant(lr / 8),
     }
     decaying = ["linear decay", "cosine", "step decay", "warm restarts", "exponential"]
@@ -90,12 +90,12 @@ with Analysis(
     a_demo, b_demo = 0.2, 2.0
     results, closed, max_err = {}, {}, 0.0
     for name in ["cosine", "warm restarts", "step decay"]:
-        res = dynamics.simulate_stability_plasticity(scheds[name], T, a_demo, b_demo,
+        res = continual.simulate_stability_plasticity(scheds[name], T, a_demo, b_demo,
                                                      rtol=1e-10, atol=1e-12)
-        P, R = dynamics.closed_form_stability_plasticity(scheds[name], res.t, a_demo, b_demo)
+        P, R = continual.closed_form_stability_plasticity(scheds[name], res.t, a_demo, b_demo)
         max_err = max(max_err, np.abs(res.plasticity - P).max(), np.abs(res.retention - R).max())
         tf = np.linspace(0, T, 801)
-        closed[name] = (tf, dynamics.closed_form_stability_plasticity(scheds[name], tf, a_demo,
+        closed[name] = (tf, continual.closed_form_stability_plasticity(scheds[name], tf, a_demo,
                                                                       b_demo))
         results[name] = res
     fig = dplots.ode_vs_closed_form(results, closed, title=f"solve_ivp vs closed form "
@@ -107,12 +107,12 @@ with Analysis(
              "P = 1 − exp(−a∫η), R = exp(−b∫η²)", max_err < 1e-7,
              evidence=f"max abs difference {max_err:.1e} (rtol 1e-10) on cosine, warm restarts, "
                     "step decay")
-    an.derivation(dynamics.derive_stability_plasticity())
-    an.derivation(dynamics.derive_constant_rate_optimality())
+    an.derivation(continual.derive_stability_plasticity())
+    an.derivation(continual.derive_constant_rate_optimality())
 
     # 3. Real training on two tasks ----------------------------------------------------------
     an.progress(f"two-task training on digits ({n_seeds} seeds × {len(scheds)} schedules)")
-    real = dynamics.train_two_tasks(scheds, T, batch_size=batch, n_seeds=n_seeds,
+    real = continual.train_two_tasks(scheds, T, batch_size=batch, n_seeds=n_seeds,
                                     n_checkpoints=21, seed=0)
     names = list(real.names)
     fit_name = "cosine"
@@ -126,13 +126,13 @@ with Analysis(
     models = {"η² forgetting (default)": "saturating", "η forgetting (drift)": drift_forgetting}
     fits, preds, agree = {}, {}, {}
     for label, model in models.items():
-        fit = dynamics.fit_stability_plasticity(scheds[fit_name], real.steps,
+        fit = continual.fit_stability_plasticity(scheds[fit_name], real.steps,
                                                 real.plasticity[fi], real.retention[fi],
                                                 model=model)
         fits[label] = fit
         preds[label] = {
             n: (lambda r: (r.plasticity, r.retention))(
-                dynamics.simulate_stability_plasticity(scheds[n], T, fit.plasticity,
+                continual.simulate_stability_plasticity(scheds[n], T, fit.plasticity,
                                                        fit.forgetting, model=model,
                                                        t_eval=real.steps))
             for n in names
@@ -140,8 +140,8 @@ with Analysis(
         Rp = np.array([preds[label][n][1][-1] for n in names])
         Pp = np.array([preds[label][n][0][-1] for n in names])
         agree[label] = (
-            dynamics.prediction_agreement(Rp[held], real.retention[held, -1]),
-            dynamics.prediction_agreement(Pp[held], real.plasticity[held, -1]),
+            continual.prediction_agreement(Rp[held], real.retention[held, -1]),
+            continual.prediction_agreement(Pp[held], real.plasticity[held, -1]),
         )
     main = "η² forgetting (default)"
     fit = fits[main]
@@ -189,8 +189,8 @@ with Analysis(
     # 4. Plasticity–retention plane, Pareto frontier, Cauchy–Schwarz -----------------------
     an.progress("plasticity–retention plane")
     a_fit, b_fit = fit.plasticity, fit.forgetting
-    cmp = dynamics.compare_schedules(scheds, T, a_fit, b_fit)
-    Pc, Rc = dynamics.constant_rate_frontier(np.linspace(0, 1.3 * lr, 400), T, a_fit, b_fit)
+    cmp = continual.compare_schedules(scheds, T, a_fit, b_fit)
+    Pc, Rc = continual.constant_rate_frontier(np.linspace(0, 1.3 * lr, 400), T, a_fit, b_fit)
     fig = dplots.plasticity_retention_plane(
         cmp, frontier=(Pc, Rc),
         measured=(real.plasticity[:, -1], real.retention[:, -1], real.new_task_std[:, -1],
@@ -212,8 +212,8 @@ with Analysis(
     # Cauchy–Schwarz: the constant rate of equal ∫η has the same P and at least the same R.
     gaps = {}
     for i, n in enumerate(names):
-        c = dynamics.equal_plasticity_constant(scheds[n], T)
-        pc, rc = dynamics.closed_form_stability_plasticity(c, T, a_fit, b_fit)
+        c = continual.equal_plasticity_constant(scheds[n], T)
+        pc, rc = continual.closed_form_stability_plasticity(c, T, a_fit, b_fit)
         gaps[n] = (pc - cmp.plasticity[i], rc - cmp.retention[i])
     frontier_ok = (all(abs(dp) < 1e-7 and dr >= -1e-9 for dp, dr in gaps.values())
                    and all(gaps[n][1] > 0 for n in decaying))
@@ -282,10 +282,10 @@ with Analysis(
     # Best schedule for a weighted objective, without and with the equal-∫η constant, and the
     # best constant rate for each weight (the model's optimum over all schedules).
     subset = {k: scheds[k] for k in ["constant (high)", *decaying]}
-    cmp_sub = dynamics.compare_schedules(subset, T, a_fit, b_fit)
+    cmp_sub = continual.compare_schedules(subset, T, a_fit, b_fit)
     weights = np.linspace(0.0, 1.0, 201)
     eta_grid = np.linspace(0.0, 2 * lr, 4001)
-    Pg, Rg = dynamics.constant_rate_frontier(eta_grid, T, a_fit, b_fit)
+    Pg, Rg = continual.constant_rate_frontier(eta_grid, T, a_fit, b_fit)
     best_const = np.max(weights[:, None] * Pg + (1 - weights[:, None]) * Rg, axis=1)
     best_listed = cmp.score(weights).max(axis=1)
     fig, axes = subplots(2, 1, height=7.0)

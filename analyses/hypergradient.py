@@ -190,8 +190,8 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     const = adaptive.constant_lr_sweep(net, start, grid, steps, divergence_factor=DIVERGENCE)
     finite = [r for r in const if not r.diverged]
     best = min(finite, key=lambda r: r.final_loss)
-    rt = rangetest.range_test(net.loss, net.grad, start, lr_min=1e-3, lr_max=100.0,
-                              n_steps=40 if an.quick else 100)
+    rt = rangetest.range_test(net, start, lr_min=1e-3, lr_max=100.0,
+                              steps=40 if an.quick else 100)
     sugg = rt.suggestions.valley if rt.suggestions.valley is not None else rt.suggestions.steepest
     sugg_kind = "valley" if rt.suggestions.valley is not None else "steepest"
     lr0 = 0.05

@@ -18,7 +18,7 @@ from lrctl.objectives import LogisticRegression
 from lrctl.plots import subplots
 from lrctl.plots import zdomain as zplots
 from lrctl.report import Analysis
-from lrctl.training import gradient_descent
+from lrctl.training import gradient_descent, sharpness_response, train_with_sharpness_control
 
 with Analysis(
     __file__,
@@ -157,7 +157,7 @@ with Analysis(
     )
     w = np.linspace(0.02, math.pi, 3000)
     Lw = np.asarray((C * G1.tf)(np.exp(1j * w)), dtype=complex).ravel()
-    an.figure(zplots.nyquist_margin(w, Lw, gain_margin=margins.gain_margin, other_gain_margin=pc_gm,
+    an.figure(zplots.nyquist_margin(Lw, gain_margin=margins.gain_margin, other_gain_margin=pc_gm,
                                     title="Nyquist curve: the phase crossover at z = −1"),
               "nyquist-margin",
               caption="L = C·G with G = 0.5/(z − 0.9), C = 0.4 + 0.2z/(z − 1): the curve meets the "
@@ -238,10 +238,10 @@ with Analysis(
     problem = LogisticRegression.from_dataset("breast_cancer", l2=1e-2)
     M = 5
     warm = gradient_descent(problem, problem.initial(0), 1.0, 100).theta
-    lam_warm = zd.sharpness_response(problem, [1.0], measure_every=1, theta0=warm).sharpness[0]
+    lam_warm = sharpness_response(problem, [1.0], measure_every=1, theta0=warm).sharpness[0]
     n_id = 40 if quick else 60
     lr_trace = np.exp(rng.uniform(-0.8, 0.5, n_id)) / lam_warm
-    trace = zd.sharpness_response(problem, lr_trace, measure_every=M, theta0=warm)
+    trace = sharpness_response(problem, lr_trace, measure_every=M, theta0=warm)
     fit = zd.identify_first_order(lr_trace, trace.measurement, max_delay=3, dt=M)
     an.number("identified_a", fit.a, description=f"± {fit.a_stderr:.1e} (derived: 0)")
     an.number("identified_b", fit.b, description=f"± {fit.b_stderr:.1e} (derived: 1)")
@@ -277,13 +277,13 @@ with Analysis(
         for ki in kis:
             ctl = zd.PIController(kp, ki, setpoint=math.log(s_star), lr0=0.05, lr_min=1e-3,
                                   lr_max=30.0, dt=M)
-            run = zd.train_with_sharpness_control(problem, ctl, n_train, measure_every=M,
-                                                  log_measurement=True, seed=0)
+            run = train_with_sharpness_control(problem, ctl, n_train, measure_every=M,
+                                               log_measurement=True, seed=0, band=band)
             rad = float(zd.closed_loop_spectral_radius(plant, kp, ki, dt=M))
             stable = bool(zd.stability_region(plant, kp, ki, dt=M))
             # samples for radius^k to fall below the band: the loop's own settling prediction
             k_settle = math.log(band) / math.log(rad) if 0 < rad < 1 else math.inf
-            rows.append((kp, ki, stable, rad, k_settle, run.settled(band), run.tracking_error()))
+            rows.append((kp, ki, stable, rad, k_settle, run.settled, run.tracking_error))
             runs[(kp, ki)] = run
     arr = np.array([(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows], dtype=float)
     PK, PI, pred, rad, ksettle, settled, err = arr.T
@@ -357,10 +357,10 @@ with Analysis(
     progress("linear-measurement variant")
     # the linear-measurement variant: a large-signal limit cycle the linear model does not have
     ctl = zd.PIController(-0.84, 0.54, setpoint=s_star, lr0=0.05, lr_min=1e-3, lr_max=30.0, dt=M)
-    lin_run = zd.train_with_sharpness_control(problem, ctl, n_train, measure_every=M, seed=0)
+    lin_run = train_with_sharpness_control(problem, ctl, n_train, measure_every=M, seed=0)
     lin_pred = bool(zd.stability_region(zd.sharpness_plant(s_star, dt=M), -0.84, 0.54, dt=M))
     an.number("linear_measurement_predicted_stable", lin_pred,
               description="kp = −0.84, ki = 0.54 with the error s* − η·λ (linearized plant)")
-    an.number("linear_measurement_tracking_error", lin_run.tracking_error(),
+    an.number("linear_measurement_tracking_error", lin_run.tracking_error,
               description="max |η·λ/s* − 1| over the last quarter; a period-3 limit cycle when large")
     progress("done")

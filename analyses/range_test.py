@@ -18,6 +18,7 @@ spectrum from Lanczos (lrctl.curvature) as the reference. Four questions:
 The synthetic-quadratic version of the slope formula is the analysis ``range-test-slope``.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -166,8 +167,8 @@ with Analysis(
     an.progress("full-batch and mini-batch sweeps")
     per_decade_main = 20
     n_main = DECADES * per_decade_main + 1
-    sweep = range_test(problem.loss, problem.grad, theta0, lr_min=LR_MIN, lr_max=LR_MAX,
-                       n_steps=n_main, stop_window=1)
+    sweep = range_test(problem, theta0, lr_min=LR_MIN, lr_max=LR_MAX,
+                       steps=n_main, stop_window=1)
     # fastai's smoothing for comparison: an exponential moving average with bias correction.
     beta = 0.98
     ema = np.empty_like(sweep.losses)
@@ -209,20 +210,11 @@ with Analysis(
         order = np.random.default_rng(seed).permutation(len(y))
         batches = [LogisticRegression(X[i], y[i], l2=1e-2)
                    for i in np.array_split(order, len(y) // batch_size)]
-        state = {"t": -1}
-
-        def grad(theta):
-            state["t"] += 1
-            return batches[state["t"] % len(batches)].grad(theta)
-
-        def loss(theta):  # the step's batch, after the step
-            return batches[state["t"] % len(batches)].loss(theta)
-
-        return loss, grad, np.zeros(problem.dim)
+        return problem, np.zeros(problem.dim), itertools.cycle(batches)
 
     seeds = list(range(3 if quick else 6))
     rep = repeated_range_test(minibatch_problem, seeds, lr_min=LR_MIN, lr_max=LR_MAX,
-                              n_steps=n_main, stop_window=5, smoothing=3.0, agreement=2.0)
+                              steps=n_main, stop_window=5, smoothing=3.0, agreement=2.0)
     for kind, iv in rep.intervals.items():
         an.number(f"minibatch_{kind}_interval", [iv.low, iv.high], unit="lr",
                   description=f"{kind} over {len(seeds)} batch orders (point: "
@@ -263,13 +255,13 @@ with Analysis(
         n = DECADES * int(k) + 1
         lrs = exponential_lrs(LR_MIN, LR_MAX, n)
         delta = np.log(lrs[1] / lrs[0])
-        real = range_test(problem.loss, problem.grad, theta0, lr_min=LR_MIN, lr_max=LR_MAX,
-                          n_steps=n, stop_window=1)
+        real = range_test(problem, theta0, lr_min=LR_MIN, lr_max=LR_MAX,
+                          steps=n, stop_window=1)
         steepest.append(real.suggestions.steepest)
         predicted_steepest.append(steepest_lr_prediction(rho_g0, delta))
         over_real.append(real.diverged_lr / bound)
-        sim = range_test(model.loss, model.grad, theta0, lr_min=LR_MIN, lr_max=LR_MAX,
-                         n_steps=n, stop_window=1)
+        sim = range_test(model, theta0, lr_min=LR_MIN, lr_max=LR_MAX,
+                         steps=n, stop_window=1)
         over_model_sim.append(sim.diverged_lr / bound)
         closed = loss_star + np.exp(np.minimum(quadratic_sweep_log_excess(H_star, theta0 - theta_star, lrs), 700.0))
         i_exact = divergence_index(closed, model.loss(theta0), threshold=3.0, window=1)
@@ -446,8 +438,8 @@ with Analysis(
                               f"|cos(g, u_max)| = {r['cos']:.3f}")
 
     # The training sweep's own small-η slope, with the factor 1 − e^{−Δ}.
-    fine = range_test(problem.loss, problem.grad, theta0, lr_min=1e-7, lr_max=1e-4,
-                      n_steps=301, smoothing=1.0)
+    fine = range_test(problem, theta0, lr_min=1e-7, lr_max=1e-4,
+                      steps=301, smoothing=1.0)
     lr_fine, rho_fine = fine.sharpness_estimates(loss_star)
     half = fine.smoothing_window // 2
     interior = slice(half, len(rho_fine) - half)

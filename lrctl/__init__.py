@@ -20,10 +20,11 @@ __version__ = "0.1.0"
 _SUBMODULES = frozenset(
     {
         "adaptive",
+        "cerebellar",
+        "continual",
         "curvature",
         "derivation",
         "diffusion",
-        "dynamics",
         "federated",
         "games",
         "jax",

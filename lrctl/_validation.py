@@ -182,3 +182,13 @@ def as_rng(seed: Any) -> np.random.Generator:
     if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)):
         return np.random.default_rng(seed)
     raise TypeError(f"seed must be an int, a SeedSequence, a Generator or None, got {_show(seed)}")
+
+
+def scalar_or_array(value: Any) -> Any:
+    """A 0-d result as a Python ``float``, anything else as a numpy array.
+
+    >>> scalar_or_array(np.float64(2.0)), scalar_or_array([1.0, 2.0])
+    (2.0, array([1., 2.]))
+    """
+    arr = np.asarray(value, dtype=float)
+    return float(arr) if arr.ndim == 0 else arr

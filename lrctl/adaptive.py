@@ -34,14 +34,19 @@ heuristic is LARS (You et al., 2017): η_ℓ = lr·‖θ_ℓ‖/‖g_ℓ‖ (:fu
 cycle; the snapshots taken there form an ensemble for free (:func:`snapshot_training`,
 :func:`snapshot_ensemble`).
 
-Divergence. Every loop here stops at the step where the loss or the parameters stop being
-finite, or the loss gap L − L* exceeds ``divergence_factor`` times the initial gap, and says so
+One loop. Every run here is one call of :func:`lrctl.training.run` with a policy:
+:class:`lrctl.training.Hypergradient`, :class:`lrctl.training.Constant`,
+:class:`lrctl.training.Scheduled`, and the per-block policies of this module,
+:class:`BlockRates`, :class:`LARS` and :class:`LayerwiseCaps`. It stops at the step where the
+loss, the gradient or the parameters stop being finite, or the loss gap L − L* exceeds
+``divergence_factor`` times the initial gap (:class:`lrctl.training.Divergence`), and says so
 (``diverged``, ``diverged_at``); arrays hold only the steps that were completed.
 
 Stacked runs. :func:`hypergradient_sweep`, :func:`constant_lr_sweep`, :func:`blockwise_descent`
 (with a 2-D ``block_lrs``), :func:`lars_descent` (with an array ``lr``) and
-:func:`snapshot_training` (with an array ``lr_max``) advance K runs together as one stack of
-parameters (``objective.loss_and_grad`` on shape ``(K, dim)``), one batched product per step.
+:func:`snapshot_training` (with an array ``lr_max``) advance K runs together; on an objective
+with ``stacked = True`` (lrctl's own plants) that is one batched evaluation of the (K, dim)
+stack per step, on any other :class:`lrctl.objectives.Objective` one call per run.
 """
 
 from __future__ import annotations
@@ -59,13 +64,20 @@ from lrctl._validation import (
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
+from lrctl.objectives import block_index, check_objective
+from lrctl.training import Constant, Divergence, Hypergradient, Scheduled
+from lrctl.training import run as train
 
 __all__ = [
+    "LARS",
     "BlockCurvature",
+    "BlockRates",
     "BlockwiseResult",
     "DescentResult",
     "HypergradientResult",
+    "LayerwiseCaps",
     "SnapshotEnsemble",
     "SnapshotRun",
     "block_top_eigenvalues",
@@ -82,6 +94,7 @@ __all__ = [
 ]
 
 _RULES = ("additive", "log")
+_TRAINABLE = ("dim", "loss", "grad")  # what a run needs; curvature methods also need hvp
 
 
 # ---------------------------------------------------------------------------------------
@@ -288,25 +301,8 @@ class SnapshotEnsemble:
 
 
 # ---------------------------------------------------------------------------------------
-# Shared pieces of the loops
+# Shared pieces: every run here is one call of lrctl.training.run
 # ---------------------------------------------------------------------------------------
-
-
-def _loss_and_grad(objective: Any, theta: np.ndarray, batch: Any = None):
-    if batch is None:
-        if hasattr(objective, "loss_and_grad"):
-            return objective.loss_and_grad(theta)
-        return objective.loss(theta), objective.grad(theta)
-    return objective.loss_and_grad(theta, batch=batch)
-
-
-def _stack_theta(name: str, theta0: Any, dim: int, k: int) -> np.ndarray:
-    t = check_finite(name, theta0)
-    if t.shape == (dim,):
-        return np.tile(t, (k, 1))
-    if t.shape == (k, dim):
-        return t.copy()
-    raise ValueError(f"{name} must have shape ({dim},) or ({k}, {dim}), got {t.shape}")
 
 
 def _vector(name: str, value: Any, *, positive: bool, allow_zero: bool = False) -> np.ndarray:
@@ -316,61 +312,16 @@ def _vector(name: str, value: Any, *, positive: bool, allow_zero: bool = False) 
     return np.atleast_1d(arr)
 
 
-class _Monitor:
-    """Divergence detection and bookkeeping for K runs advanced together."""
-
-    def __init__(self, objective: Any, theta: np.ndarray, steps: int, loss_floor: Any,
-                 divergence_factor: Any, batch: Any = None) -> None:
-        self.factor = float(check_positive("divergence_factor", divergence_factor))
-        self.floor = 0.0 if loss_floor is None else check_scalar("loss_floor", loss_floor)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, grad = _loss_and_grad(objective, theta, batch)
-        loss = np.asarray(loss, dtype=float).reshape(len(theta))
-        if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))):
-            raise ValueError("the objective's loss or gradient at theta0 is not finite")
-        self.gap0 = np.maximum(loss - self.floor, 1e-300)
-        k = len(theta)
-        self.losses = np.zeros((k, steps + 1))
-        self.losses[:, 0] = loss
-        self.done = np.zeros(k, dtype=int)  # steps completed
-        self.diverged_at = np.full(k, -1)
-        self.active = np.ones(k, dtype=bool)
-        self.grad = np.asarray(grad, dtype=float).reshape(theta.shape)
-
-    def bad(self, theta: np.ndarray, loss: Any, grad: Any, rows: np.ndarray) -> np.ndarray:
-        loss = np.asarray(loss, dtype=float)
-        ok = np.isfinite(loss) & np.all(np.isfinite(grad), axis=-1)
-        ok &= np.all(np.isfinite(theta), axis=-1)
-        ok[ok] &= loss[ok] - self.floor <= self.factor * self.gap0[rows[ok]]
-        return ~ok
-
-    def stop(self, rows: np.ndarray, t: int) -> None:
-        self.diverged_at[rows] = t
-        self.active[rows] = False
-
-    def record(self, rows: np.ndarray, t: int, loss: np.ndarray) -> None:
-        self.losses[rows, t] = loss
-        self.done[rows] = t
-
-    def run(self, k: int) -> tuple[np.ndarray, bool, int | None]:
-        n = self.done[k]
-        at = int(self.diverged_at[k])
-        return self.losses[k, : n + 1].copy(), at >= 0, (at if at >= 0 else None)
+def _monitor(loss_floor: Any, divergence_factor: Any) -> Divergence:
+    return Divergence.from_args(divergence_factor, loss_floor)
 
 
-def _safe_eval(objective: Any, theta: np.ndarray, batch: Any = None):
-    """loss and gradient of the rows of ``theta`` that are finite; inf elsewhere."""
-    k = len(theta)
-    finite = np.all(np.isfinite(theta), axis=-1)
-    loss = np.full(k, np.inf)
-    grad = np.zeros_like(theta)
-    if np.any(finite):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            lo, gr = _loss_and_grad(objective, theta[finite], batch)
-        loss[finite] = lo
-        grad[finite] = gr
-        grad[~np.isfinite(grad)] = np.inf
-    return loss, grad
+def _theta0(objective: Any, theta0: Any, k: int) -> np.ndarray:
+    t = check_finite("theta0", theta0)
+    if t.shape not in ((objective.dim,), (k, objective.dim)):
+        raise ValueError(f"theta0 must have shape ({objective.dim},) or ({k}, {objective.dim}), "
+                         f"got {t.shape}")
+    return t
 
 
 # ---------------------------------------------------------------------------------------
@@ -397,11 +348,13 @@ def hypergradient_sweep(
     - ``rule="log"``: λ_{t+1} = λ_t + α η_t g_{t+1}ᵀ g_t with η = exp(λ), gradient descent
       on λ = ln η since ∂L/∂λ = η ∂L/∂η = −η g_{t+1}ᵀg_t; η > 0 always.
 
+    It is ``training.run(objective, training.Hypergradient(lr0, hyper_lr, rule), steps)``.
+
     Parameters
     ----------
     objective
-        An :mod:`lrctl.objectives` object (full-batch ``loss_and_grad``; stacked parameters
-        make the K runs one batched evaluation per step).
+        An :class:`lrctl.objectives.Objective` (one with ``stacked = True`` makes the K runs
+        one batched evaluation per step).
     theta0
         Start, shape ``(dim,)`` (shared) or ``(K, dim)``.
     lr0
@@ -413,8 +366,9 @@ def hypergradient_sweep(
     rule
         ``"additive"`` or ``"log"``.
     loss_floor, divergence_factor
-        A run diverges when its loss or parameters stop being finite or L − loss_floor exceeds
-        ``divergence_factor``·(L_0 − loss_floor); for the log rule also when exp(λ) overflows.
+        The :class:`lrctl.training.Divergence` rule: a run diverges when its loss, gradient or
+        parameters stop being finite or L − loss_floor exceeds ``divergence_factor``·(L_0 −
+        loss_floor); also when its rate overflows.
 
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 10.0]))
@@ -422,8 +376,8 @@ def hypergradient_sweep(
     >>> [round(float(r.lrs[-1]), 3) for r in runs]   # α = 0 keeps η; α > 0 raises it
     [0.01, 0.105]
     """
+    check_objective(objective, require=_TRAINABLE)
     check_choice("rule", rule, _RULES)
-    steps = check_int("steps", steps, minimum=0)
     lr0_v = _vector("lr0", lr0, positive=True)
     alpha_v = _vector("hyper_lr", hyper_lr, positive=True, allow_zero=True)
     try:
@@ -431,53 +385,17 @@ def hypergradient_sweep(
     except ValueError as exc:
         raise ValueError(f"lr0 (shape {lr0_v.shape}) and hyper_lr (shape {alpha_v.shape}) "
                          "must broadcast to one length K") from exc
-    k = len(lr0_v)
-    theta = _stack_theta("theta0", theta0, objective.dim, k)
-    mon = _Monitor(objective, theta, steps, loss_floor, divergence_factor)
-    g = mon.grad
-    lr = lr0_v.astype(float).copy()
-    log_lr = np.log(lr)
-    lrs = np.zeros((k, steps))
-    diverged_lr = np.full(k, np.nan)
-    negative_at = np.full(k, -1)
-    for t in range(steps):
-        rows = np.flatnonzero(mon.active)
-        if rows.size == 0:
-            break
-        lrs[rows, t] = lr[rows]
-        neg = rows[(lr[rows] < 0) & (negative_at[rows] < 0)]
-        negative_at[neg] = t
-        with np.errstate(over="ignore", invalid="ignore"):
-            new_theta = theta[rows] - lr[rows, None] * g[rows]
-        loss, g_new = _safe_eval(objective, new_theta, None)
-        bad = mon.bad(new_theta, loss, g_new, rows)
-        diverged_lr[rows[bad]] = lr[rows[bad]]
-        mon.stop(rows[bad], t + 1)
-        good = rows[~bad]
-        theta[good] = new_theta[~bad]
-        mon.record(good, t + 1, loss[~bad])
-        with np.errstate(over="ignore", invalid="ignore"):
-            dot = np.sum(g_new[~bad] * g[good], axis=-1)
-            if rule == "additive":
-                lr[good] = lr[good] + alpha_v[good] * dot
-            else:
-                log_lr[good] = log_lr[good] + alpha_v[good] * lr[good] * dot
-                lr[good] = np.exp(log_lr[good])
-        g[good] = g_new[~bad]
-        # a rate that overflowed (or a λ that is no longer finite) ends the run at the next step
-        blown = good[~np.isfinite(lr[good]) | ~np.isfinite(log_lr[good])]
-        if blown.size and t + 1 < steps:
-            mon.stop(blown, t + 1)
+    policy = Hypergradient(lr0_v.copy(), alpha_v.copy(), rule)
+    runs = train(objective, policy, steps, theta0=_theta0(objective, theta0, len(lr0_v)),
+                 monitor=_monitor(loss_floor, divergence_factor))
     out = []
-    for i in range(k):
-        losses, diverged, at = mon.run(i)
-        n = len(losses) - 1
-        dl = diverged_lr[i]
+    for i, r in enumerate(runs):
+        used = r.lrs if r.diverged_lr is None else np.append(r.lrs, r.diverged_lr)
+        neg = np.flatnonzero(used < 0)
         out.append(HypergradientResult(
-            rule=rule, lr0=float(lr0_v[i]), hyper_lr=float(alpha_v[i]), losses=losses,
-            lrs=lrs[i, :n].copy(), theta=theta[i].copy(), diverged=diverged, diverged_at=at,
-            diverged_lr=float(dl) if np.isfinite(dl) else None,
-            negative_lr_at=int(negative_at[i]) if negative_at[i] >= 0 else None,
+            rule=rule, lr0=float(lr0_v[i]), hyper_lr=float(alpha_v[i]), losses=r.losses,
+            lrs=r.lrs, theta=r.theta, diverged=r.diverged, diverged_at=r.diverged_at,
+            diverged_lr=r.diverged_lr, negative_lr_at=int(neg[0]) if neg.size else None,
         ))
     return tuple(out)
 
@@ -528,10 +446,11 @@ def constant_lr_sweep(
     ([False, False, True], 21)
     """
     lr_v = _vector("lrs", lrs, positive=True)
-    runs = hypergradient_sweep(objective, theta0, lr_v, 0.0, steps, rule="additive",
-                               loss_floor=loss_floor, divergence_factor=divergence_factor)
-    return tuple(DescentResult(lr=r.lr0, losses=r.losses, theta=r.theta, diverged=r.diverged,
-                               diverged_at=r.diverged_at) for r in runs)
+    check_objective(objective, require=_TRAINABLE)
+    runs = train(objective, Constant(lr_v), steps, theta0=_theta0(objective, theta0, len(lr_v)),
+                 monitor=_monitor(loss_floor, divergence_factor))
+    return tuple(DescentResult(lr=float(lr), losses=r.losses, theta=r.theta, diverged=r.diverged,
+                               diverged_at=r.diverged_at) for lr, r in zip(lr_v, runs, strict=True))
 
 
 def derive_hypergradient():
@@ -599,18 +518,6 @@ def derive_hypergradient():
 # ---------------------------------------------------------------------------------------
 
 
-def _block_index(objective: Any) -> tuple[tuple[slice, ...], np.ndarray]:
-    blocks = tuple(objective.blocks)
-    if not blocks:
-        raise ValueError("the objective has no parameter blocks")
-    owner = np.full(objective.dim, -1)
-    for i, sl in enumerate(blocks):
-        owner[sl] = i
-    if np.any(owner < 0):
-        raise ValueError("the objective's blocks do not cover every parameter")
-    return blocks, owner
-
-
 def block_top_eigenvalues(
     objective: Any,
     theta: Any,
@@ -634,12 +541,13 @@ def block_top_eigenvalues(
     """
     from lrctl.curvature import block_spectra, top_eigenvalue
 
+    check_objective(objective)
     theta = check_finite("theta", theta)
     if theta.shape != (objective.dim,):
         raise ValueError(f"theta must have shape ({objective.dim},), got {theta.shape}")
     check_positive("tol", tol)
     rng = as_rng(seed)
-    blocks, _ = _block_index(objective)
+    blocks, _ = block_index(objective)
     spectra = block_spectra(lambda v: objective.hvp(theta, v), blocks, objective.dim, k=1,
                             tol=tol, seed=rng)
     values, products = spectra.lam_max, spectra.total_products
@@ -666,10 +574,11 @@ def blockwise_sharpness(objective: Any, theta: Any, block_lrs: Any, *, tol: floa
     """
     from lrctl.curvature import top_eigenvalue
 
+    check_objective(objective)
     theta = check_finite("theta", theta)
     if theta.shape != (objective.dim,):
         raise ValueError(f"theta must have shape ({objective.dim},), got {theta.shape}")
-    blocks, owner = _block_index(objective)
+    blocks, owner = block_index(objective)
     rates = check_positive("block_lrs", block_lrs)
     if rates.shape != (len(blocks),):
         raise ValueError(f"block_lrs must have one rate per block, shape ({len(blocks)},), "
@@ -680,40 +589,136 @@ def blockwise_sharpness(objective: Any, theta: Any, block_lrs: Any, *, tol: floa
     return float(res.value)
 
 
-def _blockwise_loop(objective, theta, steps, rates_fn, loss_floor, divergence_factor):
-    """Advance K stacked runs with per-block rates ``rates_fn(t, rows, theta_rows, g_rows)``."""
-    _, owner = _block_index(objective)
-    k = len(theta)
-    mon = _Monitor(objective, theta, steps, loss_floor, divergence_factor)
-    g = mon.grad
-    record = np.zeros((k, steps, len(objective.blocks)))
-    for t in range(steps):
-        rows = np.flatnonzero(mon.active)
-        if rows.size == 0:
-            break
-        rates = rates_fn(t, rows, theta[rows], g[rows])  # (len(rows), n_blocks)
-        record[rows, t] = rates
-        with np.errstate(over="ignore", invalid="ignore"):
-            new_theta = theta[rows] - rates[:, owner] * g[rows]
-        loss, g_new = _safe_eval(objective, new_theta, None)
-        bad = mon.bad(new_theta, loss, g_new, rows)
-        mon.stop(rows[bad], t + 1)
-        good = rows[~bad]
-        theta[good] = new_theta[~bad]
-        g[good] = g_new[~bad]
-        mon.record(good, t + 1, loss[~bad])
-    return mon, record, theta
+@dataclass(frozen=True)
+class BlockRates:
+    """A policy: a fixed rate per parameter block, shape (n_blocks,) or (K, n_blocks) for K runs."""
+
+    block_lrs: Any
+
+    def __post_init__(self) -> None:
+        rates = check_positive("block_lrs", self.block_lrs)
+        if rates.ndim not in (1, 2) or rates.size == 0:
+            raise ValueError(f"block_lrs must have shape (n_blocks,) or (K, n_blocks), "
+                             f"got {rates.shape}")
+        object.__setattr__(self, "block_lrs", rates)
+        object.__setattr__(self, "runs", None if rates.ndim == 1 else len(rates))
+
+    def update(self, obs: Any, state: Any) -> tuple[np.ndarray, Any]:
+        return self.block_lrs, state
 
 
-def _blockwise_results(method, mon, record, theta, **extra) -> list[BlockwiseResult]:
-    out = []
-    for i in range(len(theta)):
-        losses, diverged, at = mon.run(i)
-        n = len(losses) - 1
-        out.append(BlockwiseResult(method=method, losses=losses, block_lrs=record[i, :n].copy(),
-                                   theta=theta[i].copy(), diverged=diverged, diverged_at=at,
-                                   **extra))
-    return out
+@dataclass(frozen=True)
+class LARS:
+    r"""A policy: layer-wise trust ratios η_ℓ,t = lr·‖θ_ℓ‖/‖∇_ℓ L‖ (You, Gitman & Ginsburg, 2017).
+
+    Without momentum and with the trust coefficient folded into ``lr``: every block moves by
+    the fraction ``lr`` of its own norm each step; a block with a zero gradient gets rate 0.
+    An array of K values of ``lr`` runs K stacked runs. Needs the objective's ``blocks``.
+    """
+
+    lr: Any
+
+    def __post_init__(self) -> None:
+        lr = check_positive("lr", self.lr)
+        if lr.ndim > 1 or lr.size == 0:
+            raise ValueError(f"lr must be a number or a non-empty 1-D array, got shape {lr.shape}")
+        object.__setattr__(self, "lr", scalar_or_array(lr))
+        object.__setattr__(self, "runs", None if lr.ndim == 0 else lr.size)
+
+    def init(self, obs: Any) -> tuple[slice, ...]:
+        return block_index(obs.objective)[0]
+
+    def update(self, obs: Any, blocks: tuple[slice, ...]) -> tuple[np.ndarray, Any]:
+        th, g = obs.theta, obs.grad
+        out = np.empty((*th.shape[:-1], len(blocks)))
+        for j, sl in enumerate(blocks):
+            wn = np.linalg.norm(th[..., sl], axis=-1)
+            gn = np.linalg.norm(g[..., sl], axis=-1)
+            out[..., j] = np.where(gn > 0, self.lr * wn / np.where(gn > 0, gn, 1.0), 0.0)
+        return out, blocks
+
+
+_CAP_METHODS = ("layerwise", "coupled", "global")
+
+
+@dataclass(frozen=True)
+class LayerwiseCaps:
+    r"""A policy: rates from the curvature, η_ℓ = c·2/λ_max(H_ℓ) per block, or one global rate.
+
+    ``method``:
+
+    - ``"layerwise"``: the caps η_ℓ = c·2/λ_max(H_ℓ) of :func:`lrctl.quadratic.layerwise_lr_caps`
+      (from :func:`block_top_eigenvalues`): each block at the fraction c of its own bound,
+      which is exactly stable only when H is block-diagonal;
+    - ``"coupled"``: the same shape η_ℓ ∝ 1/λ_max(H_ℓ), scaled so that the whole step sits at
+      the fraction c of its coupled bound, λ_max(D^{1/2} H D^{1/2}) = 2c
+      (:func:`blockwise_sharpness`); equal to ``"layerwise"`` for a block-diagonal H;
+    - ``"global"``: one conservative rate c·2/λ_max(H) for every block.
+
+    The eigenvalues are computed at θ_0 and, with ``recompute_every=R``, again every R steps at
+    the current iterate. ``record_full`` also computes λ_max(H) for the per-layer methods.
+    ``tol`` and ``seed`` are the Lanczos tolerance and start-vector seed. One run (not
+    stacked); the state records each recomputation as ``state["curvature"]`` (a list of
+    :class:`BlockCurvature`) and ``state["steps"]``.
+    """
+
+    fraction: float = 0.5
+    method: str = "layerwise"
+    recompute_every: int | None = None
+    record_full: bool = False
+    tol: float = 1e-4
+    seed: Any = 0
+    runs = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fraction", float(check_in_interval(
+            "fraction", check_scalar("fraction", self.fraction), 0.0, 1.0, low_closed=False,
+            high_closed=True)))
+        check_choice("method", self.method, _CAP_METHODS)
+        if self.recompute_every is not None:
+            check_int("recompute_every", self.recompute_every, minimum=1)
+        if not isinstance(self.record_full, (bool, np.bool_)):
+            raise TypeError(f"record_full must be a bool, got {self.record_full!r}")
+        check_positive("tol", check_scalar("tol", self.tol))
+        as_rng(self.seed)  # validates: an int, a SeedSequence, a Generator or None
+
+    def init(self, obs: Any) -> dict[str, Any]:
+        check_objective(obs.objective)
+        block_index(obs.objective)
+        return {"rng": as_rng(self.seed), "rates": None, "curvature": [], "steps": []}
+
+    def update(self, obs: Any, state: dict[str, Any]) -> tuple[np.ndarray, Any]:
+        from lrctl.quadratic import layerwise_lr_caps
+
+        t, every = obs.step, self.recompute_every
+        if state["rates"] is not None and (every is None or t % every != 0):
+            return state["rates"], state
+        objective, theta, rng = obs.objective, obs.theta, state["rng"]
+        bc = block_top_eigenvalues(objective, theta, tol=self.tol, seed=rng,
+                                   include_full=self.method == "global" or bool(self.record_full))
+        if self.method == "global":
+            if bc.full is None or bc.full <= 0:
+                raise ValueError(f"λ_max(H) = {bc.full} at step {t}: no positive curvature to "
+                                 "set the rate from")
+            rates = np.full(len(bc.values), self.fraction * 2.0 / bc.full)
+        else:
+            rates = np.asarray(layerwise_lr_caps(list(bc.values), fraction=self.fraction))
+            if self.method == "coupled":
+                sharp = blockwise_sharpness(objective, theta, rates, tol=self.tol, seed=rng)
+                if sharp <= 0:
+                    raise ValueError(f"λ_max(D^1/2 H D^1/2) = {sharp} at step {t}: no positive "
+                                     "curvature to scale the rates with")
+                rates = rates * (2.0 * self.fraction / sharp)
+        state["rates"] = rates
+        state["curvature"].append(bc)
+        state["steps"].append(t)
+        return rates, state
+
+
+def _blockwise_results(method: str, runs: Any, **extra: Any) -> list[BlockwiseResult]:
+    return [BlockwiseResult(method=method, losses=r.losses, block_lrs=r.lrs, theta=r.theta,
+                            diverged=r.diverged, diverged_at=r.diverged_at, **extra)
+            for r in runs]
 
 
 def blockwise_descent(
@@ -728,7 +733,7 @@ def blockwise_descent(
     r"""Gradient descent with a fixed rate per block: θ_ℓ ← θ_ℓ − η_ℓ ∇_ℓ L.
 
     ``block_lrs`` of shape (n_blocks,) gives one run; of shape (K, n_blocks), K stacked runs
-    (a tuple of results).
+    (a tuple of results). It is ``training.run(objective, BlockRates(block_lrs), steps)``.
 
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
@@ -736,19 +741,16 @@ def blockwise_descent(
     >>> run.final_loss   # one step solves a block-diagonal quadratic exactly
     0.0
     """
-    steps = check_int("steps", steps, minimum=0)
-    blocks, _ = _block_index(objective)
-    rates = check_positive("block_lrs", block_lrs)
-    if rates.ndim not in (1, 2) or rates.shape[-1] != len(blocks) or rates.size == 0:
+    check_objective(objective, require=_TRAINABLE)
+    blocks, _ = block_index(objective)
+    policy = BlockRates(block_lrs)
+    if policy.block_lrs.shape[-1] != len(blocks):
         raise ValueError(f"block_lrs must have shape ({len(blocks)},) or (K, {len(blocks)}), "
-                         f"got {rates.shape}")
-    rates2 = np.atleast_2d(rates)
-    theta = _stack_theta("theta0", theta0, objective.dim, len(rates2))
-    mon, record, theta = _blockwise_loop(objective, theta, steps,
-                                         lambda t, rows, th, g: rates2[rows],
-                                         loss_floor, divergence_factor)
-    out = _blockwise_results("fixed", mon, record, theta)
-    return out[0] if rates.ndim == 1 else tuple(out)
+                         f"got {policy.block_lrs.shape}")
+    runs = train(objective, policy, steps, theta0=theta0,
+                 monitor=_monitor(loss_floor, divergence_factor))
+    out = _blockwise_results("fixed", (runs,) if policy.runs is None else runs)
+    return out[0] if policy.runs is None else tuple(out)
 
 
 def lars_descent(
@@ -760,7 +762,7 @@ def lars_descent(
     loss_floor: float | None = None,
     divergence_factor: float = 1e6,
 ) -> BlockwiseResult | tuple[BlockwiseResult, ...]:
-    r"""Gradient descent with LARS trust ratios: η_ℓ,t = lr · ‖θ_ℓ‖ / ‖∇_ℓ L‖.
+    r"""Gradient descent with LARS trust ratios: η_ℓ,t = lr · ‖θ_ℓ‖ / ‖∇_ℓ L‖ (:class:`LARS`).
 
     Layer-wise adaptive rate scaling (You, Gitman & Ginsburg, 2017, without momentum and
     with the trust coefficient folded into ``lr``): every block moves by the same fraction
@@ -773,25 +775,13 @@ def lars_descent(
     >>> run.block_lrs[0].tolist()   # 0.5·|θ_ℓ|/|g_ℓ| = 0.5/1 and 0.5/100
     [0.5, 0.005]
     """
-    steps = check_int("steps", steps, minimum=0)
-    blocks, _ = _block_index(objective)
-    lr_arr = check_positive("lr", lr)
-    lr_v = _vector("lr", lr_arr, positive=True)
-    theta = _stack_theta("theta0", theta0, objective.dim, len(lr_v))
-
-    def rates_fn(t, rows, th, g):
-        out = np.empty((len(rows), len(blocks)))
-        for j, sl in enumerate(blocks):
-            wn = np.linalg.norm(th[:, sl], axis=-1)
-            gn = np.linalg.norm(g[:, sl], axis=-1)
-            safe = np.where(gn > 0, gn, 1.0)
-            out[:, j] = np.where(gn > 0, lr_v[rows] * wn / safe, 0.0)
-        return out
-
-    mon, record, theta = _blockwise_loop(objective, theta, steps, rates_fn, loss_floor,
-                                         divergence_factor)
-    out = _blockwise_results("lars", mon, record, theta)
-    return out[0] if lr_arr.ndim == 0 else tuple(out)
+    check_objective(objective, require=_TRAINABLE)
+    block_index(objective)
+    policy = LARS(lr)
+    runs = train(objective, policy, steps, theta0=theta0,
+                 monitor=_monitor(loss_floor, divergence_factor))
+    out = _blockwise_results("lars", (runs,) if policy.runs is None else runs)
+    return out[0] if policy.runs is None else tuple(out)
 
 
 def curvature_capped_descent(
@@ -810,28 +800,9 @@ def curvature_capped_descent(
 ) -> BlockwiseResult:
     r"""Gradient descent at rates set from the curvature: per layer, or one global rate.
 
-    ``method``:
-
-    - ``"layerwise"``: the caps η_ℓ = c·2/λ_max(H_ℓ) of :func:`lrctl.quadratic.layerwise_lr_caps`
-      (from :func:`block_top_eigenvalues`): each block at the fraction c of its own bound,
-      which is exactly stable only when H is block-diagonal;
-    - ``"coupled"``: the same shape η_ℓ ∝ 1/λ_max(H_ℓ), scaled so that the whole step sits at
-      the fraction c of its coupled bound, λ_max(D^{1/2} H D^{1/2}) = 2c
-      (:func:`blockwise_sharpness`); equal to ``"layerwise"`` for a block-diagonal H;
-    - ``"global"``: one conservative rate c·2/λ_max(H) for every block.
-
-    The eigenvalues are computed at θ_0 and, with ``recompute_every=R``, again every R steps at
-    the current iterate, so the rates follow the curvature during training.
-
-    Parameters
-    ----------
-    fraction
-        c in (0, 1]: the share of the stability bound.
-    record_full
-        Also compute λ_max(H) at every recomputation for the per-layer methods (the global
-        method always does), so that ``curvature`` records the whole network's curvature too.
-    tol, seed
-        Lanczos tolerance and start-vector seed.
+    ``training.run(objective, LayerwiseCaps(fraction, method, recompute_every, record_full,
+    tol, seed), steps)``; see :class:`LayerwiseCaps` for the three methods. ``curvature``
+    holds the :class:`BlockCurvature` of each recomputation, ``curvature_steps`` their steps.
 
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
@@ -842,47 +813,16 @@ def curvature_capped_descent(
     >>> bool(lw.final_loss < 1e-12 < gl.final_loss)
     True
     """
-    from lrctl.quadratic import layerwise_lr_caps
-
-    steps = check_int("steps", steps, minimum=0)
-    frac = float(check_in_interval("fraction", fraction, 0.0, 1.0, low_closed=False,
-                                   high_closed=True))
-    check_choice("method", method, ("layerwise", "coupled", "global"))
-    every = None if recompute_every is None else check_int("recompute_every", recompute_every,
-                                                           minimum=1)
-    blocks, _ = _block_index(objective)
-    rng = as_rng(seed)
-    theta = _stack_theta("theta0", theta0, objective.dim, 1)
-    state: dict[str, Any] = {"rates": None, "curv": [], "at": []}
-
-    def rates_fn(t, rows, th, g):
-        if state["rates"] is None or (every is not None and t % every == 0):
-            bc = block_top_eigenvalues(objective, th[0], tol=tol, seed=rng,
-                                       include_full=method == "global" or bool(record_full))
-            if method == "global":
-                if bc.full is None or bc.full <= 0:
-                    raise ValueError(f"λ_max(H) = {bc.full} at step {t}: no positive curvature "
-                                     "to set the rate from")
-                rates = np.full(len(blocks), frac * 2.0 / bc.full)
-            else:
-                rates = layerwise_lr_caps(list(bc.values), fraction=frac)
-                if method == "coupled":
-                    sharp = blockwise_sharpness(objective, th[0], rates, tol=tol, seed=rng)
-                    if sharp <= 0:
-                        raise ValueError(f"λ_max(D^1/2 H D^1/2) = {sharp} at step {t}: no "
-                                         "positive curvature to scale the rates with")
-                    rates = rates * (2.0 * frac / sharp)
-            state["rates"] = rates
-            state["curv"].append(bc)
-            state["at"].append(t)
-        return state["rates"][None, :]
-
-    mon, record, theta = _blockwise_loop(objective, theta, steps, rates_fn, loss_floor,
-                                         divergence_factor)
+    check_objective(objective)
+    policy = LayerwiseCaps(fraction=fraction, method=method, recompute_every=recompute_every,
+                           record_full=record_full, tol=tol, seed=seed)
+    r = train(objective, policy, steps, theta0=_theta0(objective, theta0, 1).reshape(-1),
+              monitor=_monitor(loss_floor, divergence_factor))
+    state = r.policy_state or {"curvature": [], "steps": []}
     name = {"layerwise": "layerwise-caps", "coupled": "layerwise-coupled",
             "global": "global-cap"}[method]
-    return _blockwise_results(name, mon, record, theta, curvature=tuple(state["curv"]),
-                              curvature_steps=tuple(state["at"]))[0]
+    return _blockwise_results(name, (r,), curvature=tuple(state["curvature"]),
+                              curvature_steps=tuple(state["steps"]))[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -909,7 +849,8 @@ def snapshot_training(
     η falls from lr_max to lr_min along half a cosine over ``period`` steps, then jumps back
     (a restart of amplitude lr_max − lr_min). After steps period, 2·period, …,
     n_cycles·period the parameters are saved (Huang et al., "Snapshot ensembles: train 1,
-    get M for free", ICLR 2017).
+    get M for free", ICLR 2017). It is ``training.run(objective, Scheduled(schedule), steps,
+    batches=..., snapshot_at=...)``.
 
     Parameters
     ----------
@@ -928,7 +869,7 @@ def snapshot_training(
         Mini-batch size (sampled without replacement, reshuffled every epoch, the same
         batches for all K runs); ``None`` for full-batch gradient descent.
     seed
-        Seed of the mini-batch order.
+        Seed of the mini-batch order (an int or a Generator).
 
     >>> from lrctl.objectives import MLP, split_dataset
     >>> Xtr, ytr, Xte, yte = split_dataset("digits", seed=0)
@@ -940,6 +881,7 @@ def snapshot_training(
     """
     from lrctl.schedules import cosine_warm_restarts
 
+    check_objective(objective, require=_TRAINABLE)
     period = check_int("period", period, minimum=1)
     n_cycles = check_int("n_cycles", n_cycles, minimum=1)
     lr_arr = check_positive("lr_max", lr_max)
@@ -947,72 +889,41 @@ def snapshot_training(
     lo = float(check_positive("lr_min", lr_min, allow_zero=True))
     if np.any(lo > lr_v):
         raise ValueError(f"lr_min must lie in [0, lr_max] = [0, {lr_v.min()!r}], got {lo!r}")
-    factor = float(check_positive("divergence_factor", divergence_factor))
-    floor = 0.0 if loss_floor is None else check_scalar("loss_floor", loss_floor)
     k = len(lr_v)
-    theta = _stack_theta("theta0", theta0, objective.dim, k)
+    theta = _theta0(objective, theta0, k)
     steps = period * n_cycles
-    table = np.stack([np.asarray(cosine_warm_restarts(float(m), period, 1, lo)(np.arange(steps)),
-                                 dtype=float) for m in lr_v])
+    scheds = [cosine_warm_restarts(float(m), period, 1, lo) for m in lr_v]
+    policy = Scheduled(scheds[0] if lr_arr.ndim == 0 else scheds)
     rng = as_rng(seed)
-    if batch_size is None:
-        def next_batch() -> Any:
-            return None
-    else:
+    batches = None
+    if batch_size is not None:
         n_rows = len(getattr(objective, "y", ()))
         bs = check_int("batch_size", batch_size, minimum=1)
         if n_rows == 0:
             raise TypeError("batch_size needs an objective with training rows (e.g. an MLP)")
         if bs > n_rows:
             raise ValueError(f"batch_size must be at most the {n_rows} training rows, got {bs}")
-        order: list[np.ndarray] = []
 
-        def next_batch() -> Any:
-            if not order:
+        def epochs():
+            while True:
                 perm = rng.permutation(n_rows)
-                order.extend(perm[i:i + bs] for i in range(0, n_rows - bs + 1, bs))
-                order.reverse()
-            return order.pop()
+                yield from (perm[i:i + bs] for i in range(0, n_rows - bs + 1, bs))
 
-    batch_losses = np.zeros((k, steps))
-    done = np.zeros(k, dtype=int)
-    diverged_at = np.full(k, -1)
-    active = np.ones(k, dtype=bool)
-    gap0 = None
-    snaps = np.zeros((k, n_cycles, objective.dim))
-    for t in range(steps):
-        rows = np.flatnonzero(active)
-        if rows.size == 0:
-            break
-        batch = next_batch()
-        loss, g = _safe_eval(objective, theta[rows], batch)
-        if gap0 is None:
-            if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(g))):
-                raise ValueError("the objective's loss or gradient at theta0 is not finite")
-            gap0 = np.maximum(loss - floor, 1e-300)
-        ok = np.isfinite(loss) & np.all(np.isfinite(g), axis=-1)
-        ok[ok] &= loss[ok] - floor <= factor * gap0[rows[ok]]
-        diverged_at[rows[~ok]] = t
-        active[rows[~ok]] = False
-        good = rows[ok]
-        batch_losses[good, t] = loss[ok]
-        with np.errstate(over="ignore", invalid="ignore"):
-            theta[good] = theta[good] - table[good, t, None] * g[ok]
-        done[good] = t + 1
-        if (t + 1) % period == 0:
-            snaps[good, (t + 1) // period - 1] = theta[good]
-    # a run whose parameters overflowed in its last step is caught here
-    for i in np.flatnonzero(active & ~np.all(np.isfinite(theta), axis=-1)):
-        diverged_at[i] = steps
+        batches = epochs()
+    runs = train(objective, policy, steps, theta0=theta,
+                 monitor=_monitor(loss_floor, divergence_factor), batches=batches,
+                 snapshot_at=period * np.arange(1, n_cycles + 1))
     out = []
-    for i in range(k):
-        n = int(done[i]) if diverged_at[i] < 0 else int(diverged_at[i])
-        m = n // period
+    for i, r in enumerate((runs,) if lr_arr.ndim == 0 else runs):
+        if r.diverged:  # every recorded loss is a batch loss; the failed step's rate counts
+            batch_losses = r.losses
+            lrs = r.lrs if r.diverged_lr is None else np.append(r.lrs, r.diverged_lr)
+        else:
+            batch_losses, lrs = r.losses[:-1], r.lrs
         out.append(SnapshotRun(
-            lr_max=float(lr_v[i]), lr_min=lo, period=period, lrs=table[i, :n].copy(),
-            batch_losses=batch_losses[i, :n].copy(), snapshots=snaps[i, :m].copy(),
-            snapshot_steps=period * np.arange(1, m + 1), diverged=bool(diverged_at[i] >= 0),
-            diverged_at=int(diverged_at[i]) if diverged_at[i] >= 0 else None,
+            lr_max=float(lr_v[i]), lr_min=lo, period=period, lrs=lrs, batch_losses=batch_losses,
+            snapshots=r.snapshots, snapshot_steps=r.snapshot_steps, diverged=r.diverged,
+            diverged_at=r.diverged_at,
         ))
     return out[0] if lr_arr.ndim == 0 else tuple(out)
 

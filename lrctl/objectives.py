@@ -1,18 +1,23 @@
-"""Real training problems used as plants: loss, gradient, Hessian-vector product.
+"""The Objective protocol, and real training problems used as plants.
 
-Every objective exposes the same small interface, so the analyses can run the same optimizer
-loop on a quadratic, on logistic regression on real data, or on a small network:
+**The protocol.** :class:`Objective` is what every dynamic tool of lrctl (``training.run``
+and its policies, ``rangetest``, ``adaptive``, and the Hessian operators given to
+``curvature``) needs from a problem, on one flat float64 parameter vector θ:
 
-``dim``, ``loss(theta)``, ``grad(theta)``, ``loss_and_grad(theta)``, ``hvp(theta, v)`` (exact),
-``hessian(theta)`` (dense, for small problems), ``blocks`` (parameter groups, e.g. layers, as
-slices), and ``initial(seed)``. :func:`minimize` finds a minimizer to high precision with
-L-BFGS.
+- ``dim``: the number of parameters;
+- ``loss(theta) -> float``, ``grad(theta) -> (dim,)``, ``hvp(theta, v) -> (dim,)`` (H(θ)·v);
+- optional: ``loss_and_grad(theta)`` (one pass), ``blocks`` (a tuple of slices, one per
+  layer), ``initial()`` (a starting point), and ``stacked = True`` (see below).
 
-Stacked parameters. ``loss``, ``grad``, ``loss_and_grad`` and ``hvp`` also take a stack of K
-parameter vectors, shape ``(K, dim)``, and then return K losses (shape ``(K,)``) and K
-gradients (shape ``(K, dim)``): a sweep over K learning rates is one batched matrix product
-per step instead of K Python calls. A single vector, shape ``(dim,)``, gives a float loss and
-a ``(dim,)`` gradient, as before.
+Any class with these methods works; it needs no lrctl base class. :func:`check_objective`
+checks an object at the door and names what is missing.
+
+**Stacked parameters** (an optimization, never a requirement). lrctl's own problems declare
+``stacked = True``: ``loss``, ``grad``, ``loss_and_grad`` and ``hvp`` then also take a stack
+of K parameter vectors, shape ``(K, dim)``, and return K losses (shape ``(K,)``) and K
+gradients (shape ``(K, dim)``), so a sweep over K learning rates is one batched matrix product
+per step instead of K Python calls. ``training.run`` uses the stack only when the objective
+says ``stacked = True``; otherwise it calls the single-vector methods once per run.
 
 Problems:
 
@@ -30,8 +35,9 @@ splits train/test first and standardizes both with the training statistics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -42,19 +48,81 @@ from lrctl._validation import (
     check_in_interval,
     check_int,
     check_positive,
+    scalar_or_array,
 )
 
 __all__ = [
     "MLP",
     "LogisticRegression",
+    "Objective",
     "QuadraticObjective",
     "SoftmaxRegression",
+    "block_index",
+    "check_objective",
     "load_dataset",
     "minimize",
     "split_dataset",
 ]
 
 _DATASETS = ("breast_cancer", "digits")
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """A training problem on one flat float64 parameter vector θ of length ``dim``.
+
+    Required: ``dim``, ``loss(theta) -> float``, ``grad(theta) -> ndarray (dim,)``,
+    ``hvp(theta, v) -> ndarray (dim,)`` (the Hessian-vector product H(θ)v). Optional (used
+    when present): ``loss_and_grad(theta)``, ``blocks`` (tuple of slices, one per layer),
+    ``initial()``, ``stacked`` (True when the methods also take a (K, dim) stack).
+
+    ``isinstance(obj, Objective)`` checks that the required names exist;
+    :func:`check_objective` says which are missing.
+
+    >>> import numpy as np
+    >>> class Bowl:                       # a user's class: no lrctl base class
+    ...     dim = 2
+    ...     def loss(self, theta): return 0.5 * float(theta @ theta)
+    ...     def grad(self, theta): return np.asarray(theta, dtype=float)
+    ...     def hvp(self, theta, v): return np.asarray(v, dtype=float)
+    >>> isinstance(Bowl(), Objective), isinstance(object(), Objective)
+    (True, False)
+    """
+
+    dim: int
+
+    def loss(self, theta: Any) -> Any: ...
+
+    def grad(self, theta: Any) -> Any: ...
+
+    def hvp(self, theta: Any, v: Any) -> Any: ...
+
+
+_REQUIRED = ("dim", "loss", "grad", "hvp")
+
+
+def check_objective(obj: Any, name: str = "objective",
+                    require: Sequence[str] = _REQUIRED) -> Any:
+    """``obj`` if it has every attribute in ``require``, else a ``TypeError`` naming the missing.
+
+    ``dim`` must be a positive integer; the others must be callable.
+
+    >>> check_objective(object(), require=("dim", "loss"))
+    Traceback (most recent call last):
+    ...
+    TypeError: objective must be an Objective (dim, loss, grad, hvp); object lacks dim, loss
+    """
+    missing = []
+    for attr in require:
+        value = getattr(obj, attr, None)
+        if value is None or (attr != "dim" and not callable(value)):
+            missing.append(attr)
+    if missing:
+        raise TypeError(f"{name} must be an Objective (dim, loss, grad, hvp); "
+                        f"{type(obj).__name__} lacks {', '.join(missing)}")
+    if "dim" in require:
+        check_int(f"{name}.dim", obj.dim, minimum=1)
+    return obj
 
 
 def _raw_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -113,9 +181,32 @@ def split_dataset(
     return (Xtr - mean) / std, ytr, (Xte - mean) / std, yte
 
 
+def block_index(objective: Any) -> tuple[tuple[slice, ...], np.ndarray]:
+    """``(blocks, owner)``: the objective's parameter blocks and, per parameter, its block.
+
+    ``TypeError`` when the objective has no ``blocks``; ``ValueError`` when they leave a
+    parameter uncovered.
+
+    >>> q = QuadraticObjective(np.eye(3), blocks=(slice(0, 1), slice(1, 3)))
+    >>> block_index(q)[1].tolist()
+    [0, 1, 1]
+    """
+    blocks = tuple(getattr(objective, "blocks", None) or ())
+    if not blocks:
+        raise TypeError(f"a per-block method needs an objective with `blocks` (one slice per "
+                        f"parameter block); {type(objective).__name__} has none")
+    owner = np.full(objective.dim, -1)
+    for i, sl in enumerate(blocks):
+        owner[sl] = i
+    if np.any(owner < 0):
+        raise ValueError("the objective's blocks do not cover every parameter")
+    return blocks, owner
+
+
 class _Objective:
     dim: int
     blocks: tuple[slice, ...]
+    stacked = True  # the methods take (K, dim) stacks (see the module docstring)
 
     def _check_theta(self, theta: Any, name: str = "theta", *, stacked: bool = False) -> np.ndarray:
         t = check_finite(name, theta)
@@ -151,7 +242,7 @@ class _Objective:
 
 def _out(value: np.ndarray) -> Any:
     """A 0-d result as a Python float, a stacked one as an array."""
-    return float(value) if np.ndim(value) == 0 else value
+    return scalar_or_array(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,6 +338,15 @@ class LogisticRegression(_Objective):
         s = _sigmoid(theta @ self.X.T)
         return (s - self.y) @ self.X / len(self.y) + self.l2 * theta
 
+    def loss_and_grad(self, theta: Any) -> tuple[Any, np.ndarray]:
+        """Loss and gradient from one product X̃θ."""
+        theta = self._check_theta(theta, stacked=True)
+        z = theta @ self.X.T
+        nll = np.mean(np.logaddexp(0.0, z) - self.y * z, axis=-1)
+        loss = _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
+        g = (_sigmoid(z) - self.y) @ self.X / len(self.y) + self.l2 * theta
+        return loss, g
+
     def hvp(self, theta: Any, v: Any) -> np.ndarray:
         theta, v = self._check_pair(theta, v)
         s = _sigmoid(theta @ self.X.T)
@@ -294,8 +394,25 @@ class SoftmaxRegression(_Objective):
     def _W(self, theta: np.ndarray) -> np.ndarray:
         return theta.reshape(*theta.shape[:-1], self.X.shape[1], self.n_classes)
 
+    def _logits(self, theta: np.ndarray) -> np.ndarray:
+        """X̃W, shape (n, C), or (K, n, C) for a stack: one (n × (d+1)) @ ((d+1) × KC) GEMM."""
+        W = self._W(theta)
+        if W.ndim == 2:
+            return self.X @ W
+        k, d1, c = W.shape
+        Z = self.X @ W.transpose(1, 0, 2).reshape(d1, k * c)
+        return Z.reshape(-1, k, c).transpose(1, 0, 2)
+
+    def _back(self, R: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """X̃ᵀR (per stack member, as one GEMM), flattened to the parameter shape."""
+        if R.ndim == 2:
+            return (self.X.T @ R).reshape(shape)
+        k, n, c = R.shape
+        G = self.X.T @ R.transpose(1, 0, 2).reshape(n, k * c)
+        return G.reshape(-1, k, c).transpose(1, 0, 2).reshape(shape)
+
     def _probs(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z = self.X @ self._W(theta)
+        Z = self._logits(theta)
         Z = Z - Z.max(axis=-1, keepdims=True)
         P = np.exp(Z)
         P /= P.sum(axis=-1, keepdims=True)
@@ -309,17 +426,23 @@ class SoftmaxRegression(_Objective):
         return _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
 
     def grad(self, theta: Any) -> np.ndarray:
+        return self.loss_and_grad(theta)[1]
+
+    def loss_and_grad(self, theta: Any) -> tuple[Any, np.ndarray]:
+        """Loss and gradient from one forward pass."""
         theta = self._check_theta(theta, stacked=True)
-        _, P = self._probs(theta)
-        G = self.X.T @ (P - self.Y) / len(self.y)
-        return G.reshape(theta.shape) + self.l2 * theta
+        Z, P = self._probs(theta)
+        lse = np.log(np.exp(Z).sum(axis=-1))
+        nll = np.mean(lse - Z[..., np.arange(len(self.y)), self.y], axis=-1)
+        loss = _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
+        return loss, self._back(P - self.Y, theta.shape) / len(self.y) + self.l2 * theta
 
     def hvp(self, theta: Any, v: Any) -> np.ndarray:
         theta, v = self._check_pair(theta, v)
         _, P = self._probs(theta)
-        U = self.X @ self._W(v)
+        U = self._logits(v)
         RP = P * (U - np.sum(P * U, axis=-1, keepdims=True))
-        return (self.X.T @ RP / len(self.y)).reshape(v.shape) + self.l2 * v
+        return self._back(RP, v.shape) / len(self.y) + self.l2 * v
 
     def predict(self, theta: Any) -> np.ndarray:
         return np.argmax(self.X @ self._W(self._check_theta(theta, stacked=True)), axis=-1)
@@ -329,12 +452,9 @@ class SoftmaxRegression(_Objective):
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
+    """σ(z) = 1/(1 + e^{−z}) from e^{−|z|} ≤ 1: no overflow, full relative accuracy in both tails."""
+    ez = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, ez) / (1.0 + ez)
 
 
 # ---------------------------------------------------------------------------------------

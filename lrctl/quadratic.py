@@ -27,8 +27,12 @@ is not a number, and a result that would overflow float64 (2/λ_max for λ_max =
 Negative curvature is refused: on a direction with λ < 0, GD diverges at every η > 0, and no
 learning-rate bound exists.
 
-Symbols: ``eta`` learning rate, ``lam`` an eigenvalue, ``rho`` the spectral radius ρ(H) =
-λ_max, ``L`` the loss above its minimum, ``wd`` the decoupled weight decay, ``beta`` momentum.
+Symbols of the derivations, by the names ``Derivation.symbols`` and ``Derivation.lambdify``
+take: ``eta`` learning rate, ``lam`` an eigenvalue (``lam_min``, ``lam_max`` the extreme
+ones), ``rho`` the spectral radius ρ(H) = λ_max, ``L`` the loss above its minimum, ``wd`` the
+decoupled weight decay, ``beta`` momentum. The sympy symbols themselves print as the Greek
+letters they stand for (``lam`` is ``Symbol("lambda")``, shown ``lambda`` or λ), so substitute
+by name through ``d.symbols["lam"]``, never by parsing a printed expression.
 """
 
 from __future__ import annotations

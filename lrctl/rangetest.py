@@ -54,12 +54,14 @@ from typing import Any
 import numpy as np
 
 from lrctl._validation import (
-    as_float_array,
     check_finite,
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
+from lrctl.objectives import check_objective
+from lrctl.training import Divergence, ExponentialRamp, run
 
 __all__ = [
     "OneStepSweep",
@@ -275,18 +277,15 @@ class RepeatedRangeTest:
 # ---------------------------------------------------------------------------------------
 
 
-def exponential_lrs(lr_min: float, lr_max: float, n_steps: int) -> np.ndarray:
+def exponential_lrs(lr_min: float, lr_max: float, steps: int) -> np.ndarray:
     r"""η_t = η_min (η_max/η_min)^{t/(n−1)}, t = 0 … n − 1: the range test's schedule.
+
+    The rates of :class:`lrctl.training.ExponentialRamp` ``(lr_min, lr_max, steps)``.
 
     >>> exponential_lrs(1e-3, 1e-1, 3)
     array([0.001, 0.01 , 0.1  ])
     """
-    lo = float(check_positive("lr_min", lr_min))
-    hi = float(check_positive("lr_max", lr_max))
-    if not hi > lo:
-        raise ValueError(f"lr_max must exceed lr_min, got lr_min={lo:g}, lr_max={hi:g}")
-    n = check_int("n_steps", n_steps, minimum=2)
-    return np.geomspace(lo, hi, n)
+    return ExponentialRamp(lr_min, lr_max, steps).lrs
 
 
 def _window_points(width: float, step: float, n: int) -> int:
@@ -377,10 +376,6 @@ def suggest(lrs: Any, smoothed: Any, slopes: Any) -> Suggestions:
     )
 
 
-def _stop_scale(best: float, initial: float) -> float:
-    return max(abs(best), 1e-12 * max(1.0, abs(initial)))
-
-
 def divergence_index(losses: Any, initial_loss: float, *, threshold: float = 3.0,
                      window: int = 3) -> int | None:
     r"""Where the range test's divergence stop fires on a loss curve (``None``: nowhere).
@@ -389,38 +384,196 @@ def divergence_index(losses: Any, initial_loss: float, *, threshold: float = 3.0
     b_t = min(L_0, m_0, …, m_t) the best level so far, the stop fires at the first t with
     L_t not finite, or m_t > b_t + threshold·max(|b_t|, ε) (ε = 1e-12·max(1, |L_0|)).
     Measured against |b_t|, the rule means the same for negative losses as for positive ones;
-    for positive losses and window 1 it is fastai's "loss > (1 + threshold)·best". This is
-    the rule :func:`range_test` applies step by step; here it runs vectorized on a whole curve.
+    for positive losses and window 1 it is fastai's "loss > (1 + threshold)·best". It is
+    :class:`lrctl.training.Divergence` ``(1 + threshold, reference="best", window=window)``,
+    the rule :func:`range_test` applies step by step, here on a whole curve.
 
     >>> divergence_index([1.0, 0.5, 0.4, 0.6, 2.0], 1.2, threshold=3.0, window=1)
     4
     >>> divergence_index([-1.0, -2.0, -3.0, 5.0], -0.5, threshold=2.0, window=1)  # -3 + 2*3 = 3
     3
     """
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    y = as_float_array("losses", losses)  # NaN and inf allowed: a curve that diverged
-    if y.ndim != 1:
-        raise ValueError(f"losses must be a 1-D array, got shape {y.shape}")
-    L0 = check_scalar("initial_loss", initial_loss)
-    thr = float(check_positive("threshold", threshold))
+    thr = float(check_positive("threshold", check_scalar("threshold", threshold)))
     w = check_int("window", window, minimum=1)
-    bad = ~np.isfinite(y)
-    first_bad = int(np.argmax(bad)) if bad.any() else y.size
-    yf = y[:first_bad]
-    if yf.size:
-        padded = np.concatenate([np.full(w - 1, np.nan), yf])
-        med = np.nanmedian(sliding_window_view(padded, w), axis=1)
-        best = np.minimum.accumulate(np.minimum(med, L0))
-        scale = np.maximum(np.abs(best), 1e-12 * max(1.0, abs(L0)))
-        over = med > best + thr * scale
-        if over.any():
-            return int(np.argmax(over))
-    return first_bad if first_bad < y.size else None
+    rule = Divergence(factor=1.0 + thr, reference="best", window=w)
+    return rule.first_divergence(losses, initial_loss)
 
 
 # ---------------------------------------------------------------------------------------
 # The sweep
+# ---------------------------------------------------------------------------------------
+
+
+def range_test(
+    objective: Any,
+    theta0: Any = None,
+    *,
+    lr_min: float = 1e-6,
+    lr_max: float = 10.0,
+    steps: int = 100,
+    threshold: float = 3.0,
+    stop_window: int = 3,
+    smoothing: float = 1.0,
+    batches: Any = None,
+) -> RangeTestResult:
+    r"""An exponential learning-rate sweep of gradient descent, with a divergence stop.
+
+    ``training.run(objective, ExponentialRamp(lr_min, lr_max, steps), steps,
+    monitor=Divergence(1 + threshold, reference="best", window=stop_window))``: step
+    t = 0 … n − 1 is θ_{t+1} = θ_t − η_t ∇L(θ_t), and L_t = L(θ_{t+1}) is recorded. The sweep
+    stops at the first step where the rule of :func:`divergence_index` fires (NaN/inf, or a
+    median loss level ``threshold`` × |best| above the best); a finite loss that triggered the
+    stop is kept in ``losses``, a NaN or inf one is not. The part of the curve before the
+    divergence is then smoothed in ln η over ``smoothing`` (a width in ln η; 0: none) and
+    the suggestions are read off it.
+
+    Parameters
+    ----------
+    objective
+        An :class:`lrctl.objectives.Objective` (``dim``, ``loss``, ``grad``; any class with
+        these methods works).
+    theta0
+        θ_0 (default ``objective.initial()``); the caller's array is not modified.
+    lr_min, lr_max, steps
+        The ramp (0 < lr_min < lr_max, steps >= :data:`MIN_POINTS`).
+    threshold
+        Divergence threshold in units of |best loss| (> 0; 3 is fastai's 4× best).
+    stop_window
+        Median over this many last losses before comparing (1: the raw loss; larger values
+        ignore single noisy mini-batch spikes).
+    smoothing
+        Savitzky–Golay window width in ln η (>= 0).
+    batches
+        Mini-batches, one per step (see :func:`lrctl.training.run`): step t's gradient and the
+        loss L(θ_t) are taken on batch t.
+
+    Raises
+    ------
+    ValueError
+        If the loss or gradient is not finite at ``theta0``, if the loss is NaN/inf or
+        diverges already at the first step, or if fewer than :data:`MIN_POINTS` finite losses
+        precede the divergence (lower ``lr_min`` or raise ``steps``).
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 4.0]))
+    >>> r = range_test(q, [1.0, 1.0], lr_min=1e-3, lr_max=10.0, steps=60)
+    >>> r.diverged, 2 / 4 < r.diverged_lr          # diverges only beyond 2/λmax = 0.5
+    (True, True)
+    """
+    check_objective(objective, require=("dim", "loss", "grad"))
+    ramp = ExponentialRamp(lr_min, lr_max, steps)
+    lrs = ramp.lrs
+    if lrs.size < MIN_POINTS:
+        raise ValueError(f"steps must be >= {MIN_POINTS}, got {steps}")
+    thr = float(check_positive("threshold", threshold))
+    w = check_int("stop_window", stop_window, minimum=1)
+    width = float(check_positive("smoothing", smoothing, allow_zero=True))
+    rule = Divergence(factor=1.0 + thr, reference="best", window=w)
+    sweep = run(objective, ramp, lrs.size, theta0=theta0, monitor=rule, batches=batches)
+    L0 = float(sweep.losses[0])
+    raw = sweep.losses[1:]
+    diverged_at = None if sweep.diverged_at is None else sweep.diverged_at - 1
+    level = np.inf  # the divergence level when the threshold stop fired
+    last = sweep.diverged_loss
+    if last is not None and np.isfinite(last):
+        raw = np.append(raw, last)
+        med = _medians(raw, w)
+        best = min(L0, float(med[:-1].min())) if med.size > 1 else L0
+        fired = float(rule.level(best, L0))
+        if med[-1] > fired:
+            level = fired
+    if diverged_at == 0:
+        what = "NaN or inf" if raw.size == 0 else f"{raw[0]:.6g} (from {L0:.6g})"
+        raise ValueError(
+            f"the loss is {what} after the first step, at lr_min={lrs[0]:g}: the sweep diverged "
+            "from its first step; lower lr_min or check the objective"
+        )
+    # The smoothing and the suggestions see the sweep before the divergence: the trailing run
+    # of losses above the divergence level is left out (a cubic fit across that jump would
+    # ring and invent a minimum).
+    above = raw > level
+    n_pre = len(raw) - (int(np.argmin(above[::-1])) if not above.all() else len(raw))
+    if n_pre < MIN_POINTS:
+        raise ValueError(
+            f"the sweep diverged at step {diverged_at} (lr {lrs[diverged_at]:g}) with only "
+            f"{n_pre} finite losses before it (need {MIN_POINTS}); lower lr_min or raise steps"
+        )
+    pre_lrs = lrs[:n_pre]
+    smoothed, slopes, pts = smooth_in_log_lr(pre_lrs, raw[:n_pre], width)
+    return RangeTestResult(
+        lrs=lrs[: len(raw)],
+        losses=raw,
+        smoothed=smoothed,
+        slopes=slopes,
+        initial_loss=L0,
+        diverged=diverged_at is not None,
+        diverged_at=diverged_at,
+        diverged_lr=None if diverged_at is None else float(lrs[diverged_at]),
+        suggestions=suggest(pre_lrs, smoothed, slopes),
+        log_lr_step=float(np.log(lrs[1] / lrs[0])),
+        smoothing_window=pts,
+    )
+
+
+def _medians(y: np.ndarray, w: int) -> np.ndarray:
+    """m_t = median of the last ``w`` entries up to t (fewer at the start)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    padded = np.concatenate([np.full(w - 1, np.nan), y])
+    return np.nanmedian(sliding_window_view(padded, w), axis=1)
+
+
+def repeated_range_test(
+    make_problem: Callable[[Any], tuple[Any, ...]],
+    seeds: Sequence[Any],
+    *,
+    agreement: float = 2.0,
+    **kwargs: Any,
+) -> RepeatedRangeTest:
+    r"""Range tests repeated over seeds; each suggestion becomes an interval.
+
+    ``make_problem(seed)`` returns ``(objective, theta0)`` or ``(objective, theta0, batches)``
+    for one sweep (e.g. the mini-batch order and the initialization drawn from ``seed``);
+    ``kwargs`` go to :func:`range_test`. For each suggestion kind, the interval [low, high]
+    spans the sweeps' suggestions; it comes with a point (the geometric mean) only when
+    high/low <= ``agreement`` (> 1). When the sweeps disagree by more, the honest answer is
+    the interval.
+
+    >>> from lrctl.objectives import QuadraticObjective
+    >>> q = QuadraticObjective(np.diag([1.0, 4.0]))
+    >>> rep = repeated_range_test(lambda s: (q, np.random.default_rng(s).normal(size=2)),
+    ...                           seeds=[0, 1, 2], lr_min=1e-3, lr_max=10.0, steps=60)
+    >>> len(rep.sweeps), sorted(rep.intervals)
+    (3, ['min_over_10', 'steepest', 'valley'])
+    """
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__"):
+        raise TypeError(f"seeds must be a sequence, got {type(seeds).__name__}")
+    if len(seeds) < 2:
+        raise ValueError(f"seeds must hold at least 2 seeds to compare sweeps, got {len(seeds)}")
+    agree = check_scalar("agreement", agreement)
+    if not agree > 1.0:
+        raise ValueError(f"agreement must be a factor > 1, got {agreement!r}")
+    sweeps = []
+    for seed in seeds:
+        problem = make_problem(seed)
+        if not (isinstance(problem, tuple) and len(problem) in (2, 3)):
+            raise TypeError("make_problem(seed) must return a tuple (objective, theta0) or "
+                            "(objective, theta0, batches)")
+        batches = problem[2] if len(problem) == 3 else None
+        sweeps.append(range_test(problem[0], problem[1], batches=batches, **kwargs))
+    intervals = {}
+    for kind in _SUGGESTION_KINDS:
+        vals = np.array([v for s in sweeps if (v := getattr(s.suggestions, kind)) is not None])
+        if vals.size == 0:
+            continue
+        lo, hi = float(vals.min()), float(vals.max())
+        point = float(np.exp(np.mean(np.log(vals)))) if hi / lo <= agree else None
+        intervals[kind] = SuggestionInterval(kind, vals, lo, hi, point)
+    return RepeatedRangeTest(tuple(sweeps), intervals, agree)
+
+
+# ---------------------------------------------------------------------------------------
+# One step from a fixed point
 # ---------------------------------------------------------------------------------------
 
 
@@ -440,181 +593,6 @@ def _call_grad(grad: Callable[[np.ndarray], Any], theta: np.ndarray) -> np.ndarr
         raise ValueError(f"grad must return an array of the parameters' shape {theta.shape}, "
                          f"got {g.shape}")
     return g
-
-
-def range_test(
-    loss: Callable[[np.ndarray], float],
-    grad: Callable[[np.ndarray], np.ndarray],
-    params: Any,
-    *,
-    lr_min: float = 1e-6,
-    lr_max: float = 10.0,
-    n_steps: int = 100,
-    threshold: float = 3.0,
-    stop_window: int = 3,
-    smoothing: float = 1.0,
-) -> RangeTestResult:
-    r"""An exponential learning-rate sweep of gradient descent, with a divergence stop.
-
-    Step t = 0 … n − 1: θ_{t+1} = θ_t − η_t ∇L(θ_t) with η_t from :func:`exponential_lrs`,
-    then L_t = L(θ_{t+1}) is recorded. The sweep stops at the first step where
-    :func:`divergence_index`'s rule fires (NaN/inf, or a loss level ``threshold`` × |best|
-    above the best); a finite loss that triggered the stop is kept in ``losses``, a NaN or inf
-    one is not. The part of the curve before the divergence is then smoothed in ln η over
-    ``smoothing`` (a width in ln η; 0: none) and the suggestions are read off it.
-
-    Parameters
-    ----------
-    loss, grad
-        Callables θ ↦ L(θ) (a scalar) and θ ↦ ∇L(θ). For mini-batch training, ``grad`` may draw
-        the next batch itself (it is called once per step, before ``loss``); e.g. an
-        :mod:`lrctl.objectives` problem's ``loss`` and ``grad``.
-    params
-        θ_0 (a copy is used; the caller's array is not modified).
-    lr_min, lr_max, n_steps
-        The schedule (0 < lr_min < lr_max, n_steps >= :data:`MIN_POINTS`).
-    threshold
-        Divergence threshold in units of |best loss| (> 0; 3 is fastai's 4× best).
-    stop_window
-        Median over this many last losses before comparing (1: the raw loss; larger values
-        ignore single noisy mini-batch spikes).
-    smoothing
-        Savitzky–Golay window width in ln η (>= 0).
-
-    Raises
-    ------
-    ValueError
-        If the loss or gradient is not finite at ``params``, if the loss is NaN/inf or
-        diverges already at the first step, or if fewer than :data:`MIN_POINTS` finite losses
-        precede the divergence (lower ``lr_min`` or raise ``n_steps``).
-
-    >>> from lrctl.objectives import QuadraticObjective
-    >>> q = QuadraticObjective(np.diag([1.0, 4.0]))
-    >>> r = range_test(q.loss, q.grad, [1.0, 1.0], lr_min=1e-3, lr_max=10.0, n_steps=60)
-    >>> r.diverged, 2 / 4 < r.diverged_lr          # diverges only beyond 2/λmax = 0.5
-    (True, True)
-    """
-    lrs = exponential_lrs(lr_min, lr_max, n_steps)
-    if lrs.size < MIN_POINTS:
-        raise ValueError(f"n_steps must be >= {MIN_POINTS}, got {n_steps}")
-    thr = float(check_positive("threshold", threshold))
-    w = check_int("stop_window", stop_window, minimum=1)
-    width = float(check_positive("smoothing", smoothing, allow_zero=True))
-    theta = check_finite("params", params).astype(float).copy()
-
-    L0 = _call_loss(loss, theta)
-    if not np.isfinite(L0):
-        raise ValueError(f"the loss at the initial parameters is {L0}; the objective must "
-                         "return a finite loss at params")
-    recorded: list[float] = []
-    medians: list[float] = []
-    best = L0
-    diverged_at: int | None = None
-    level = np.inf  # the divergence level when the threshold stop fired
-    for t, eta in enumerate(lrs):
-        g = _call_grad(grad, theta)
-        if not np.all(np.isfinite(g)):
-            if t == 0:
-                raise ValueError("the gradient at the initial parameters is not finite (NaN or inf)")
-            diverged_at = t
-            break
-        with np.errstate(over="ignore", invalid="ignore"):
-            theta = theta - eta * g
-        value = _call_loss(loss, theta) if np.all(np.isfinite(theta)) else float("nan")
-        if not np.isfinite(value):
-            diverged_at = t
-            break
-        recorded.append(value)
-        med = float(np.median(recorded[-w:]))
-        medians.append(med)
-        if med > best + thr * _stop_scale(best, L0):
-            diverged_at = t
-            level = best + thr * _stop_scale(best, L0)
-            break
-        best = min(best, med)
-    if diverged_at == 0:
-        what = "NaN or inf" if not recorded else f"{recorded[0]:.6g} (from {L0:.6g})"
-        raise ValueError(
-            f"the loss is {what} after the first step, at lr_min={lrs[0]:g}: the sweep diverged "
-            "from its first step; lower lr_min or check the objective"
-        )
-    raw = np.asarray(recorded)
-    # The smoothing and the suggestions see the sweep before the divergence: the trailing run
-    # of losses above the divergence level is left out (a cubic fit across that jump would
-    # ring and invent a minimum).
-    above = raw > level
-    n_pre = len(raw) - (int(np.argmin(above[::-1])) if not above.all() else len(raw))
-    if n_pre < MIN_POINTS:
-        raise ValueError(
-            f"the sweep diverged at step {diverged_at} (lr {lrs[diverged_at]:g}) with only "
-            f"{n_pre} finite losses before it (need {MIN_POINTS}); lower lr_min or raise n_steps"
-        )
-    pre_lrs = lrs[:n_pre]
-    smoothed, slopes, pts = smooth_in_log_lr(pre_lrs, raw[:n_pre], width)
-    return RangeTestResult(
-        lrs=lrs[: len(raw)],
-        losses=raw,
-        smoothed=smoothed,
-        slopes=slopes,
-        initial_loss=L0,
-        diverged=diverged_at is not None,
-        diverged_at=diverged_at,
-        diverged_lr=None if diverged_at is None else float(lrs[diverged_at]),
-        suggestions=suggest(pre_lrs, smoothed, slopes),
-        log_lr_step=float(np.log(lrs[1] / lrs[0])),
-        smoothing_window=pts,
-    )
-
-
-def repeated_range_test(
-    make_problem: Callable[[Any], tuple[Callable, Callable, Any]],
-    seeds: Sequence[Any],
-    *,
-    agreement: float = 2.0,
-    **kwargs: Any,
-) -> RepeatedRangeTest:
-    r"""Range tests repeated over seeds; each suggestion becomes an interval.
-
-    ``make_problem(seed)`` returns ``(loss, grad, params)`` for one sweep (e.g. the mini-batch
-    order and the initialization drawn from ``seed``); ``kwargs`` go to :func:`range_test`.
-    For each suggestion kind, the interval [low, high] spans the sweeps' suggestions; it comes
-    with a point (the geometric mean) only when high/low <= ``agreement`` (> 1). When the
-    sweeps disagree by more, the honest answer is the interval.
-
-    >>> from lrctl.objectives import QuadraticObjective
-    >>> q = QuadraticObjective(np.diag([1.0, 4.0]))
-    >>> rep = repeated_range_test(lambda s: (q.loss, q.grad, np.random.default_rng(s).normal(size=2)),
-    ...                           seeds=[0, 1, 2], lr_min=1e-3, lr_max=10.0, n_steps=60)
-    >>> len(rep.sweeps), sorted(rep.intervals)
-    (3, ['min_over_10', 'steepest', 'valley'])
-    """
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__"):
-        raise TypeError(f"seeds must be a sequence, got {type(seeds).__name__}")
-    if len(seeds) < 2:
-        raise ValueError(f"seeds must hold at least 2 seeds to compare sweeps, got {len(seeds)}")
-    agree = check_scalar("agreement", agreement)
-    if not agree > 1.0:
-        raise ValueError(f"agreement must be a factor > 1, got {agreement!r}")
-    sweeps = []
-    for seed in seeds:
-        problem = make_problem(seed)
-        if not (isinstance(problem, tuple) and len(problem) == 3):
-            raise TypeError("make_problem(seed) must return a tuple (loss, grad, params)")
-        sweeps.append(range_test(*problem, **kwargs))
-    intervals = {}
-    for kind in _SUGGESTION_KINDS:
-        vals = np.array([v for s in sweeps if (v := getattr(s.suggestions, kind)) is not None])
-        if vals.size == 0:
-            continue
-        lo, hi = float(vals.min()), float(vals.max())
-        point = float(np.exp(np.mean(np.log(vals)))) if hi / lo <= agree else None
-        intervals[kind] = SuggestionInterval(kind, vals, lo, hi, point)
-    return RepeatedRangeTest(tuple(sweeps), intervals, agree)
-
-
-# ---------------------------------------------------------------------------------------
-# One step from a fixed point
-# ---------------------------------------------------------------------------------------
 
 
 def one_step_sweep(
@@ -742,7 +720,7 @@ def steepest_lr_prediction(curvature: Any, log_lr_step: Any) -> np.ndarray | flo
     rho = check_positive("curvature", curvature)
     step = check_positive("log_lr_step", log_lr_step)
     out = (1.0 - np.exp(-step)) / (2.0 * rho)
-    return float(out) if np.ndim(out) == 0 else out
+    return scalar_or_array(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -776,7 +754,7 @@ def ramp_log_amplitude(lr: Any, curvature: Any, log_lr_step: Any) -> np.ndarray 
     step = check_positive("log_lr_step", log_lr_step)
     X = (eta * lam).astype(complex)
     out = -np.real(spence(1.0 - X)) / step  # Li₂(z) = spence(1 − z) in scipy's convention
-    return float(out) if np.ndim(out) == 0 else out
+    return scalar_or_array(out)
 
 
 def ramp_return_point() -> float:

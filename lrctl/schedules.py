@@ -2,7 +2,7 @@ r"""Learning-rate schedules as pure functions of the step, and their integrals.
 
 Every factory here returns a :class:`Schedule`: a small frozen, callable object ``f`` with
 ``f(step) -> lr``. ``step`` may be a Python ``int`` (of any size), a ``float`` (the ODE models in
-:mod:`lrctl.dynamics` evaluate schedules in continuous time) or a numpy array of either; a
+:mod:`lrctl.continual` evaluate schedules in continuous time) or a numpy array of either; a
 scalar gives a ``float`` and an array gives an array of the same shape. Steps must be finite and
 ``>= 0``. The ``repr`` of a schedule is the factory call that rebuilds it.
 
@@ -26,7 +26,7 @@ factory                                  η(t) (``t`` = step)
 Compound schedules come from :func:`join` (warmup then cosine, say), not from special cases.
 
 Integrals. :func:`integral` gives ∫₀ᵀ η(t)^p dt for p = 1 (the total "distance" a rate can
-move the weights, the plasticity budget of :mod:`lrctl.dynamics`) and p = 2 (the noise /
+move the weights, the plasticity budget of :mod:`lrctl.continual`) and p = 2 (the noise /
 forgetting budget). Every built-in schedule has a closed form (sums of linear, cosine and
 exponential pieces); a user-supplied callable is integrated by adaptive quadrature. The closed
 forms are tested against quadrature.
@@ -51,6 +51,7 @@ from lrctl._validation import (
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
 
 __all__ = [
@@ -135,6 +136,28 @@ class Schedule:
     def _antiderivative(self, t: np.ndarray, power: int) -> np.ndarray | None:
         """∫₀ᵗ η(s)^power ds elementwise, or None when no closed form is known."""
         return None
+
+    # -- the public face of the hooks above (for ODE solvers and quadrature elsewhere) ------
+    def at(self, t: float) -> float:
+        """η(t) for one time t >= 0 as a float, without the argument checks of a call.
+
+        The fast path for ODE right-hand sides, which evaluate a schedule at one float time
+        thousands of times (:func:`lrctl.continual.simulate_stability_plasticity`).
+
+        >>> cosine(0.1, 100).at(50.0)
+        0.05
+        """
+        return self._scalar(float(t))
+
+    def breakpoints_in(self, horizon: float) -> np.ndarray:
+        """The steps in (0, horizon) where η or its derivative jumps (restarts, joins, steps).
+
+        An ODE solver or a quadrature integrates piece by piece between them.
+
+        >>> step_decay(0.1, 30, 0.5).breakpoints_in(100).tolist()
+        [30.0, 60.0, 90.0]
+        """
+        return self._breakpoints(float(check_finite("horizon", horizon)))
 
     def _breakpoints(self, horizon: float) -> np.ndarray:
         """Steps in (0, horizon) where η or its derivative jumps (for quadrature)."""
@@ -819,4 +842,4 @@ def integral(schedule: Any, horizon: ArrayLike, *, power: int = 1,
         out = np.asarray(closed, dtype=float).reshape(h.shape)
     else:
         out = np.asarray([_quadrature(sched, float(v), power) for v in h.ravel()]).reshape(h.shape)
-    return float(out) if out.ndim == 0 else out
+    return scalar_or_array(out)

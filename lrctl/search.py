@@ -561,14 +561,17 @@ class ValidationLoss:
     r"""Validation loss of a linear classifier trained by full-batch GD at learning rate η.
 
     f(η) = L_val(θ_T(η)) with θ_{t+1} = θ_t − η ∇L_train(θ_t), θ_0 = 0, T = ``steps``, on a
-    real data set bundled with scikit-learn (``"digits"``: softmax regression, 10 classes;
-    ``"breast_cancer"``: logistic regression), split by a stratified train/validation split.
-    L_train carries the L2 penalty ``l2``; L_val is the plain mean cross-entropy.
+    real data set bundled with scikit-learn (``"digits"``: :class:`lrctl.objectives.SoftmaxRegression`,
+    10 classes; ``"breast_cancer"``: :class:`lrctl.objectives.LogisticRegression`), split by a
+    stratified train/validation split. L_train carries the L2 penalty ``l2``; L_val is the
+    plain mean cross-entropy. Training is :func:`lrctl.training.run` with a
+    :class:`lrctl.training.Constant` policy, all rates of an :meth:`evaluate` call stacked.
 
     Training is stopped as diverged when the training loss becomes non-finite or exceeds
-    ``divergence_factor`` times its initial value; f is then the finite ``penalty``
-    (default: ``divergence_factor`` × the initial validation loss) and the evaluation is
-    marked ``diverged``. The evaluation is a pure function of η (no randomness).
+    ``divergence_factor`` times its initial value (:class:`lrctl.training.Divergence`); f is
+    then the finite ``penalty`` (default: ``divergence_factor`` × the initial validation loss)
+    and the evaluation is marked ``diverged``. The evaluation is a pure function of η (no
+    randomness).
 
     Parameters
     ----------
@@ -581,7 +584,8 @@ class ValidationLoss:
     validation_fraction
         Share of the samples held out.
     seed
-        Seed of the train/validation split.
+        Seed of the train/validation split: an int (used as scikit-learn's ``random_state``)
+        or a ``numpy.random.Generator`` (which draws one).
     divergence_factor, penalty
         Divergence rule and the value reported for diverged rates.
 
@@ -598,13 +602,15 @@ class ValidationLoss:
         steps: int = 100,
         l2: float = 1e-4,
         validation_fraction: float = 0.3,
-        seed: int = 0,
+        seed: Any = 0,
         divergence_factor: float = 10.0,
         penalty: float | None = None,
     ) -> None:
         from sklearn.model_selection import train_test_split
 
-        from lrctl.objectives import load_dataset
+        from lrctl._validation import as_rng
+        from lrctl.objectives import LogisticRegression, SoftmaxRegression, load_dataset
+        from lrctl.training import Divergence
 
         check_choice("dataset", dataset, ("digits", "breast_cancer"))
         self.dataset = dataset
@@ -613,73 +619,38 @@ class ValidationLoss:
         frac = check_scalar("validation_fraction", validation_fraction)
         check_in_interval("validation_fraction", frac, 0.0, 1.0, low_closed=False)
         self.validation_fraction = frac
-        self.seed = check_int("seed", seed)
+        if isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(2**31 - 1))
+        elif seed is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            as_rng(seed)  # the TypeError for anything that is not a seed
+            raise TypeError(f"seed must be an int or a numpy Generator, got {seed!r}")
+        self.seed = check_int("seed", seed, minimum=0)
         self.divergence_factor = check_scalar("divergence_factor", divergence_factor)
         check_in_interval("divergence_factor", self.divergence_factor, 1.0, math.inf,
                           low_closed=False)
+        self._monitor = Divergence(factor=self.divergence_factor)
         X, y = load_dataset(dataset)
         Xtr, Xva, ytr, yva = train_test_split(X, y, test_size=frac, random_state=self.seed,
                                               stratify=y)
-        self.X_train = np.hstack([Xtr, np.ones((len(Xtr), 1))])
-        self.X_val = np.hstack([Xva, np.ones((len(Xva), 1))])
         self.binary = dataset == "breast_cancer"
-        self.n_classes = 1 if self.binary else int(y.max() + 1)
+        if self.binary:
+            self.train_objective: Any = LogisticRegression(Xtr, ytr, l2=self.l2)
+            self.validation_objective: Any = LogisticRegression(Xva, yva)
+        else:
+            n_classes = int(y.max() + 1)
+            self.train_objective = SoftmaxRegression(Xtr, ytr, n_classes=n_classes, l2=self.l2)
+            self.validation_objective = SoftmaxRegression(Xva, yva, n_classes=n_classes)
+        self.n_classes = 1 if self.binary else n_classes
+        self.X_train, self.X_val = self.train_objective.X, self.validation_objective.X
         self.y_train, self.y_val = ytr, yva
-        self._Y_train = self._onehot(ytr)
-        self.initial_val_loss = float(self._loss(np.zeros((1, *self._shape)), self.X_val,
-                                                 self._onehot(yva))[0])
+        zero = np.zeros(self.train_objective.dim)
+        self.initial_val_loss = float(self.validation_objective.loss(zero))
         if penalty is None:
             penalty = self.divergence_factor * self.initial_val_loss
         self.penalty = check_scalar("penalty", penalty)
 
-    @property
-    def _shape(self) -> tuple[int, int]:
-        return (self.X_train.shape[1], self.n_classes)
-
-    def _onehot(self, y: np.ndarray) -> np.ndarray:
-        if self.binary:
-            return y[:, None].astype(float)
-        return np.eye(self.n_classes)[y]
-
-    @staticmethod
-    def _logits(W: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """X̃W for a stack W of shape (k, d + 1, C), as one (n × (d+1)) @ ((d+1) × kC) GEMM."""
-        k, d1, c = W.shape
-        Z = X @ W.transpose(1, 0, 2).reshape(d1, k * c)
-        return Z.reshape(X.shape[0], k, c).transpose(1, 0, 2)
-
-    def _loss_and_residual(self, W: np.ndarray, X: np.ndarray,
-                           Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean cross-entropy per weight matrix and the residual P − Y, batched over axis 0."""
-        Z = self._logits(W, X)
-        if self.binary:
-            loss = np.mean(np.logaddexp(0.0, Z) - Y * Z, axis=(1, 2))
-            P = 0.5 * (1.0 + np.tanh(0.5 * Z))  # the logistic sigmoid, overflow-free
-        else:
-            Zs = Z - Z.max(axis=2, keepdims=True)
-            lse = np.log(np.exp(Zs).sum(axis=2, keepdims=True))
-            loss = np.mean(np.sum(Y * (lse - Zs), axis=2), axis=1)
-            P = np.exp(Zs - lse)
-        return loss, P - Y
-
-    def _loss(self, W: np.ndarray, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        return self._loss_and_residual(W, X, Y)[0]
-
-    def train_loss(self, W: np.ndarray) -> np.ndarray:
-        """Training loss (with the L2 term) of weight matrices W of shape (k, d + 1, C)."""
-        data, _ = self._loss_and_residual(W, self.X_train, self._Y_train)
-        return data + 0.5 * self.l2 * np.sum(W * W, axis=(1, 2))
-
-    def train_grad(self, W: np.ndarray) -> np.ndarray:
-        """Gradient of :meth:`train_loss`, batched over the first axis."""
-        _, R = self._loss_and_residual(W, self.X_train, self._Y_train)
-        k, n, c = R.shape
-        G = self.X_train.T @ R.transpose(1, 0, 2).reshape(n, k * c)  # one GEMM for the stack
-        G = G.reshape(self.X_train.shape[1], k, c).transpose(1, 0, 2)
-        return G / n + self.l2 * W
-
     def evaluate(self, lrs: ArrayLike) -> LossCurve:
-        """f at every rate of ``lrs`` (vectorized: all rates train together, one matmul a step).
+        """f at every rate of ``lrs`` (vectorized: all rates train together as one stack).
 
         >>> curve = ValidationLoss("breast_cancer", steps=20).evaluate([1e-3, 0.5, 1e4])
         >>> curve.diverged.tolist(), curve.diverged_at.tolist()
@@ -699,32 +670,17 @@ class ValidationLoss:
     _chunk = 128
 
     def _train(self, lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """GD on a stack of weight matrices, one per rate; the loss of every iterate is checked
-        (one forward pass gives both the loss and the gradient residual)."""
-        k = lrs.size
-        W = np.zeros((k, *self._shape))
-        L0 = float(self.train_loss(W[:1])[0])
-        diverged_at = np.full(k, -1)
-        idx = np.arange(k)
-        n = len(self.X_train)
-        for step in range(self.steps + 1):
-            with np.errstate(over="ignore", invalid="ignore"):
-                data, R = self._loss_and_residual(W[idx], self.X_train, self._Y_train)
-                loss = data + 0.5 * self.l2 * np.sum(W[idx] ** 2, axis=(1, 2))
-            bad = ~np.isfinite(loss) | (loss > self.divergence_factor * L0)
-            diverged_at[idx[bad]] = step
-            idx, R = idx[~bad], R[~bad]
-            if step == self.steps or idx.size == 0:
-                break
-            c = self._shape[1]
-            G = self.X_train.T @ R.transpose(1, 0, 2).reshape(n, idx.size * c)
-            G = G.reshape(self._shape[0], idx.size, c).transpose(1, 0, 2) / n
-            with np.errstate(over="ignore", invalid="ignore"):
-                W[idx] -= lrs[idx, None, None] * (G + self.l2 * W[idx])
-        values = np.full(k, self.penalty)
+        """One stacked training run per rate; the validation loss of the finished ones."""
+        from lrctl.training import Constant, run
+
+        runs = run(self.train_objective, Constant(lrs), self.steps,
+                   theta0=np.zeros(self.train_objective.dim), monitor=self._monitor)
+        diverged_at = np.array([-1 if r.diverged_at is None else r.diverged_at for r in runs])
+        values = np.full(lrs.size, self.penalty)
         ok = diverged_at < 0
         if np.any(ok):
-            values[ok] = self._loss(W[ok], self.X_val, self._onehot(self.y_val))
+            finished = np.stack([r.theta for r, good in zip(runs, ok, strict=True) if good])
+            values[ok] = self.validation_objective.loss(finished)
         return values, diverged_at
 
     def __call__(self, lr: float) -> Evaluation:

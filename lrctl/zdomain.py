@@ -29,8 +29,10 @@ first-order plant); :func:`closed_loop_spectral_radius`; :func:`analyze_loop`;
 :func:`stability_margins` (also correct when the phase crossover is z = −1);
 :func:`simulate_closed_loop`, :func:`step_response`, :func:`ramp_disturbance_response`.
 
-Runtime: :class:`PIController` (velocity form in log-lr space with clamping anti-windup) and
-:func:`train_with_sharpness_control`, a full-batch GD loop scheduled by it.
+Runtime: :class:`PIController` (velocity form in log-lr space with clamping anti-windup). It
+conforms to the controller protocol of :class:`lrctl.training.Feedback` (``reset()``, ``lr``,
+``update(measurement) -> lr``); training with it on a real problem is
+:func:`lrctl.training.train_with_sharpness_control`.
 
 The analysis ``pi-controller`` draws the regions and checks the predictions on a real problem;
 ``docs/zdomain.md`` has the derivations.
@@ -47,20 +49,19 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lrctl._validation import (
-    as_rng,
     check_choice,
     check_finite,
     check_in_interval,
     check_int,
     check_positive,
     check_scalar,
+    scalar_or_array,
 )
 
 __all__ = [
     "DEFAULT_TOL",
     "METHODS",
     "ClosedLoopResponse",
-    "ControlledTraining",
     "Identification",
     "JuryTable",
     "LoopReport",
@@ -91,13 +92,11 @@ __all__ = [
     "predicted_ramp_error",
     "ramp_disturbance_response",
     "sharpness_plant",
-    "sharpness_response",
     "simulate_closed_loop",
     "stability_margins",
     "stability_polygon",
     "stability_region",
     "step_response",
-    "train_with_sharpness_control",
 ]
 
 #: Discretizations of the integral term: backward Euler ki·dt·z/(z − 1) (default), forward
@@ -746,7 +745,7 @@ def closed_loop_spectral_radius(plant: Any, kp: ArrayLike, ki: ArrayLike, dt: fl
             comp[:, idx + 1, idx] = 1.0
         radius[good] = np.max(np.abs(np.linalg.eigvals(comp)), axis=1)
     radius = radius.reshape(shape)
-    return float(radius) if radius.ndim == 0 else radius
+    return scalar_or_array(radius)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1102,7 +1101,7 @@ def loss_ratio_gain(lr: ArrayLike, curvature: ArrayLike, *, actuation: str = "lo
     g = -2.0 * lam * (1.0 - eta * lam)
     if actuation == "log":
         g = eta * g
-    return float(g) if np.ndim(g) == 0 else g
+    return scalar_or_array(g)
 
 
 def loss_ratio_operating_points(ratio: float, curvature: float) -> tuple[float, float]:
@@ -1608,7 +1607,7 @@ def stability_margins(plant: Any, controller: Any) -> StabilityMargins:
     # stability margin: min |1 + L|
     grid = np.linspace(0.0, math.pi, 4097)
     zz = np.exp(1j * grid)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         dist = np.abs(np.polyval(N, zz) + np.polyval(D, zz)) / np.abs(np.polyval(D, zz))
     dist = np.where(np.isfinite(dist), dist, np.inf)
     i = int(np.argmin(dist))
@@ -1692,7 +1691,7 @@ def _signal(name: str, value: Any, n: int) -> np.ndarray:
     return arr.astype(float)
 
 
-def simulate_closed_loop(plant: Any, controller: Any, n_steps: int, *,
+def simulate_closed_loop(plant: Any, controller: Any, steps: int, *,
                          reference: ArrayLike = 1.0, disturbance: ArrayLike = 0.0,
                          band: float = 0.02, divergence_threshold: float = 1e6
                          ) -> ClosedLoopResponse:
@@ -1708,7 +1707,7 @@ def simulate_closed_loop(plant: Any, controller: Any, n_steps: int, *,
     g = _tf_parts(plant, "plant")
     c = _tf_parts(controller, "controller")
     _same_dt(g.dt, c.dt, "the plant", "the controller")
-    n = check_int("n_steps", n_steps, minimum=1)
+    n = check_int("steps", steps, minimum=1)
     r = _signal("reference", reference, n)
     d = _signal("disturbance", disturbance, n)
     band = float(check_in_interval("band", band, 0.0, 1.0, low_closed=False))
@@ -1764,7 +1763,7 @@ def simulate_closed_loop(plant: Any, controller: Any, n_steps: int, *,
                               settling_time, overshoot, float(err[-1]), is_schur_stable(chi))
 
 
-def step_response(plant: Any, controller: Any, n_steps: int = 100, *, amplitude: float = 1.0,
+def step_response(plant: Any, controller: Any, steps: int = 100, *, amplitude: float = 1.0,
                   band: float = 0.02) -> ClosedLoopResponse:
     """Response to a reference step of ``amplitude`` at k = 0 (settling time, overshoot, error).
 
@@ -1773,10 +1772,10 @@ def step_response(plant: Any, controller: Any, n_steps: int = 100, *, amplitude:
     (True, 24.2)
     """
     amp = check_scalar("amplitude", amplitude)
-    return simulate_closed_loop(plant, controller, n_steps, reference=amp, band=band)
+    return simulate_closed_loop(plant, controller, steps, reference=amp, band=band)
 
 
-def ramp_disturbance_response(plant: Any, controller: Any, n_steps: int = 200, *,
+def ramp_disturbance_response(plant: Any, controller: Any, steps: int = 200, *,
                               slope: float = 0.01, band: float = 0.02) -> ClosedLoopResponse:
     r"""Response to an output-disturbance ramp d_k = slope·k·dt with r = 0.
 
@@ -1790,7 +1789,7 @@ def ramp_disturbance_response(plant: Any, controller: Any, n_steps: int = 200, *
     """
     s = check_scalar("slope", slope)
     g = _tf_parts(plant, "plant")
-    n = check_int("n_steps", n_steps, minimum=1)
+    n = check_int("steps", steps, minimum=1)
     d = s * np.arange(n) * g.dt
     return simulate_closed_loop(plant, controller, n, reference=0.0, disturbance=d, band=band)
 
@@ -2003,214 +2002,3 @@ class PIController:
         c = self.config
         return (f"PIController(kp={c.kp:g}, ki={c.ki:g}, setpoint={c.setpoint:g}, lr={self.lr:.4g}, "
                 f"limits=[{c.lr_min:g}, {c.lr_max:g}], dt={c.dt:g}, method={c.method!r})")
-
-
-# ---------------------------------------------------------------------------------------
-# The closed loop on a real training problem
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ControlledTraining:
-    """Full-batch gradient descent with the learning rate set by a :class:`PIController`.
-
-    Attributes
-    ----------
-    measure_steps
-        Optimizer step of each measurement j (0, M, 2M, …).
-    lr
-        η_j, the rate in force when measurement j was taken (set by update j − 1).
-    sharpness
-        λ_max(θ_j) by Lanczos on Hessian-vector products.
-    normalized_sharpness
-        y_j = η_j·λ_j, the plant output (before the EMA, if any).
-    measurement
-        The (EMA-filtered) y_j fed to the controller (its log with ``log_measurement``).
-    loss
-        L(θ_k) at every optimizer step taken.
-    setpoint
-        The target s* of y (the exponential of the controller's setpoint with
-        ``log_measurement``); ``None`` for an open-loop :func:`sharpness_response`.
-    diverged, diverged_at
-        Whether the run stopped because the loss or parameters blew up, and the step.
-    n_products
-        Hessian-vector products spent on the measurements.
-    """
-
-    measure_steps: np.ndarray
-    lr: np.ndarray
-    sharpness: np.ndarray
-    normalized_sharpness: np.ndarray
-    measurement: np.ndarray
-    loss: np.ndarray
-    setpoint: float | None
-    diverged: bool
-    diverged_at: int | None
-    n_products: int
-
-    def _target(self) -> float:
-        if self.setpoint is None:
-            raise ValueError("this run has no setpoint (an open-loop sharpness_response)")
-        return self.setpoint
-
-    def settled(self, band: float = 0.05, window: float = 0.25) -> bool:
-        """Whether y stayed within ``band`` (relative) of the setpoint over the final
-        ``window`` fraction of measurements, without diverging."""
-        band = float(check_positive("band", band))
-        window = float(check_in_interval("window", window, 0.0, 1.0, low_closed=False,
-                                         high_closed=True))
-        target = self._target()
-        if self.diverged or self.normalized_sharpness.size == 0:
-            return False
-        k = max(1, round(window * self.normalized_sharpness.size))
-        tail = self.normalized_sharpness[-k:]
-        return bool(np.all(np.abs(tail / target - 1.0) <= band))
-
-    def tracking_error(self, window: float = 0.25) -> float:
-        """max |y/setpoint − 1| over the final ``window`` fraction of measurements (inf if
-        the run diverged)."""
-        window = float(check_in_interval("window", window, 0.0, 1.0, low_closed=False,
-                                         high_closed=True))
-        target = self._target()
-        if self.diverged or self.normalized_sharpness.size == 0:
-            return math.inf
-        k = max(1, round(window * self.normalized_sharpness.size))
-        return float(np.max(np.abs(self.normalized_sharpness[-k:] / target - 1.0)))
-
-
-def train_with_sharpness_control(objective: Any, controller: PIController, n_steps: int, *,
-                                 measure_every: int = 5, ema: float = 0.0,
-                                 log_measurement: bool = False,
-                                 theta0: ArrayLike | None = None, seed: Any = 0,
-                                 lanczos_tol: float = 1e-8,
-                                 divergence_factor: float = 1e6) -> ControlledTraining:
-    r"""Full-batch GD whose learning rate a PI controller sets to hold η·λ_max at a setpoint.
-
-    Every ``measure_every`` = M steps: λ_j = λ_max(∇²L(θ)) by Lanczos on the objective's
-    Hessian-vector products (:func:`lrctl.curvature.top_eigenvalue`), y_j = η_j·λ_j with the
-    rate in force, optionally m_j = β·m_{j−1} + (1 − β)·y_j (``ema`` = β), then
-    η_{j+1} = controller.update(m_j) for the next M steps. One controller sample is M optimizer
-    steps, so the controller's ``dt`` must equal M, and the plant seen by the controller is
-    :func:`sharpness_plant` ``(setpoint, beta=ema, dt=M, log_measurement=...)``.
-
-    With ``log_measurement=True`` the controller sees log m_j and its setpoint is log s*
-    (give ``PIController(setpoint=math.log(s_star), ...)``). Then
-    log y_j = u_{j−1} + log λ_j holds exactly: the loop is linear for deviations of any size
-    (G = 1/z, log λ an additive disturbance), up to the clamps and to λ's own dependence on the
-    trajectory. With the linear measurement the model is a linearization valid for small
-    deviations only (large transients can fall into limit cycles the linear model does not
-    have).
-
-    The run stops (``diverged``) when the loss or the parameters stop being finite or the loss
-    exceeds ``divergence_factor`` times its initial value.
-
-    >>> from lrctl.objectives import QuadraticObjective
-    >>> obj = QuadraticObjective(np.diag([4.0, 1.0]))
-    >>> ctl = PIController(0.3, 0.3, setpoint=1.0, lr0=0.05, lr_min=1e-3, lr_max=1.0, dt=2)
-    >>> run = train_with_sharpness_control(obj, ctl, 80, measure_every=2,
-    ...                                    theta0=np.array([1.0, 1.0]))
-    >>> run.settled(), round(float(run.lr[-1]), 4)        # η → setpoint/λmax = 1/4
-    (True, 0.25)
-    """
-    if not isinstance(controller, PIController):
-        raise TypeError(f"controller must be a PIController, got {type(controller).__name__}")
-    M = check_int("measure_every", measure_every, minimum=1)
-    if not math.isclose(controller.dt, M, rel_tol=1e-12):
-        raise ValueError(
-            f"controller.dt = {controller.dt:g} must equal measure_every = {M}: one controller "
-            "sample is measure_every optimizer steps"
-        )
-    controller.reset()
-    setpoint = controller.config.setpoint
-    if log_measurement:
-        setpoint = math.exp(setpoint)
-    return _sharpness_loop(objective, controller.lr, controller.update, n_steps, M, ema,
-                           log_measurement, theta0, seed, lanczos_tol, divergence_factor,
-                           float(setpoint))
-
-
-def sharpness_response(objective: Any, lrs: ArrayLike, *, measure_every: int = 5,
-                       log_measurement: bool = True, theta0: ArrayLike | None = None,
-                       seed: Any = 0, lanczos_tol: float = 1e-8,
-                       divergence_factor: float = 1e6) -> ControlledTraining:
-    r"""Open-loop excitation: GD with a given learning rate per sample, η·λ_max logged.
-
-    Sample j runs ``measure_every`` = M steps at ``lrs[j]`` after measuring
-    y_j = lrs[j − 1]·λ_max(θ_j) (its log with ``log_measurement``; lrs[0] is also the rate in
-    force at the first measurement). The trace
-    (``lrs[j]``, ``measurement[j]``) is what :func:`identify_first_order` fits: the input set at
-    sample j acts on the measurement at j + 1, so the derived sharpness plant predicts
-    a = 0, b = 1 (log measurement) and delay 0 in y_{j+1} = a·y_j + b·log lrs[j] + c.
-
-    >>> from lrctl.objectives import QuadraticObjective
-    >>> obj = QuadraticObjective(np.diag([4.0, 1.0]))
-    >>> run = sharpness_response(obj, [0.1, 0.2, 0.05], measure_every=1, theta0=np.ones(2))
-    >>> np.round(np.exp(run.measurement), 6)          # η_{j−1}·λ with λ = 4; η_{−1} = lrs[0]
-    array([0.4, 0.4, 0.8])
-    """
-    lr_seq = check_positive("lrs", lrs).ravel()
-    if lr_seq.size == 0:
-        raise ValueError("lrs must hold at least one learning rate")
-    M = check_int("measure_every", measure_every, minimum=1)
-    it = iter(lr_seq.tolist())
-    last = [float(lr_seq[0])]
-
-    def next_lr(_: float) -> float:
-        last[0] = next(it, last[0])
-        return last[0]
-
-    return _sharpness_loop(objective, float(lr_seq[0]), next_lr, lr_seq.size * M, M, 0.0,
-                           log_measurement, theta0, seed, lanczos_tol, divergence_factor, None)
-
-
-def _sharpness_loop(objective: Any, lr0: float, next_lr: Any, n_steps: int, M: int, ema: float,
-                    log_measurement: bool, theta0: Any, seed: Any, lanczos_tol: float,
-                    divergence_factor: float, setpoint: float | None) -> ControlledTraining:
-    from lrctl.curvature import top_eigenvalue
-
-    n = check_int("n_steps", n_steps, minimum=1)
-    beta = float(check_in_interval("ema", check_scalar("ema", ema), 0.0, 1.0))
-    tol = float(check_positive("lanczos_tol", lanczos_tol))
-    factor = float(check_positive("divergence_factor", divergence_factor))
-    rng = as_rng(seed)
-    lanczos_seed = int(rng.integers(2**31 - 1))
-    theta = objective.initial(rng) if theta0 is None else check_finite("theta0", theta0).copy()
-    if theta.shape != (objective.dim,):
-        raise ValueError(f"theta0 must have shape ({objective.dim},), got {theta.shape}")
-    lr = lr0
-    steps, lrs, lams, ys, ms, losses = [], [], [], [], [], []
-    m_filt = None
-    products = 0
-    loss0 = float(objective.loss(theta))
-    limit = factor * max(abs(loss0), 1e-300)
-    diverged_at = None
-    for k in range(n):
-        loss = float(objective.loss(theta))
-        if not (math.isfinite(loss) and abs(loss) <= limit and np.all(np.isfinite(theta))):
-            diverged_at = k
-            break
-        losses.append(loss)
-        if k % M == 0:
-            th = theta
-            res = top_eigenvalue(lambda v, th=th: objective.hvp(th, v), objective.dim,
-                                 tol=tol, seed=lanczos_seed)
-            products += res.n_products
-            y = lr * res.value
-            m_filt = y if m_filt is None else beta * m_filt + (1.0 - beta) * y
-            if log_measurement and not m_filt > 0:
-                raise ValueError(
-                    f"log_measurement needs η·λmax > 0, got {m_filt:.4g} at step {k} "
-                    "(non-positive top curvature); use the linear measurement"
-                )
-            seen = math.log(m_filt) if log_measurement else m_filt
-            steps.append(k)
-            lrs.append(lr)
-            lams.append(res.value)
-            ys.append(y)
-            ms.append(seen)
-            lr = next_lr(seen)
-        theta = theta - lr * objective.grad(theta)
-    return ControlledTraining(
-        np.array(steps, dtype=int), np.array(lrs), np.array(lams), np.array(ys), np.array(ms),
-        np.array(losses), setpoint, diverged_at is not None, diverged_at, int(products),
-    )

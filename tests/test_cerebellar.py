@@ -1,4 +1,4 @@
-"""Tests for the cerebellar part of lrctl.dynamics: the rule vs its closed form and vs gradient
+"""Tests for the lrctl.cerebellar: the rule vs its closed form and vs gradient
 descent, regimes, the continuous-time limit, motor noise (derived variance vs Monte Carlo), the
 two-rate model with savings and spontaneous recovery, and the fits."""
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from lrctl import dynamics as D
+from lrctl import cerebellar as D
 from lrctl.objectives import QuadraticObjective
 from lrctl.training import gradient_descent
 
@@ -100,9 +100,9 @@ def test_invalid_k_rejected(k):
 
 
 def test_other_bad_input():
-    with pytest.raises(ValueError, match="n must be an integer >= 0"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 0"):
         D.cerebellar_trajectory(0.0, 1.0, 0.5, -1)
-    with pytest.raises(TypeError, match="n must be an integer"):
+    with pytest.raises(TypeError, match="steps must be an integer"):
         D.cerebellar_trajectory(0.0, 1.0, 0.5, 2.5)
     with pytest.raises(ValueError, match="c0"):
         D.cerebellar_trajectory(float("nan"), 1.0, 0.5, 2)

@@ -59,8 +59,8 @@ ENFORCED = frozenset({"curvature", "diffusion", "federated", "games", "quadratic
 #: the two sets), not run yet. The integrator enables them after the merge by moving them into
 #: ENFORCED and extending EXAMPLES/SPECIAL/VALID for their parameters.
 ENFORCED_ELSEWHERE_LATER = frozenset(
-    {"adaptive", "bayesopt", "cli", "derivation", "dynamics", "objectives", "plots",
-     "plots.adaptive", "plots.curvature", "plots.diffusion", "plots.dynamics", "plots.federated",
+    {"adaptive", "bayesopt", "cerebellar", "cli", "continual", "derivation", "objectives", "plots",
+     "plots.adaptive", "plots.curvature", "plots.diffusion", "plots.continual", "plots.cerebellar", "plots.federated",
      "plots.games", "plots.quadratic", "plots.rangetest", "plots.schedules", "plots.search",
      "plots.zdomain", "rangetest", "report", "schedules", "search", "training", "zdomain",
      "jax"}
@@ -258,8 +258,8 @@ SPECIAL: dict[str, dict[str, Callable[[], Any]]] = {
     "rangetest.steepest_lr_prediction": {"curvature": lambda: 2.0},
     "zdomain.identify_first_order": {"lr": lambda: np.array([0.1, 0.1, 0.2, 0.2, 0.1, 0.1, 0.2,
                                                              0.2])},
-    "dynamics.cerebellar_trajectory": {"n": lambda: 3},
-    "dynamics.fit_stability_plasticity": {"t": lambda: np.linspace(0.5, 10.0, 6),
+    "cerebellar.cerebellar_trajectory": {"steps": lambda: 3},
+    "continual.fit_stability_plasticity": {"t": lambda: np.linspace(0.5, 10.0, 6),
                                           "plasticity": lambda: 1 - np.exp(-0.1 * np.linspace(
                                               0.5, 10.0, 6)),
                                           "retention": lambda: np.exp(-0.01 * np.linspace(

@@ -12,7 +12,7 @@ import sympy
 from lrctl.derivation import Derivation
 from lrctl.report._html import sanitize_mathml
 
-MODULES = ("quadratic", "zdomain", "rangetest", "games", "diffusion", "dynamics", "federated",
+MODULES = ("quadratic", "zdomain", "rangetest", "games", "diffusion", "continual", "cerebellar", "federated",
            "search", "adaptive")
 
 

@@ -313,3 +313,53 @@ def test_mlp_rejects_bad_data():
     net = MLP(np.eye(3), np.array([0, 1, 2]), hidden=(2,))
     with pytest.raises(ValueError, match="theta must be finite"):
         net.loss(np.full(net.dim, np.inf))
+
+
+# ---------------------------------------------------------------------------------------
+# The Objective protocol, block_index, and the single-pass loss_and_grad
+# ---------------------------------------------------------------------------------------
+
+
+def test_protocol_and_door_checks():
+    from lrctl.objectives import Objective, block_index, check_objective
+
+    q = QuadraticObjective(np.eye(3), blocks=(slice(0, 2), slice(2, 3)))
+    assert isinstance(q, Objective) and q.stacked
+    blocks, owner = block_index(q)
+    assert owner.tolist() == [0, 0, 1] and blocks == q.blocks
+    with pytest.raises(TypeError, match="lacks hvp"):
+        check_objective(type("NoHvp", (), {"dim": 1, "loss": abs, "grad": abs})())
+    with pytest.raises(ValueError, match=r"objective\.dim must be an integer >= 1"):
+        check_objective(type("Empty", (), {"dim": 0, "loss": abs, "grad": abs, "hvp": abs})())
+    with pytest.raises(TypeError, match="blocks"):
+        block_index(type("NoBlocks", (), {"dim": 2})())
+    with pytest.raises(ValueError, match="cover every parameter"):
+        block_index(QuadraticObjective(np.eye(3), blocks=(slice(0, 1),)))
+
+
+@pytest.mark.parametrize("make", [
+    lambda Xtr, ytr: LogisticRegression.from_dataset("breast_cancer", l2=1e-2),
+    lambda Xtr, ytr: SoftmaxRegression(Xtr[:150], ytr[:150], l2=1e-2),
+])
+def test_single_pass_loss_and_grad_matches_central_differences(digits_split, make):
+    Xtr, ytr, _, _ = digits_split
+    obj = make(Xtr, ytr)
+    theta = 0.1 * np.random.default_rng(3).standard_normal(obj.dim)
+    loss, grad = obj.loss_and_grad(theta)
+    assert loss == obj.loss(theta)
+    # the independent route: central differences of loss along random directions (O(h²))
+    rng = np.random.default_rng(4)
+    h = 1e-5
+    for _ in range(3):
+        u = rng.standard_normal(obj.dim)
+        fd = (obj.loss(theta + h * u) - obj.loss(theta - h * u)) / (2 * h)
+        assert fd == pytest.approx(float(grad @ u), rel=1e-6, abs=1e-9)
+
+
+def test_sigmoid_is_the_logistic_function_without_overflow():
+    from lrctl.objectives import _sigmoid
+
+    z = np.array([-800.0, -30.0, -1.0, 0.0, 2.0, 30.0, 800.0])
+    with np.errstate(over="ignore"):
+        direct = 1.0 / (1.0 + np.exp(-z))  # overflows to 0 at −800: still the right limit
+    np.testing.assert_allclose(_sigmoid(z), direct, rtol=1e-12, atol=1e-300)

@@ -93,9 +93,9 @@ def _wrong_forgetting(orig):
 PLANTED = {
     "bayesian-optimization": ("lrctl.bayesopt._correlation", _scaled_arg("ell", 1.2),
                               "GP's Matérn correlation with the length scale off by 20%"),
-    "cerebellar-learning": ("lrctl.dynamics.cerebellar_closed_form", _off_by_one_power,
+    "cerebellar-learning": ("lrctl.cerebellar.cerebellar_closed_form", _off_by_one_power,
                             "closed form with (1 − k)^(n+1)"),
-    "continual-learning": ("lrctl.dynamics.closed_form_stability_plasticity", _wrong_forgetting,
+    "continual-learning": ("lrctl.continual.closed_form_stability_plasticity", _wrong_forgetting,
                            "closed form with the forgetting rate 5% too high"),
     "diffusion-noise-levels": ("lrctl.diffusion.denoising_curvature", _scaled_arg("sigma", 0.9),
                                "curvature formula with σ 10% too small"),

@@ -47,12 +47,12 @@ def test_zdomain_api():
     assert 1e-4 <= lr <= 1.0 and lr < 0.01  # measurement above the setpoint: the rate drops
 
 
-def test_dynamics_and_schedules_api():
-    from lrctl import dynamics, schedules
+def test_continual_cerebellar_and_schedules_api():
+    from lrctl import cerebellar, continual, schedules
 
-    traj = dynamics.cerebellar_trajectory(1.0, 0.0, 0.5, 3)  # C_n = 0.5^n
+    traj = cerebellar.cerebellar_trajectory(1.0, 0.0, 0.5, 3)  # C_n = 0.5^n
     np.testing.assert_allclose(traj, [1.0, 0.5, 0.25, 0.125])
-    res = dynamics.simulate_stability_plasticity(schedules.constant(0.1), 10.0, 1.0, 1.0)
+    res = continual.simulate_stability_plasticity(schedules.constant(0.1), 10.0, 1.0, 1.0)
     # closed forms: P = 1 − exp(−a∫η) = 1 − e^{−1}, R = exp(−b∫η²) = e^{−0.1}
     assert res.plasticity[-1] == pytest.approx(1 - np.exp(-1.0), rel=1e-6)
     assert res.retention[-1] == pytest.approx(np.exp(-0.1), rel=1e-6)
@@ -78,3 +78,26 @@ def test_search_curvature_games_federated_api():
     fp = federated.fedavg_fixed_point([1.0, 2.0], [0.0, 3.0], 0.1, 1)
     # c_i = 1 − (1 − η h_i)^K = η h_i for K = 1 ⇒ Σ h_i w_i / Σ h_i = 6/3 = 2
     assert np.asarray(fp).item() == pytest.approx(2.0)
+
+
+def test_objectives_and_training_api():
+    from lrctl import objectives, training
+
+    q = objectives.QuadraticObjective(np.diag([1.0, 4.0]))
+    assert isinstance(q, objectives.Objective)
+    r = training.run(q, training.Constant(0.6), 40, theta0=[1.0, 1.0])
+    assert isinstance(r, training.Run) and r.diverged and r.diverged_at == 21  # |1 − 2.4| > 1
+    rule = training.Divergence(factor=1e6, loss_floor=0.0)
+    assert training.run(q, training.Constant(0.3), 40, theta0=[1.0, 1.0], monitor=rule).steps == 40
+    from lrctl import schedules
+
+    policies = [training.Scheduled(schedules.constant(0.1)),
+                training.ExponentialRamp(1e-3, 1e-1, 10),
+                training.Hypergradient(0.01, 1e-3, rule="log")]
+    for p in policies:
+        assert training.run(q, p, 10, theta0=[1.0, 1.0]).lrs.shape == (10,)
+    from lrctl.zdomain import PIController
+
+    ctl = PIController(0.2, 0.3, setpoint=0.8, lr0=0.05, lr_min=1e-3, lr_max=1.0)
+    fb = training.Feedback(ctl, measure=training.Sharpness(), every=1)
+    assert training.run(q, fb, 60, theta0=[1.0, 1.0]).lrs[-1] == pytest.approx(0.2, rel=1e-4)  # 0.8/4

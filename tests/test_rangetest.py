@@ -9,6 +9,8 @@ curves whose suggestions are known.
 
 from __future__ import annotations
 
+import itertools
+
 import mpmath
 import numpy as np
 import pytest
@@ -59,7 +61,7 @@ def test_sweep_on_quadratic_matches_closed_form(seed):
     minimizer = np.random.default_rng(seed + 10).standard_normal(8)
     q = QuadraticObjective(H, minimizer=minimizer, loss_min=0.7)
     theta0 = np.zeros(8)
-    r = range_test(q.loss, q.grad, theta0, lr_min=1e-3, lr_max=50.0, n_steps=80, stop_window=1)
+    r = range_test(q, theta0, lr_min=1e-3, lr_max=50.0, steps=80, stop_window=1)
     lrs = exponential_lrs(1e-3, 50.0, 80)
     log_excess = quadratic_sweep_log_excess(H, theta0 - minimizer, lrs)
     closed = 0.7 + np.exp(np.minimum(log_excess, 700.0))
@@ -85,6 +87,13 @@ def test_closed_form_stays_finite_far_past_divergence():
     assert np.all(np.isfinite(le)) and le[-1] > 1000  # a loss of e^1000, held as its log
 
 
+class Fn:
+    """A plain objective made of two callables (the range test takes any Objective)."""
+
+    def __init__(self, loss, grad, dim=1):
+        self.loss, self.grad, self.dim = loss, grad, dim
+
+
 # ---------------------------------------------------------------------------------------
 # Divergence stop
 # ---------------------------------------------------------------------------------------
@@ -108,8 +117,8 @@ def test_stop_rule_sequential_equals_vectorized(losses, initial, threshold, wind
 
     expected = divergence_index(curve, initial, threshold=threshold, window=window)
     try:
-        r = range_test(loss, lambda th: np.zeros_like(th), [0.0], lr_min=1e-3, lr_max=1.0,
-                       n_steps=len(curve), threshold=threshold, stop_window=window)
+        r = range_test(Fn(loss, lambda th: np.zeros_like(th)), [0.0], lr_min=1e-3, lr_max=1.0,
+                       steps=len(curve), threshold=threshold, stop_window=window)
     except ValueError:
         # Too few points before the divergence (the trailing run above the divergence level,
         # at most `window` losses, is not smoothed), or a divergence at the first step.
@@ -123,7 +132,7 @@ def test_stop_works_for_negative_losses_and_nan():
     # would fire at once there (any loss > −40); the |best| scale fires where the loss has
     # climbed 3|best| above the best.
     q = QuadraticObjective(np.diag([1.0, 4.0]), loss_min=-10.0)
-    r = range_test(q.loss, q.grad, [1.0, 1.0], lr_min=1e-3, lr_max=100.0, n_steps=100,
+    r = range_test(q, [1.0, 1.0], lr_min=1e-3, lr_max=100.0, steps=100,
                    stop_window=1)
     assert r.diverged and r.diverged_lr > 0.5 and r.losses.min() < -9.9
     best = np.minimum.accumulate(np.concatenate([[r.initial_loss], r.losses]))[:-1]
@@ -136,23 +145,23 @@ def test_stop_works_for_negative_losses_and_nan():
         state["t"] += 1
         return float("nan") if state["t"] > 30 else 1.0 / state["t"]
 
-    r = range_test(loss, lambda th: np.zeros_like(th), [0.0], n_steps=60, stop_window=1)
+    r = range_test(Fn(loss, lambda th: np.zeros_like(th)), [0.0], steps=60, stop_window=1)
     assert r.diverged and r.diverged_at == 29 and len(r.losses) == 29
     assert np.all(np.isfinite(r.losses)) and np.all(np.isfinite(r.smoothed))
 
 
 def test_nan_from_the_first_step_is_a_clear_error():
     with pytest.raises(ValueError, match="first step"):
-        range_test(lambda th: float("nan") if th[0] != 1.0 else 1.0, lambda th: np.ones_like(th),
-                   [1.0])
-    with pytest.raises(ValueError, match="initial parameters"):
-        range_test(lambda th: float("nan"), lambda th: th, [1.0])
-    with pytest.raises(ValueError, match="gradient at the initial parameters"):
-        range_test(lambda th: 1.0, lambda th: th * np.nan, [1.0])
+        range_test(Fn(lambda th: float("nan") if th[0] != 1.0 else 1.0,
+                      lambda th: np.ones_like(th)), [1.0])
+    with pytest.raises(ValueError, match="loss or gradient at theta0"):
+        range_test(Fn(lambda th: float("nan"), lambda th: th), [1.0])
+    with pytest.raises(ValueError, match="loss or gradient at theta0"):
+        range_test(Fn(lambda th: 1.0, lambda th: th * np.nan), [1.0])
     curve = iter([0.9, 0.8, 0.7, float("inf")])
     with pytest.raises(ValueError, match="only 3 finite losses"):
-        range_test(lambda th: 1.0 if th[0] == 0.0 else next(curve), lambda th: -np.ones_like(th),
-                   [0.0], n_steps=20)
+        range_test(Fn(lambda th: 1.0 if th[0] == 0.0 else next(curve),
+                      lambda th: -np.ones_like(th)), [0.0], steps=20)
 
 
 # ---------------------------------------------------------------------------------------
@@ -197,7 +206,7 @@ def test_suggestions_on_a_hand_made_curve():
 def test_range_test_on_logistic_regression(logistic):
     obj, theta_star, loss_star = logistic
     lam_max = np.linalg.eigvalsh(obj.hessian(theta_star))[-1]
-    r = range_test(obj.loss, obj.grad, np.zeros(obj.dim), lr_min=1e-4, lr_max=1e3, n_steps=141)
+    r = range_test(obj, np.zeros(obj.dim), lr_min=1e-4, lr_max=1e3, steps=141)
     s = r.suggestions
     assert r.diverged and r.diverged_lr > 2.0 / lam_max  # not before the bound at the optimum
     assert s.steepest < s.min_over_10 * 10 and r.lrs[s.minimum_index] < r.diverged_lr
@@ -210,14 +219,14 @@ def test_repeated_sweeps_give_an_interval_when_they_disagree():
     def problem(seed):
         # The start decides which direction dominates: the sweeps disagree on purpose.
         start = np.array([10.0, 0.0]) if seed == 0 else np.array([0.0, 10.0])
-        return q.loss, q.grad, start
+        return q, start
 
-    rep = repeated_range_test(problem, seeds=[0, 1], lr_min=1e-3, lr_max=1e3, n_steps=120,
+    rep = repeated_range_test(problem, seeds=[0, 1], lr_min=1e-3, lr_max=1e3, steps=120,
                               agreement=2.0)
     iv = rep.intervals["min_over_10"]
     assert iv.spread > 2.0 and iv.point is None and not iv.agree
     same = repeated_range_test(lambda s: problem(1), seeds=[0, 1], lr_min=1e-3, lr_max=1e3,
-                               n_steps=120)
+                               steps=120)
     iv = same.intervals["min_over_10"]
     assert iv.agree and iv.low == iv.high and np.isclose(iv.point, iv.low, rtol=1e-12)
 
@@ -230,18 +239,9 @@ def test_repeated_sweeps_over_minibatch_orders(logistic):
         rng = np.random.default_rng(seed)
         batches = [LogisticRegression(X[i], y[i], l2=1e-2)
                    for i in np.array_split(rng.permutation(len(y)), 569 // 64)]
-        state = {"t": 0}
+        return obj, np.zeros(obj.dim), itertools.cycle(batches)
 
-        def grad(theta):
-            state["t"] += 1
-            return batches[state["t"] % len(batches)].grad(theta)
-
-        def loss(theta):
-            return batches[state["t"] % len(batches)].loss(theta)
-
-        return loss, grad, np.zeros(obj.dim)
-
-    rep = repeated_range_test(problem, seeds=range(4), lr_min=1e-4, lr_max=1e3, n_steps=141,
+    rep = repeated_range_test(problem, seeds=range(4), lr_min=1e-4, lr_max=1e3, steps=141,
                               stop_window=5)
     assert len(rep.sweeps) == 4
     for kind, iv in rep.intervals.items():
@@ -257,7 +257,7 @@ def test_steepest_suggestion_follows_the_ramp_on_one_curvature(per_decade):
     lam = 2.0
     q = QuadraticObjective(np.array([[lam]]), loss_min=1.0)
     n = 6 * per_decade + 1
-    r = range_test(q.loss, q.grad, [1.0], lr_min=1e-5, lr_max=10.0, n_steps=n, stop_window=1,
+    r = range_test(q, [1.0], lr_min=1e-5, lr_max=10.0, steps=n, stop_window=1,
                    smoothing=0.0)
     predicted = steepest_lr_prediction(lam, r.log_lr_step)
     assert abs(np.log(r.suggestions.steepest / predicted)) < 0.15 + r.log_lr_step / 2
@@ -319,7 +319,7 @@ def test_training_sweep_estimate_uses_the_geometric_factor():
     def loss(theta):
         return 1.0 + float(g @ theta)
 
-    r = range_test(loss, lambda th: g.copy(), np.zeros(2), lr_min=1e-9, lr_max=1e-7, n_steps=101,
+    r = range_test(Fn(loss, lambda th: g.copy(), 2), np.zeros(2), lr_min=1e-9, lr_max=1e-7, steps=101,
                    smoothing=0.5)
     _, rho = r.sharpness_estimates(floor)
     expected = (g @ g) / (2.0 * (r.smoothed[: len(rho)] - floor))
@@ -385,13 +385,13 @@ def test_exact_sweeps_on_a_quadratic_diverge_past_the_return_point():
 
 def test_bad_input_is_refused_with_clear_errors():
     q = QuadraticObjective(np.eye(2))
-    args = (q.loss, q.grad, [1.0, 1.0])
+    args = (q, [1.0, 1.0])
     with pytest.raises(ValueError, match="lr_max must exceed lr_min"):
         range_test(*args, lr_min=1.0, lr_max=0.1)
     with pytest.raises(ValueError, match="lr_min"):
         range_test(*args, lr_min=-1.0)
-    with pytest.raises(ValueError, match="n_steps must be >= 5"):
-        range_test(*args, n_steps=3)
+    with pytest.raises(ValueError, match="steps must be >= 5"):
+        range_test(*args, steps=3)
     with pytest.raises(ValueError, match="threshold"):
         range_test(*args, threshold=0.0)
     with pytest.raises(ValueError, match="stop_window"):
@@ -399,9 +399,11 @@ def test_bad_input_is_refused_with_clear_errors():
     with pytest.raises(ValueError, match="smoothing"):
         range_test(*args, smoothing=-1.0)
     with pytest.raises(TypeError, match="loss must return a scalar"):
-        range_test(lambda th: th, q.grad, [1.0, 1.0])
-    with pytest.raises(ValueError, match="grad must return"):
-        range_test(q.loss, lambda th: np.zeros(3), [1.0, 1.0])
+        range_test(Fn(lambda th: th, q.grad, 2), [1.0, 1.0])
+    with pytest.raises(ValueError, match="gradient must have shape"):
+        range_test(Fn(q.loss, lambda th: np.zeros(3), 2), [1.0, 1.0])
+    with pytest.raises(TypeError, match="lacks grad"):
+        range_test(type("NoGrad", (), {"dim": 2, "loss": lambda self, th: 0.0})(), [1.0, 1.0])
     with pytest.raises(ValueError, match="at least 2 seeds"):
         repeated_range_test(lambda s: args, seeds=[0])
     with pytest.raises(ValueError, match="agreement"):
@@ -411,9 +413,9 @@ def test_bad_input_is_refused_with_clear_errors():
     with pytest.raises(ValueError, match="geometric"):
         smooth_in_log_lr([1.0, 2.0, 5.0], [1.0, 1.0, 1.0], 1.0)
     with pytest.raises(ValueError, match="increasing"):
-        one_step_sweep(*args, lrs=[0.1, 0.01])
+        one_step_sweep(q.loss, q.grad, [1.0, 1.0], lrs=[0.1, 0.01])
     with pytest.raises(ValueError, match="loss_min"):
-        one_step_sweep(*args, lrs=[0.1, 0.2]).sharpness_estimates(5.0)
+        one_step_sweep(q.loss, q.grad, [1.0, 1.0], lrs=[0.1, 0.2]).sharpness_estimates(5.0)
     with pytest.raises(ValueError, match="negative eigenvalue"):
         quadratic_sweep_log_excess(np.diag([1.0, -1.0]), [1.0, 1.0], [0.1])
     with pytest.raises(ValueError, match="no component"):

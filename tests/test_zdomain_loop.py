@@ -200,7 +200,7 @@ def test_simulation_bad_input():
         zd.simulate_closed_loop(G, C, 10, reference=np.ones(9))
     with pytest.raises(ValueError, match="disturbance"):
         zd.simulate_closed_loop(G, C, 10, disturbance=np.nan)
-    with pytest.raises(ValueError, match="n_steps"):
+    with pytest.raises(ValueError, match="steps"):
         zd.simulate_closed_loop(G, C, 0)
 
 

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 from lrctl import zdomain as zd
 from lrctl.objectives import QuadraticObjective
 from lrctl.plots import zdomain as zplots
+from lrctl.training import train_with_sharpness_control
 
 
 def _labels(fig):
@@ -47,12 +48,26 @@ def test_pole_zero_responses_nyquist_and_training():
     plt.close(fig)
     w = np.linspace(0.05, np.pi, 200)
     L = np.asarray((C * G.tf)(np.exp(1j * w)), dtype=complex).ravel()
-    fig = zplots.nyquist_margin(w, L, gain_margin=7.6, other_gain_margin=2e-15)
+    fig = zplots.nyquist_margin(L, gain_margin=7.6, other_gain_margin=2e-15)
     assert "GM = 7.6" in " ".join(t.get_text() for t in fig.axes[0].get_legend().get_texts())
     plt.close(fig)
     obj = QuadraticObjective(np.diag([4.0, 1.0]))
     ctl = zd.PIController(0.3, 0.3, setpoint=1.0, lr0=0.05, lr_min=1e-3, lr_max=1.0, dt=2)
-    run = zd.train_with_sharpness_control(obj, ctl, 40, measure_every=2, theta0=np.ones(2))
+    run = train_with_sharpness_control(obj, ctl, 40, measure_every=2, theta0=np.ones(2))
     fig = zplots.controlled_training({"stable": run})
     assert len(fig.axes) == 3 and all(x or y for x, y in [(a.get_xlabel(), a.get_ylabel()) for a in fig.axes])
+    plt.close(fig)
+
+
+def test_importing_and_using_plots_leaves_global_rcparams_alone():
+    # The report style is applied through rc_context while a builder runs, never globally.
+    import importlib
+
+    import lrctl.plots as lp
+
+    before = dict(matplotlib.rcParams)
+    importlib.reload(lp)
+    fig, _ = lp.subplots()
+    assert fig.get_dpi() == lp.STYLE["figure.dpi"]  # the figure got the style
+    assert dict(matplotlib.rcParams) == before  # the session did not
     plt.close(fig)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from lrctl import zdomain as zd
 from lrctl.objectives import QuadraticObjective
+from lrctl.training import train_with_sharpness_control
 
 gain = st.floats(-1.0, 1.0).filter(lambda x: abs(x) > 1e-3)  # no near-cancelling numerators
 
@@ -122,15 +123,15 @@ def test_stable_gains_hold_the_setpoint(log_measurement):
     assert zd.stability_region(plant, kp, ki, dt=M)
     sp = math.log(s) if log_measurement else s
     ctl = zd.PIController(kp, ki, setpoint=sp, lr0=0.02, lr_min=1e-4, lr_max=2.0, dt=M)
-    run = zd.train_with_sharpness_control(obj, ctl, 240, measure_every=M,
-                                          theta0=np.ones(3), log_measurement=log_measurement)
+    run = train_with_sharpness_control(obj, ctl, 240, measure_every=M, band=1e-3,
+                                       theta0=np.ones(3), log_measurement=log_measurement)
     assert run.setpoint == pytest.approx(s)
-    assert run.settled(band=1e-3)
+    assert run.settled and run.theta.shape == (3,)
     assert run.lr[-1] == pytest.approx(s / 4.0, rel=1e-4)  # η = s*/λmax
     assert np.allclose(run.sharpness, 4.0)
     assert run.measure_steps.tolist() == list(range(0, 240, M))
-    assert len(run.loss) == 240 and not run.diverged
-    assert run.tracking_error() < 1e-3
+    assert len(run.loss) == 241 and not run.diverged
+    assert run.tracking_error < 1e-3
 
 
 def test_unstable_gains_do_not_settle_and_match_the_linear_loop():
@@ -141,13 +142,13 @@ def test_unstable_gains_do_not_settle_and_match_the_linear_loop():
     kp, ki = 0.5, 0.8  # χ = z² + 1.1z − 0.5: a root at −1.45 (hand computation)
     assert not zd.stability_region(plant, kp, ki, dt=M)
     ctl = zd.PIController(kp, ki, setpoint=0.0, lr0=0.1, lr_min=1e-3, lr_max=0.45, dt=M)
-    run = zd.train_with_sharpness_control(obj, ctl, 200, measure_every=M, theta0=np.ones(3),
+    run = train_with_sharpness_control(obj, ctl, 200, measure_every=M, theta0=np.ones(3),
                                           log_measurement=True)
-    assert not run.settled()
+    assert not run.settled
     # before any clamping, the logged trajectory is the linear closed loop's step response:
     # the disturbance is log(λ·η0) relative to the setpoint 0
     ctl2 = zd.PIController(0.2, 0.1, setpoint=0.0, lr0=0.1, lr_min=1e-6, lr_max=1e6, dt=M)
-    run2 = zd.train_with_sharpness_control(obj, ctl2, 60, measure_every=M, theta0=np.ones(3),
+    run2 = train_with_sharpness_control(obj, ctl2, 60, measure_every=M, theta0=np.ones(3),
                                            log_measurement=True)
     lin = zd.simulate_closed_loop(
         plant, zd.pi_controller(0.2, 0.1, dt=M), len(run2.measurement), reference=0.0,
@@ -159,24 +160,24 @@ def test_divergence_is_detected():
     # lr pinned at lr_min = 0.6 > 2/λmax = 0.5 on the quadratic: GD diverges.
     obj = _quadratic()
     ctl = zd.PIController(0.1, 0.1, setpoint=1.0, lr0=0.6, lr_min=0.6, lr_max=0.7, dt=1)
-    run = zd.train_with_sharpness_control(obj, ctl, 500, measure_every=1, theta0=np.ones(3),
+    run = train_with_sharpness_control(obj, ctl, 500, measure_every=1, theta0=np.ones(3),
                                           divergence_factor=1e4)
     assert run.diverged and run.diverged_at is not None
     assert len(run.loss) == run.diverged_at and np.all(np.isfinite(run.loss))
-    assert not run.settled() and run.tracking_error() == math.inf
+    assert not run.settled and run.tracking_error == math.inf  # a property: false when diverged
 
 
 def test_training_validation():
     obj = _quadratic()
     ctl = zd.PIController(0.1, 0.1, setpoint=1.0, lr0=0.1, lr_min=0.01, lr_max=1.0, dt=1)
     with pytest.raises(ValueError, match="measure_every"):
-        zd.train_with_sharpness_control(obj, ctl, 10, measure_every=5)
-    with pytest.raises(TypeError, match="PIController"):
-        zd.train_with_sharpness_control(obj, ctl.config, 10, measure_every=1)
+        train_with_sharpness_control(obj, ctl, 10, measure_every=5)
+    with pytest.raises(TypeError, match="controller"):
+        train_with_sharpness_control(obj, ctl.config, 10, measure_every=1)
     with pytest.raises(ValueError, match="ema"):
-        zd.train_with_sharpness_control(obj, ctl, 10, measure_every=1, ema=1.0)
+        train_with_sharpness_control(obj, ctl, 10, measure_every=1, ema=1.0)
     with pytest.raises(ValueError, match="theta0"):
-        zd.train_with_sharpness_control(obj, ctl, 10, measure_every=1, theta0=np.ones(2))
+        train_with_sharpness_control(obj, ctl, 10, measure_every=1, theta0=np.ones(2))
 
 
 def test_same_seed_same_run():
@@ -184,6 +185,6 @@ def test_same_seed_same_run():
     runs = []
     for _ in range(2):
         ctl = zd.PIController(0.2, 0.1, setpoint=1.0, lr0=0.05, lr_min=1e-3, lr_max=1.0, dt=2)
-        runs.append(zd.train_with_sharpness_control(obj, ctl, 40, measure_every=2, seed=7))
+        runs.append(train_with_sharpness_control(obj, ctl, 40, measure_every=2, seed=7))
     assert np.array_equal(runs[0].loss, runs[1].loss)
     assert np.array_equal(runs[0].lr, runs[1].lr)

@@ -5,16 +5,19 @@ takes an optional ``ax`` (or creates its own figure), labels its axes with units
 the Figure. Nothing here calls ``plt.show``.
 
 Builders are grouped by topic in submodules (``lrctl.plots.quadratic``,
-``lrctl.plots.zdomain``, ...); this module holds the shared style.
+``lrctl.plots.zdomain``, ...); this module holds the shared style. The style is applied
+through ``matplotlib.rc_context`` while a builder runs (:func:`styled`), so importing
+``lrctl.plots`` leaves the global ``matplotlib.rcParams`` (a user's own figures) and the
+backend unchanged (``lrctl report`` runs analyses with ``MPLBACKEND=Agg``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import matplotlib
-
-matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt
 
 #: The report's figure style: readable at report size (about 800 px wide).
@@ -32,7 +35,20 @@ STYLE: dict[str, Any] = {
     "axes.spines.right": False,
     "figure.constrained_layout.use": True,
 }
-plt.rcParams.update(STYLE)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def styled(builder: _F) -> _F:
+    """Run ``builder`` inside ``matplotlib.rc_context(STYLE)``: the report's style for the
+    figures and artists it creates, and nothing changed outside it."""
+
+    @functools.wraps(builder)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(STYLE):
+            return builder(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 #: Colours used consistently: predicted (theory) vs measured (simulation/training).
 PREDICTED = "#1f3a5f"
@@ -41,6 +57,7 @@ STABLE = "#2e7d32"
 UNSTABLE = "#b3261e"
 
 
+@styled
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 7.5, height: float | None = None,
              **kwargs: Any):
     """``plt.subplots`` with the report's default size (inches): ``width`` wide, panels about

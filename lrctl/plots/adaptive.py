@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, tidy_log_ticks
+from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled, tidy_log_ticks
 
 #: Line colours for the two hypergradient rules and the constant-rate references.
 RULE_COLORS = {"additive": "#d95f02", "log": "#1b9e77"}
@@ -36,6 +36,7 @@ def _label_colors(labels: Sequence[str]) -> list[str]:
     return out
 
 
+@styled
 def lr_trajectories(runs: Mapping[str, Any], *, ax: Any = None, reference: Mapping[str, float]
                     | None = None, good_region: tuple[float, float] | None = None,
                     symlog: bool = False, xmax: int | None = None, title: str = ""):
@@ -76,6 +77,7 @@ def lr_trajectories(runs: Mapping[str, Any], *, ax: Any = None, reference: Mappi
     return fig
 
 
+@styled
 def loss_curves(runs: Mapping[str, Any], *, ax: Any = None, loss_floor: float = 0.0,
                 ylabel: str = "training loss L(θ_t)", xmax: int | None = None, title: str = ""):
     """Loss (minus ``loss_floor``) against step for any results with ``.losses``; log scale.
@@ -129,6 +131,7 @@ def _log_limits(ax, values: np.ndarray, floor: float = 1e-6) -> None:
         ax.set_ylim(max(floor, v.min() / 3), v.max() * 3)
 
 
+@styled
 def final_rate_vs_hyper_lr(alphas: Any, runs_by_label: Mapping[str, Sequence[Any]], *,
                            optimal: float, bound: float, good_region: tuple[float, float],
                            ax: Any = None, title: str = ""):
@@ -166,6 +169,7 @@ def final_rate_vs_hyper_lr(alphas: Any, runs_by_label: Mapping[str, Sequence[Any
     return fig
 
 
+@styled
 def min_rate_vs_hyper_lr(alphas: Any, runs_by_label: Mapping[str, Sequence[Any]], *,
                          ax: Any = None, title: str = ""):
     """The smallest rate min_t η_t of each run against α (symmetric-log y): below 0 means the
@@ -188,6 +192,7 @@ def min_rate_vs_hyper_lr(alphas: Any, runs_by_label: Mapping[str, Sequence[Any]]
     return fig
 
 
+@styled
 def final_loss_vs_hyper_lr(alphas: Any, runs_by_label: Mapping[str, Sequence[Any]], *,
                            reference: Mapping[str, float] | None = None, ax: Any = None,
                            title: str = ""):
@@ -213,6 +218,7 @@ def final_loss_vs_hyper_lr(alphas: Any, runs_by_label: Mapping[str, Sequence[Any
     return fig
 
 
+@styled
 def final_loss_vs_initial_lr(lr0s: Any, finals: Mapping[str, Any], *, ax: Any = None,
                              title: str = ""):
     """Final loss against the starting rate η_0, one line per method (constant, HD rules)."""
@@ -236,6 +242,7 @@ def final_loss_vs_initial_lr(lr0s: Any, finals: Mapping[str, Any], *, ax: Any = 
 # ---------------------------------------------------------------------------------------
 
 
+@styled
 def block_curvature_history(steps: Any, values: Any, *, full: Any = None,
                             labels: Sequence[str] | None = None, ax: Any = None,
                             title: str = ""):
@@ -261,6 +268,7 @@ def block_curvature_history(steps: Any, values: Any, *, full: Any = None,
     return fig
 
 
+@styled
 def block_rates(result: Any, *, labels: Sequence[str] | None = None, ax: Any = None,
                 title: str = ""):
     """The rate of each block against step for a :class:`~lrctl.adaptive.BlockwiseResult`."""
@@ -278,6 +286,7 @@ def block_rates(result: Any, *, labels: Sequence[str] | None = None, ax: Any = N
     return fig
 
 
+@styled
 def sharpness_bars(labels: Sequence[str], values: Any, *, limit: float = 2.0, ax: Any = None,
                    title: str = ""):
     """Bars of λ_max(D^{1/2} H D^{1/2}) for several rate vectors, with the stability limit 2."""
@@ -301,6 +310,7 @@ def sharpness_bars(labels: Sequence[str], values: Any, *, limit: float = 2.0, ax
 # ---------------------------------------------------------------------------------------
 
 
+@styled
 def snapshot_schedule(runs: Mapping[str, Any], *, ax: Any = None, title: str = ""):
     """The SGDR rate against step for :class:`~lrctl.adaptive.SnapshotRun` objects, with the
     snapshot steps marked."""
@@ -321,6 +331,7 @@ def snapshot_schedule(runs: Mapping[str, Any], *, ax: Any = None, title: str = "
     return fig
 
 
+@styled
 def diversity_grid(amplitudes: Any, periods: Any, values: Any, *, label: str, ax: Any = None,
                    fmt: str = "{:.3g}", title: str = ""):
     """A heat map of a diversity measure over restart amplitude (rows) and cycle length
@@ -345,6 +356,7 @@ def diversity_grid(amplitudes: Any, periods: Any, values: Any, *, label: str, ax
     return fig
 
 
+@styled
 def ensemble_vs_single(labels: Sequence[str], ensemble: Any, best_single: Any, mean_single: Any,
                        *, ax: Any = None, title: str = ""):
     """Test accuracy of the snapshot ensemble against the best and the mean single snapshot,

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, axes_or_new
+from lrctl.plots import MEASURED, PREDICTED, axes_or_new, styled
 
 __all__ = ["eigenvalue_convergence"]
 
 
+@styled
 def eigenvalue_convergence(power_history: np.ndarray, lanczos: Mapping[int, float],
                            true_value: float, *, target: float | None = None, ax: Any = None,
                            title: str = "λmax: Lanczos vs power iteration"):

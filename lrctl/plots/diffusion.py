@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, axes_or_new, tidy_log_ticks
+from lrctl.plots import MEASURED, PREDICTED, axes_or_new, styled, tidy_log_ticks
 
 
+@styled
 def curvature_vs_sigma(curvatures: Mapping[str, Any], *, measured: tuple[np.ndarray, np.ndarray]
                        | None = None, measured_label: str = "measured (sampled noise, Lanczos)",
                        band: str | None = None, ax: Any = None, title: str = ""):
@@ -35,6 +36,7 @@ def curvature_vs_sigma(curvatures: Mapping[str, Any], *, measured: tuple[np.ndar
     return fig
 
 
+@styled
 def progress_vs_sigma(sigma: np.ndarray, series: Mapping[str, np.ndarray], *, ax: Any = None,
                       ylabel: str = "relative excess loss after training", title: str = "",
                       logy: bool = True, floor: float = 1e-16,
@@ -62,6 +64,7 @@ def progress_vs_sigma(sigma: np.ndarray, series: Mapping[str, np.ndarray], *, ax
     return fig
 
 
+@styled
 def learning_curves(runs: Mapping[str, Any], levels: Sequence[int], *,
                     predicted: Mapping[str, Any] | None = None, ax: Any = None, title: str = "",
                     every: int = 10, floor: float = 1e-16):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import PREDICTED, axes_or_new, tidy_log_ticks
+from lrctl.plots import PREDICTED, axes_or_new, styled, tidy_log_ticks
 
 
 def _edges(centers: np.ndarray, *, log: bool) -> np.ndarray:
@@ -21,6 +21,7 @@ def _edges(centers: np.ndarray, *, log: bool) -> np.ndarray:
     return np.exp(e) if log else e
 
 
+@styled
 def drift_heatmap(drift: Any, *, field: str = "relative_drift", lr_scale: float = 1.0,
                   ax: Any = None, title: str = "", label: str = "relative drift ‖w_fp − w*‖/spread",
                   levels: tuple[float, ...] = (0.1, 0.25, 0.5)):
@@ -50,6 +51,7 @@ def drift_heatmap(drift: Any, *, field: str = "relative_drift", lr_scale: float 
     return fig
 
 
+@styled
 def fixed_point_vs_steps(steps: np.ndarray, closed_form: Mapping[str, np.ndarray],
                          simulated: Mapping[str, np.ndarray], *, optimum: float, average: float,
                          sim_steps: np.ndarray | None = None, ax: Any = None, title: str = ""):
@@ -74,6 +76,7 @@ def fixed_point_vs_steps(steps: np.ndarray, closed_form: Mapping[str, np.ndarray
     return fig
 
 
+@styled
 def server_contraction(server_lrs: np.ndarray, predicted: np.ndarray, measured: np.ndarray, *,
                        bound: float, ax: Any = None, title: str = ""):
     """ρ(I − η_s C̄) against the server rate: prediction, measured per-round factor, the bound."""
@@ -86,6 +89,7 @@ def server_contraction(server_lrs: np.ndarray, predicted: np.ndarray, measured: 
         bound_label="2/λ_max(C̄)", legend_fontsize=8)
 
 
+@styled
 def distance_to_optimum(curves: Mapping[str, np.ndarray], *,
                         predicted: Mapping[str, float] | None = None, ax: Any = None,
                         title: str = ""):
@@ -106,6 +110,7 @@ def distance_to_optimum(curves: Mapping[str, np.ndarray], *,
     return fig
 
 
+@styled
 def drift_prediction(steps: np.ndarray, predicted: Mapping[str, np.ndarray],
                      measured: Mapping[str, np.ndarray], *, ax: Any = None, title: str = ""):
     """Drift ‖w_fp − w*‖ against K: local-model prediction (lines) and measured (markers)."""

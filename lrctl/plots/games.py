@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, tidy_log_ticks
+from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled, tidy_log_ticks
 
 #: Background colours of the three regimes (converges, cycles, diverges), light tints.
 REGIME_COLOURS = ("#b9dfbb", "#d9dde3", "#f3b8b3")
@@ -46,6 +46,7 @@ def _regime_legend(ax: Any, extra: Sequence[Any] = (), loc: str = "lower left") 
     ax.legend(handles=[*handles, *extra], loc=loc, framealpha=0.9)
 
 
+@styled
 def regime_map(rmap: Any, *, ax: Any = None, title: str = "",
                boundaries: Sequence[tuple[str, np.ndarray, np.ndarray]] = (),
                simulated: np.ndarray | None = None, compared: np.ndarray | None = None,
@@ -98,6 +99,7 @@ def regime_map(rmap: Any, *, ax: Any = None, title: str = "",
     return fig
 
 
+@styled
 def phase_portrait(trajectories: Mapping[str, Any], *, ax: Any = None, title: str = "",
                    limit: float | None = None, invariant: tuple[np.ndarray, np.ndarray] | None = None):
     """(x_t, y_t) paths of 1-D games, one per label (``GameTrajectory`` objects).
@@ -130,6 +132,7 @@ def phase_portrait(trajectories: Mapping[str, Any], *, ax: Any = None, title: st
     return fig
 
 
+@styled
 def distance_curves(trajectories: Mapping[str, Any], *, ax: Any = None, title: str = "",
                     predicted: Mapping[str, float] | None = None, legend_loc: str = "best"):
     """‖(x_t, y_t)‖ against step on a log scale; ``predicted`` maps a label to ρ, drawn as
@@ -154,6 +157,7 @@ def distance_curves(trajectories: Mapping[str, Any], *, ax: Any = None, title: s
     return fig
 
 
+@styled
 def invariant_drift(steps: np.ndarray, series: Mapping[str, np.ndarray], *, ax: Any = None,
                     title: str = ""):
     """Largest relative change so far, max_{s ≤ t} |q_s − q_0|/|q_0|, of quantities along a
@@ -174,6 +178,7 @@ def invariant_drift(steps: np.ndarray, series: Mapping[str, np.ndarray], *, ax: 
     return fig
 
 
+@styled
 def rate_curves(x: np.ndarray, predicted: Mapping[str, np.ndarray], *, ax: Any = None,
                 measured: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
                 xlabel: str = r"$p = \eta_x \eta_y \sigma^2$", title: str = "", xlog: bool = True,

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, UNSTABLE, axes_or_new, tidy_log_ticks
+from lrctl.plots import MEASURED, PREDICTED, UNSTABLE, axes_or_new, styled, tidy_log_ticks
 
 
+@styled
 def distance_curves(curves: Mapping[str, np.ndarray], *, ax: Any = None, title: str = ""):
     """Distance to the optimum ‖θ_t − θ*‖ against step, one line per label, log scale."""
     fig, ax = axes_or_new(ax)
@@ -24,6 +25,7 @@ def distance_curves(curves: Mapping[str, np.ndarray], *, ax: Any = None, title: 
     return fig
 
 
+@styled
 def contraction_vs_lr(lrs: np.ndarray, predicted: np.ndarray, measured: np.ndarray, *,
                       bound: float, ax: Any = None, title: str = "",
                       xlabel: str = "learning rate η", ylabel: str = "contraction factor per step",
@@ -48,6 +50,7 @@ def contraction_vs_lr(lrs: np.ndarray, predicted: np.ndarray, measured: np.ndarr
     return fig
 
 
+@styled
 def fixed_point_vs_lr(lrs: np.ndarray, series: Mapping[str, np.ndarray], *, ax: Any = None,
                       ylabel: str = "‖θ∞‖", title: str = "", styles: Sequence[str] = ("o-", "s--", "x")):
     """Fixed-point summaries (e.g. ‖θ∞‖) against the learning rate, one line per protocol."""
@@ -63,6 +66,7 @@ def fixed_point_vs_lr(lrs: np.ndarray, series: Mapping[str, np.ndarray], *, ax: 
     return fig
 
 
+@styled
 def slope_vs_lr(lrs: np.ndarray, measured: np.ndarray, exact: np.ndarray, first_order: np.ndarray,
                 *, ax: Any = None, title: str = ""):
     """−dL/d ln η against η on log–log axes: measured, exact formula and −2ηLρ."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, tidy_log_ticks
+from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled, tidy_log_ticks
 
 __all__ = [
     "fast_ramp",
@@ -32,6 +32,7 @@ SUGGESTION_STYLE = {
 }
 
 
+@styled
 def lean_log_ticks(ax: Any) -> None:
     """``tidy_log_ticks``, then no minor ticks on log axes spanning more than two decades.
 
@@ -54,6 +55,7 @@ def _loss_ylim(ax: Any, lows: Sequence[float], highs: Sequence[float]) -> None:
     ax.set_ylim(lo - pad, hi + pad)
 
 
+@styled
 def range_test_curve(result: Any, *, ax: Any = None, title: str = "Range test",
                      extra: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
                      bound: float | None = None):
@@ -90,6 +92,7 @@ def range_test_curve(result: Any, *, ax: Any = None, title: str = "Range test",
     return fig
 
 
+@styled
 def repeated_range_test_curves(repeated: Any, *, ax: Any = None,
                                title: str = "Repeated sweeps: intervals, not points"):
     """The smoothed curves of repeated sweeps, with each suggestion's interval shaded."""
@@ -117,6 +120,7 @@ def repeated_range_test_curves(repeated: Any, *, ax: Any = None,
     return fig
 
 
+@styled
 def slope_against_lr(lrs: np.ndarray, measured: np.ndarray,
                      predictions: Mapping[str, np.ndarray], *, ax: Any = None,
                      title: str = "Slope of the one-step loss"):
@@ -141,6 +145,7 @@ def slope_against_lr(lrs: np.ndarray, measured: np.ndarray,
     return fig
 
 
+@styled
 def sharpness_against_lanczos(lam_max: np.ndarray, rho_hat: np.ndarray, alignment: np.ndarray,
                               *, ax: Any = None, labels: Sequence[str] | None = None,
                               title: str = "ρ̂ from the slope vs λmax from Lanczos"):
@@ -164,6 +169,7 @@ def sharpness_against_lanczos(lam_max: np.ndarray, rho_hat: np.ndarray, alignmen
     return fig
 
 
+@styled
 def fast_ramp(steps_per_decade: np.ndarray, overshoot: Mapping[str, np.ndarray], *,
               return_point: float | None = None, ax: Any = None,
               title: str = "Where a sweep diverges, in units of 2/λmax"):
@@ -185,6 +191,7 @@ def fast_ramp(steps_per_decade: np.ndarray, overshoot: Mapping[str, np.ndarray],
     return fig
 
 
+@styled
 def ramp_amplitude(x: np.ndarray, scaled_log_amplitude: Mapping[str, np.ndarray],
                    continuum: np.ndarray, *, return_point: float | None = None, ax: Any = None,
                    title: str = "Crushed at 2/λ, regrown only at X₀/λ"):
@@ -208,6 +215,7 @@ def ramp_amplitude(x: np.ndarray, scaled_log_amplitude: Mapping[str, np.ndarray]
     return fig
 
 
+@styled
 def steepest_against_ramp(steps_per_decade: np.ndarray, steepest: np.ndarray,
                           predicted: np.ndarray, *, ax: Any = None,
                           title: str = "The steepest-slope suggestion follows the ramp"):

@@ -1,4 +1,4 @@
-"""Figures for learning-rate schedules: η(t) curves and their integrals."""
+"""Figures for learning-rate schedules: η(t) curves."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import axes_or_new
+from lrctl.plots import axes_or_new, styled
 
-#: Colours for named series (schedules), in order; shared with :mod:`lrctl.plots.dynamics` so a
+#: Colours for named series (schedules), in order; shared with :mod:`lrctl.plots.continual` so a
 #: schedule has the same colour in every figure of an analysis.
 SERIES_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#9d755d",
                   "#eeca3b", "#bab0ac", "#ff9da6")
 
 
+@styled
 def schedule_curves(schedules: Mapping[str, Any], horizon: float, *, ax: Any = None,
                     n_points: int = 1200, title: str = "Learning-rate schedules"):
     """η(t) of each schedule over [0, horizon], one line per name."""
@@ -29,29 +30,4 @@ def schedule_curves(schedules: Mapping[str, Any], horizon: float, *, ax: Any = N
     if title:
         ax.set_title(title)
     ax.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8.5)
-    return fig
-
-
-def integral_bars(names: list[str], lr_integral: np.ndarray, lr_squared_integral: np.ndarray,
-                  *, axes: Any = None, title: str = ""):
-    """Two bar panels: ∫η dt (plasticity budget) and ∫η² dt (forgetting budget) per schedule."""
-    from lrctl.plots import subplots
-
-    if axes is None:
-        fig, axes = subplots(1, 2, height=3.4)
-    else:
-        fig = axes[0].figure
-    y = np.arange(len(names))
-    axes[0].barh(y, lr_integral, color="#4c78a8")
-    axes[1].barh(y, lr_squared_integral, color="#e45756")
-    axes[0].set_yticks(y, names)
-    axes[1].set_yticks(y, [""] * len(names))
-    axes[0].set_xlabel("∫η dt (steps × lr)")
-    axes[1].set_xlabel("∫η² dt (steps × lr²)")
-    axes[0].set_title("plasticity budget ∫η")
-    axes[1].set_title("forgetting budget ∫η²")
-    for a in axes:
-        a.invert_yaxis()
-    if title:
-        fig.suptitle(title)
     return fig

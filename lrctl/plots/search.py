@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from lrctl._validation import check_finite
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, tidy_log_ticks
+from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled, tidy_log_ticks
 
 #: One colour per search design, used in every figure of the topic.
 DESIGN_COLOURS = {
@@ -27,6 +27,7 @@ def _colour(label: str, i: int) -> Any:
     return DESIGN_COLOURS.get(label, f"C{i}")
 
 
+@styled
 def hit_probability_vs_n(
     n: np.ndarray,
     probabilities: Mapping[str, np.ndarray],
@@ -61,6 +62,7 @@ def hit_probability_vs_n(
     return fig
 
 
+@styled
 def hit_probability_vs_position(
     centres: np.ndarray,
     probabilities: Mapping[str, np.ndarray],
@@ -89,6 +91,7 @@ def hit_probability_vs_position(
     return fig
 
 
+@styled
 def expected_samples_vs_position(
     centres: np.ndarray,
     expected: Mapping[str, np.ndarray],
@@ -119,6 +122,7 @@ def _model_to_value(y: np.ndarray, transform: str) -> np.ndarray:
     return np.exp(y) if transform == "log" else y
 
 
+@styled
 def posterior_snapshots(
     snapshots: Sequence[Any],
     *,
@@ -180,6 +184,7 @@ def posterior_snapshots(
     return fig
 
 
+@styled
 def convergence(
     evaluations: np.ndarray,
     gaps: Mapping[str, np.ndarray],
@@ -213,6 +218,7 @@ def convergence(
     return fig
 
 
+@styled
 def success_curves(
     evaluations: np.ndarray,
     measured: Mapping[str, np.ndarray],
@@ -240,6 +246,7 @@ def success_curves(
     return fig
 
 
+@styled
 def objective_curve(
     curve: Any,
     *,
@@ -274,6 +281,7 @@ def objective_curve(
     return fig
 
 
+@styled
 def ratio_vs_width(decades: np.ndarray, ratios: Mapping[str, np.ndarray], *, ax: Any = None,
                    title: str = ""):
     """Median evaluations of log-uniform random search over those of BO, against the width of

@@ -13,12 +13,22 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, subplots, tidy_log_ticks
+from lrctl.plots import (
+    MEASURED,
+    PREDICTED,
+    STABLE,
+    UNSTABLE,
+    axes_or_new,
+    styled,
+    subplots,
+    tidy_log_ticks,
+)
 
 _CYCLE = ("#1f3a5f", "#d95f02", "#7570b3", "#1b9e77", "#e7298a")
 _GREEN = ListedColormap([STABLE])
 
 
+@styled
 def stable_region(kp: np.ndarray, ki: np.ndarray, stable: np.ndarray, *, polygon: Any = None,
                   points: Mapping[str, np.ndarray] | None = None, ax: Any = None,
                   title: str = "", point_label: str = "simulated"):
@@ -76,6 +86,7 @@ def stable_region(kp: np.ndarray, ki: np.ndarray, stable: np.ndarray, *, polygon
     return fig
 
 
+@styled
 def pole_zero(maps: Mapping[str, Any], *, ax: Any = None, title: str = ""):
     """Closed-loop poles (×) and zeros (○) of several loops, with the unit circle.
 
@@ -101,6 +112,7 @@ def pole_zero(maps: Mapping[str, Any], *, ax: Any = None, title: str = ""):
     return fig
 
 
+@styled
 def responses(results: Mapping[str, Any], *, ax: Any = None, title: str = "",
               signal: str = "output", ylabel: str = "output y", predicted: Mapping[str, float] | None = None,
               reference: bool = True):
@@ -132,12 +144,13 @@ def responses(results: Mapping[str, Any], *, ax: Any = None, title: str = "",
     return fig
 
 
-def nyquist_margin(omega: np.ndarray, loop: np.ndarray, *, gain_margin: float,
+@styled
+def nyquist_margin(loop: np.ndarray, *, gain_margin: float,
                    other_gain_margin: float | None = None, other_label: str = "python-control",
                    ax: Any = None, title: str = ""):
     """Nyquist curve of L(e^(jω)) for ω ∈ (0, π] near −1, the crossing at z = −1 marked.
 
-    ``loop`` holds L(e^(jω)) on ``omega``; the crossing −1/GM is marked for lrctl's margin and,
+    ``loop`` holds L(e^(jω)) on a grid of ω in (0, π]; the crossing −1/GM is marked for lrctl's margin and,
     if given, for another tool's value.
     """
     fig, ax = axes_or_new(ax)
@@ -164,6 +177,7 @@ def nyquist_margin(omega: np.ndarray, loop: np.ndarray, *, gain_margin: float,
     return fig
 
 
+@styled
 def controlled_training(runs: Mapping[str, Any], *, axes: Sequence[Any] | None = None,
                         title: str = ""):
     """The real closed loop: η·λmax, the learning rate and the loss against optimizer steps.
@@ -178,7 +192,7 @@ def controlled_training(runs: Mapping[str, Any], *, axes: Sequence[Any] | None =
     setpoint = None
     for (label, run), color in zip(runs.items(), _CYCLE, strict=False):
         tag = " (diverged)" if run.diverged else ("" if run.setpoint is None else
-                                                  (" — settled" if run.settled() else " — did not settle"))
+                                                  (" — settled" if run.settled else " — did not settle"))
         ax_s.semilogy(run.measure_steps, run.normalized_sharpness, "-o", color=color, ms=2.5, lw=1.3,
                   label=f"{label}{tag}")
         ax_lr.semilogy(run.measure_steps, run.lr, "-", color=color, lw=1.4, label=label)

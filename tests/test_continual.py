@@ -1,4 +1,4 @@
-"""Tests for the stability–plasticity part of lrctl.dynamics: the ODE solver against the closed
+"""Tests for the lrctl.continual: the ODE solver against the closed
 forms, the Cauchy–Schwarz statement, the schedule comparison and Pareto frontier, the fits, the
 ranking-agreement measure, and the two-task training check."""
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import kendalltau
 
-from lrctl import dynamics as D
+from lrctl import continual as D
 from lrctl import schedules as S
 
 SCHEDULES = {
