@@ -63,7 +63,7 @@ ENFORCED_ELSEWHERE_LATER = frozenset(
      "plots.adaptive", "plots.curvature", "plots.diffusion", "plots.continual", "plots.cerebellar", "plots.federated",
      "plots.games", "plots.quadratic", "plots.rangetest", "plots.schedules", "plots.search",
      "plots.zdomain", "rangetest", "report", "schedules", "search", "training", "zdomain",
-     "jax"}
+     "jax", "torch"}
 )
 
 #: Seconds one call may take before it counts as a hang (class e).

@@ -138,8 +138,8 @@ def test_curvature_rangetest_adaptive_unchanged(logistic_pair):
     dense = np.linalg.eigvalsh(ref.hessian(theta))[-1]
     top = curvature.top_eigenvalue(curvature.hessian_operator(obj, theta), tol=1e-10)
     assert top.value == pytest.approx(dense, rel=1e-9)
-    rt_jax = rangetest.range_test(obj.loss, obj.grad, theta, lr_min=1e-3, lr_max=100.0, n_steps=40)
-    rt_np = rangetest.range_test(ref.loss, ref.grad, theta, lr_min=1e-3, lr_max=100.0, n_steps=40)
+    rt_jax = rangetest.range_test(obj, theta, lr_min=1e-3, lr_max=100.0, steps=40)
+    rt_np = rangetest.range_test(ref, theta, lr_min=1e-3, lr_max=100.0, steps=40)
     # the same sweep to round-off (which the last steps, at η ~ 80 near divergence, amplify)
     np.testing.assert_allclose(rt_jax.losses, rt_np.losses, rtol=1e-8)
     assert (rt_jax.diverged, rt_jax.diverged_at) == (rt_np.diverged, rt_np.diverged_at)

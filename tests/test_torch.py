@@ -743,7 +743,7 @@ def test_repeated_range_test_on_a_process_pool_matches_the_sequential_sweeps():
     loss_fn = torch.nn.CrossEntropyLoss()
     kw = {"lr_min": 1e-5, "lr_max": 10.0, "steps": 40}
     seq = repeated_range_test(net, opt, loss_fn, batches, seeds=[0, 1], **kw)
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork")) as ex:
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
         par = repeated_range_test(net, opt, loss_fn, batches, seeds=[0, 1], executor=ex, **kw)
     for a, b in zip(seq.sweeps, par.sweeps, strict=True):
         np.testing.assert_array_equal(a.losses, b.losses)

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 from lrctl import zdomain  # noqa: E402
 from lrctl.objectives import QuadraticObjective  # noqa: E402
+from lrctl.training import train_with_sharpness_control  # noqa: E402
 from lrctl.torch import LossRatioProbe, PIScheduler, SharpnessProbe  # noqa: E402
 from lrctl.zdomain import PIController  # noqa: E402
 
@@ -349,15 +350,15 @@ def test_loss_ratio_probe_closed_form():
 
 
 # ---------------------------------------------------------------------------------------
-# The closed loop: torch reproduces lrctl.zdomain's sharpness loop
+# The closed loop: torch reproduces lrctl.training's sharpness loop
 # ---------------------------------------------------------------------------------------
 
 
-def test_torch_loop_reproduces_the_zdomain_sharpness_loop():
+def test_torch_loop_reproduces_the_numpy_sharpness_loop():
     # L = ½ θᵀHθ with H = xᵀx = diag(4, 1): a linear layer on the rows of diag(2, 1).
     M, n = 2, 80
     obj = QuadraticObjective(np.diag([4.0, 1.0]))
-    ref = zdomain.train_with_sharpness_control(
+    ref = train_with_sharpness_control(
         obj, PIController(0.3, 0.3, setpoint=1.0, lr0=0.05, lr_min=1e-3, lr_max=1.0, dt=M), n,
         measure_every=M, theta0=np.array([1.0, 1.0]), lanczos_tol=1e-10)
     lin = torch.nn.Linear(2, 1, bias=False).double()
@@ -384,7 +385,7 @@ def test_torch_loop_reproduces_the_zdomain_sharpness_loop():
             loss_fn(lin(x), t).backward()
             opt.step()
     np.testing.assert_allclose(lrs[::M], ref.lr, rtol=1e-8)
-    assert ref.settled() and opt.param_groups[0]["lr"] == pytest.approx(0.25, rel=1e-6)
+    assert ref.settled and opt.param_groups[0]["lr"] == pytest.approx(0.25, rel=1e-6)
 
 
 # ---------------------------------------------------------------------------------------
