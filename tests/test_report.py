@@ -347,7 +347,7 @@ def test_docs_example_analysis_runs(tmp_path):
 
 
 def test_readme_example_runs():
-    (block,) = _python_blocks(ROOT / "README.md")
+    block, _torch_block = _python_blocks(ROOT / "README.md")
     proc = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -355,10 +355,20 @@ def test_readme_example_runs():
     assert lines[-1] == "eta < 2/lambda"
 
 
+def test_readme_torch_example_runs():
+    pytest.importorskip("torch")
+    _block, torch_block = _python_blocks(ROOT / "README.md")
+    proc = subprocess.run([sys.executable, "-c", torch_block], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    bound, suggestions = proc.stdout.split(" ", 1)
+    assert float(bound) > 0 and "steepest" in suggestions and "valley" in suggestions
+
+
 def test_readme_setup_commands():
     text = (ROOT / "README.md").read_text()
     blocks = [b.split("```", 1)[0].strip() for b in text.split("```bash\n")[1:]]
-    assert "pip install -e . && lrctl report" in blocks
+    assert "pip install -e '.[torch]' && lrctl report" in blocks
     assert "pip install -e '.[test]' && pytest" in blocks
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.rstrip().endswith("pip install -e '.[test]' && pytest")
