@@ -121,6 +121,15 @@ PLANTED = {
     "snapshot-ensembles": ("lrctl.adaptive.snapshot_ensemble",
                            _replaced_field("ensemble_accuracy", lambda a: a + 0.02),
                            "ensemble accuracy biased by +2 points"),
+    # The agreement claim compares stability_region's prediction with real training. With ki
+    # 25% too large, the three measured-settled quick-grid points just inside the edge
+    # 2kp + ki·M = 2 ((kp, ki·M) = (−0.575, 2.85), (0, 1.8), (0.575, 0.75); computed from the
+    # identified plant 1.014/(z − 0.034)) are predicted unstable: 22/25 = 88% < 90%.
+    "torch-pi-control": ("lrctl.zdomain.stability_region", _scaled_arg("ki", 1.25),
+                         "Jury test evaluated at ki 25% too large"),
+    "torch-range-test": ("lrctl.torch.hessian_eigenvalues",
+                         _replaced_field("values", lambda v: v * (1 + 1e-5)),
+                         "Lanczos eigenvalues of the network's Hessian biased by 1e-5 (relative)"),
     "weight-decay": ("lrctl.quadratic.equivalent_l2", _scaled_result(1.05),
                      "equivalent L2 strength 1.05·λ/η"),
 }
