@@ -66,6 +66,7 @@ OWN_HEADING = "Your analyses"
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,250}")
+_SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,250}\.py")  # a script or helper sent to Dask
 
 
 class Terminated(BaseException):
@@ -453,16 +454,18 @@ class _EventStream:
         pass
 
 
-def _run_on_worker(script_name: str, sources: dict[str, bytes], quick: bool, run_id: str,
-                   timeout: float | None, topic: str) -> dict[str, Any]:
+def _run_on_worker(script_name: str, sources: dict[str, bytes], origin: str, quick: bool,
+                   run_id: str, timeout: float | None, topic: str) -> dict[str, Any]:
     """One analysis on a Dask worker (the task's body).
 
     The script (and its ``_*.py`` helpers) is written to a scratch folder in the worker's
     local directory and run exactly as the local engine runs it (:class:`_Running`: its own
     session, the same environment rules from the worker's environment, output to a log file,
     the timeout and the process-group kill); what it left behind is stopped by its own run id.
-    Returns the raw result bytes (or the reason there are none), the log tail, every figure
-    file, the exit code and whether it timed out; the client validates them.
+    Returns the raw result bytes (or the reason there are none), the log tail (with the
+    scratch folder written as the script's folder on the client, ``origin``, so that a
+    traceback names the user's file), every figure file, the exit code and whether it timed
+    out; the client validates them.
     """
     import tempfile
 
@@ -487,7 +490,7 @@ def _run_on_worker(script_name: str, sources: dict[str, bytes], quick: bool, run
         src = scratch / "scripts"
         src.mkdir()
         for fname, data in sources.items():
-            if _FILE.fullmatch(fname) and fname.endswith(".py"):
+            if _SOURCE.fullmatch(fname):
                 (src / fname).write_bytes(data)
         for sub in ("figures", "_results", "_logs"):
             (scratch / sub).mkdir()
@@ -521,7 +524,8 @@ def _run_on_worker(script_name: str, sources: dict[str, bytes], quick: bool, run
                 path = Path(root, f)
                 if path.is_file() and not path.is_symlink():
                     figures[path.relative_to(r.figure_dir).as_posix()] = path.read_bytes()
-        return {"result": raw, "reason": reason, "log": r.log_tail(), "figures": figures,
+        log = r.log_tail().replace(str(src) + os.sep, origin.rstrip(os.sep) + os.sep)
+        return {"result": raw, "reason": reason, "log": log, "figures": figures,
                 "returncode": r.proc.returncode, "timed_out": timed_out,
                 "cancelled": cancelled, "seconds": round(time.monotonic() - r.t0, 2),
                 "worker": address}
@@ -555,9 +559,9 @@ class _DaskRun:
     def run(self, scripts: list[Path], done: Any) -> None:
         for script in scripts:
             f = self.client.submit(
-                _run_on_worker, script.name, _script_sources(script), self.quick, self.run_id,
-                self.timeout, self.topic, key=f"lrctl-report-{analysis_name(script)}-{self.run_id}",
-                pure=False)
+                _run_on_worker, script.name, _script_sources(script), str(script.parent),
+                self.quick, self.run_id, self.timeout, self.topic,
+                key=f"lrctl-report-{analysis_name(script)}-{self.run_id}", pure=False)
             self.futures[f] = script
         pending = dict(self.futures)
         next_events = 0.0
@@ -1258,6 +1262,7 @@ def build_report(
 
         with _sigterm_raises():
             if remote is not None:
+                pending = []  # every script is the cluster's
                 remote.run(scripts, done)
             while pending or running:
                 while pending and len(running) < jobs:
