@@ -536,26 +536,16 @@ def _sweep_for_seed(make_problem: Callable[[Any], tuple[Any, ...]], seed: Any,
 
 
 def _check_picklable(executor: Any, payload: tuple[Any, ...]) -> None:
-    """Refuse, before anything is submitted, a payload the executor cannot send to a worker.
+    """Refuse, before anything is submitted, what a process pool cannot send to its workers.
 
-    Threads share memory (nothing to check); Dask serializes with cloudpickle (lambdas and
-    closures work); anything else (a process pool) uses :mod:`pickle`.
+    Only :class:`concurrent.futures.ProcessPoolExecutor` is checked: it uses :mod:`pickle`,
+    which refuses lambdas and local functions. Threads share memory, Dask serializes with
+    cloudpickle (lambdas and closures work), and any other executor reports its own errors.
     """
     import concurrent.futures
     import pickle
 
-    if isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-        return
-    if type(executor).__module__.split(".")[0] == "distributed":
-        try:
-            import cloudpickle
-
-            cloudpickle.dumps(payload)
-        except ImportError:  # pragma: no cover - distributed depends on cloudpickle
-            return
-        except Exception as exc:
-            raise TypeError(f"with a Dask executor, make_problem, the seeds and the range-test "
-                            f"options must serialize with cloudpickle: {exc}") from exc
+    if not isinstance(executor, concurrent.futures.ProcessPoolExecutor):
         return
     try:
         pickle.dumps(payload)

@@ -158,6 +158,10 @@ def test_dask_by_address_and_from_the_command_line(tmp_path, capsys):
                                   dashboard_address=None) as cluster:
         code = cli.main(["report", "--analyses", str(analyses), "--out", str(tmp_path / "r"),
                          "--dask", cluster.scheduler_address, "--timeout", "60"])
+        closed = distributed.Client(cluster, set_as_default=False)
+        closed.close()
+        with pytest.raises(ValueError, match="Client is 'closed', not running"):
+            build_report(analyses, tmp_path / "r2", dask=closed)
     err = capsys.readouterr().err
     assert code == cli.EXIT_OK, err  # a skipped analysis is not a failure
     data = _json(tmp_path / "r")
