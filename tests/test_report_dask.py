@@ -188,6 +188,32 @@ def test_dask_worker_processes_over_tcp(tmp_path):
     assert a == b
 
 
+def test_a_lost_dask_task_fails_only_its_analysis(tmp_path, monkeypatch):
+    """A task Dask gives up on (worker died too often, lrctl missing on the worker...) fails
+    that analysis with Dask's reason; the others are reported as usual."""
+    distributed = pytest.importorskip("distributed")
+    analyses = _write(tmp_path / "analyses", {"helper_user.py": _HELPER_USER,
+                                              "_shared.py": "VALUE = 42\n",
+                                              "lost.py": _HELPER_USER})
+    real = _engine._run_on_worker
+
+    def flaky(script_name, *args):
+        if script_name == "lost.py":
+            raise RuntimeError("the worker running this task died")
+        return real(script_name, *args)
+
+    monkeypatch.setattr(_engine, "_run_on_worker", flaky)
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        rep = build_report(analyses, tmp_path / "r", stream=io.StringIO(), dask=client)
+    by_name = {a.name: a for a in rep.analyses}
+    assert by_name["helper-user"].status == "ok"
+    assert by_name["lost"].status == "failed"
+    assert by_name["lost"].error == ("the Dask task failed: RuntimeError: the worker running "
+                                     "this task died")
+
+
 class _InterruptOn(io.StringIO):
     """A progress stream that raises KeyboardInterrupt (as Ctrl-C would) at a given line."""
 
