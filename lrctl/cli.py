@@ -4,9 +4,11 @@
 figures, numbers, claims (with verdicts), checks and derivations, with the seed's claims
 table at the top.
 
-Exit codes: 0 every analysis ran (a claim that does not hold is a finding, shown with ✗, not a
-failure); 1 an analysis failed (exception, timeout, malformed result); 2 bad arguments (or an
-``--out`` folder lrctl refuses to replace); 130 interrupted with Ctrl-C; 143 stopped by SIGTERM.
+Exit codes: 0 every analysis ran or was skipped for a missing optional module (a claim that
+does not hold is a finding, shown with ✗, not a failure); 1 an analysis failed (exception,
+timeout, malformed result); 2 bad arguments (or an ``--out`` folder lrctl refuses to replace,
+or ``--dask`` without dask installed or without a reachable scheduler); 130 interrupted with
+Ctrl-C; 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from collections.abc import Sequence
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 _EPILOG = """exit codes:
-  0    every analysis ran (claims that do not hold are findings, not failures)
+  0    every analysis ran or was skipped (needs an optional module); claims that do
+       not hold are findings, not failures
   1    at least one analysis failed (exception, timeout, malformed result)
-  2    bad arguments, or an --out folder lrctl refuses to replace
+  2    bad arguments, an --out folder lrctl refuses to replace, or --dask without
+       dask installed or without a reachable scheduler
   130  interrupted (Ctrl-C); the previous report is left as it was
   143  stopped by SIGTERM; the previous report is left as it was
 """
@@ -81,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true",
                    help="the quick variant of every analysis: smaller grids, same claims; a "
                         "first look in a fraction of the time")
+    r.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run each analysis on the Dask cluster whose scheduler is at ADDRESS "
+                        "(e.g. tcp://10.0.0.5:8786), still in its own process on the worker; "
+                        "--jobs is then the cluster's (needs pip install 'lrctl[dask]')")
     r.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S",
                    help=f"seconds after which one analysis (its whole process group) is "
                         f"stopped and reported as failed (default: {DEFAULT_TIMEOUT:g}; "
@@ -118,8 +126,8 @@ def _report(args: argparse.Namespace) -> int:
 
     try:
         report = build_report(args.analyses, args.out, jobs=args.jobs, quick=args.quick,
-                              timeout=args.timeout)
-    except (ValueError, TypeError) as exc:
+                              timeout=args.timeout, dask=args.dask)
+    except (ValueError, TypeError, ModuleNotFoundError) as exc:
         print(f"lrctl report: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -523,11 +523,47 @@ def _medians(y: np.ndarray, w: int) -> np.ndarray:
     return np.nanmedian(sliding_window_view(padded, w), axis=1)
 
 
+def _sweep_for_seed(make_problem: Callable[[Any], tuple[Any, ...]], seed: Any,
+                    kwargs: dict[str, Any]) -> RangeTestResult:
+    """One sweep of :func:`repeated_range_test`: ``range_test`` on ``make_problem(seed)``
+    (runs where the executor puts it)."""
+    problem = make_problem(seed)
+    if not (isinstance(problem, tuple) and len(problem) in (2, 3)):
+        raise TypeError("make_problem(seed) must return a tuple (objective, theta0) or "
+                        "(objective, theta0, batches)")
+    batches = problem[2] if len(problem) == 3 else None
+    return range_test(problem[0], problem[1], batches=batches, **kwargs)
+
+
+def _check_picklable(executor: Any, payload: tuple[Any, ...]) -> None:
+    """Refuse, before anything is submitted, what a process pool cannot send to its workers.
+
+    Only :class:`concurrent.futures.ProcessPoolExecutor` is checked: it uses :mod:`pickle`,
+    which refuses lambdas and local functions. Threads share memory, Dask serializes with
+    cloudpickle (lambdas and closures work), and any other executor reports its own errors.
+    """
+    import concurrent.futures
+    import pickle
+
+    if not isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+        return
+    try:
+        pickle.dumps(payload)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise TypeError(
+            f"with {type(executor).__name__}, make_problem, the seeds and the range-test "
+            f"options must pickle (each sweep runs in another process): {exc}. A lambda or a "
+            "local function does not pickle: define make_problem at module level, or use a "
+            "ThreadPoolExecutor (no pickling) or Dask's client.get_executor(pure=False) "
+            "(cloudpickle sends lambdas and closures)") from exc
+
+
 def repeated_range_test(
     make_problem: Callable[[Any], tuple[Any, ...]],
     seeds: Sequence[Any],
     *,
     agreement: float = 2.0,
+    executor: Any = None,
     **kwargs: Any,
 ) -> RepeatedRangeTest:
     r"""Range tests repeated over seeds; each suggestion becomes an interval.
@@ -539,12 +575,27 @@ def repeated_range_test(
     high/low <= ``agreement`` (> 1). When the sweeps disagree by more, the honest answer is
     the interval.
 
+    ``executor``: a :class:`concurrent.futures.Executor` (a ``ThreadPoolExecutor``, a
+    ``ProcessPoolExecutor``, or Dask's ``client.get_executor(pure=False)``). Each sweep
+    (``make_problem(seed)`` and its range test) is then submitted as one task, and the result
+    is the same as without an executor: a sweep depends only on its seed. A process pool
+    pickles ``make_problem``, so it must be defined at module level (a lambda gets a
+    ``TypeError`` before anything runs); threads need no pickling and Dask sends lambdas and
+    closures with cloudpickle.
+
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 4.0]))
     >>> rep = repeated_range_test(lambda s: (q, np.random.default_rng(s).normal(size=2)),
     ...                           seeds=[0, 1, 2], lr_min=1e-3, lr_max=10.0, steps=60)
     >>> len(rep.sweeps), sorted(rep.intervals)
     (3, ['min_over_10', 'steepest', 'valley'])
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(2) as pool:
+    ...     rep2 = repeated_range_test(lambda s: (q, np.random.default_rng(s).normal(size=2)),
+    ...                                seeds=[0, 1, 2], lr_min=1e-3, lr_max=10.0, steps=60,
+    ...                                executor=pool)
+    >>> all(np.array_equal(a.losses, b.losses) for a, b in zip(rep.sweeps, rep2.sweeps))
+    True
     """
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__"):
         raise TypeError(f"seeds must be a sequence, got {type(seeds).__name__}")
@@ -553,14 +604,25 @@ def repeated_range_test(
     agree = check_scalar("agreement", agreement)
     if not agree > 1.0:
         raise ValueError(f"agreement must be a factor > 1, got {agreement!r}")
-    sweeps = []
-    for seed in seeds:
-        problem = make_problem(seed)
-        if not (isinstance(problem, tuple) and len(problem) in (2, 3)):
-            raise TypeError("make_problem(seed) must return a tuple (objective, theta0) or "
-                            "(objective, theta0, batches)")
-        batches = problem[2] if len(problem) == 3 else None
-        sweeps.append(range_test(problem[0], problem[1], batches=batches, **kwargs))
+    if not callable(make_problem):
+        raise TypeError(f"make_problem must be a callable seed -> (objective, theta0[, batches]), "
+                        f"got {type(make_problem).__name__}")
+    seeds = list(seeds)
+    if executor is None:
+        sweeps = [_sweep_for_seed(make_problem, seed, kwargs) for seed in seeds]
+    else:
+        if not callable(getattr(executor, "submit", None)):
+            raise TypeError(f"executor must be a concurrent.futures.Executor (with submit), "
+                            f"got {type(executor).__name__}")
+        _check_picklable(executor, (make_problem, seeds, kwargs))
+        futures = [executor.submit(_sweep_for_seed, make_problem, seed, kwargs)
+                   for seed in seeds]
+        try:
+            sweeps = [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
     intervals = {}
     for kind in _SUGGESTION_KINDS:
         vals = np.array([v for s in sweeps if (v := getattr(s.suggestions, kind)) is not None])

@@ -422,3 +422,79 @@ def test_bad_input_is_refused_with_clear_errors():
         quadratic_sweep_log_excess(np.diag([1.0, 0.0]), [0.0, 1.0], [0.1])
     with pytest.raises(ValueError, match="window"):
         divergence_index([1.0], 1.0, window=0)
+
+
+# ---------------------------------------------------------------------------------------
+# repeated_range_test on an executor: one sweep per seed, the same result as sequentially
+
+
+def _seeded_minibatch_problem(seed):
+    """Module level so that a spawned process pool can unpickle it: a start and a
+    mini-batch order (noisy copies of one quadratic) drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    batches = [QuadraticObjective(np.diag(rng.uniform(0.5, 2.0, size=3)))
+               for _ in range(8)]
+    return QuadraticObjective(np.diag([0.5, 1.0, 2.0])), rng.normal(size=3), itertools.cycle(batches)
+
+
+_EXEC_KW = {"lr_min": 1e-3, "lr_max": 30.0, "steps": 60}
+
+
+def _assert_same_sweeps(a, b):
+    assert len(a.sweeps) == len(b.sweeps)
+    for x, y in zip(a.sweeps, b.sweeps, strict=True):
+        np.testing.assert_array_equal(x.losses, y.losses)
+        np.testing.assert_array_equal(x.lrs, y.lrs)
+        assert x.suggestions.as_dict() == y.suggestions.as_dict()
+    assert sorted(a.intervals) == sorted(b.intervals)
+    for k in a.intervals:
+        np.testing.assert_array_equal(a.intervals[k].values, b.intervals[k].values)
+        assert a.intervals[k].point == b.intervals[k].point
+
+
+def test_repeated_range_test_on_threads_and_a_spawned_process_pool():
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    seeds = [3, 1, 4]
+    seq = repeated_range_test(_seeded_minibatch_problem, seeds, **_EXEC_KW)
+    # the seeds matter (otherwise "identical" would prove nothing)
+    assert not np.array_equal(seq.sweeps[0].losses[:20], seq.sweeps[1].losses[:20])
+    with ThreadPoolExecutor(2) as pool:
+        _assert_same_sweeps(seq, repeated_range_test(_seeded_minibatch_problem, seeds,
+                                                     executor=pool, **_EXEC_KW))
+        # threads need no pickling: a lambda is fine
+        _assert_same_sweeps(seq, repeated_range_test(
+            lambda s: _seeded_minibatch_problem(s), seeds, executor=pool, **_EXEC_KW))
+    with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as pool:
+        _assert_same_sweeps(seq, repeated_range_test(_seeded_minibatch_problem, seeds,
+                                                     executor=pool, **_EXEC_KW))
+        with pytest.raises(TypeError, match=r"must pickle.*ThreadPoolExecutor.*Dask"):
+            repeated_range_test(lambda s: _seeded_minibatch_problem(s), seeds, executor=pool,
+                                **_EXEC_KW)
+
+
+def test_repeated_range_test_on_a_dask_local_cluster():
+    distributed = pytest.importorskip("distributed")
+
+    seeds = [0, 1, 2]
+    seq = repeated_range_test(_seeded_minibatch_problem, seeds, **_EXEC_KW)
+    offset = 0  # a closure (cloudpickle sends it)
+    with distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        ex = client.get_executor(pure=False)
+        par = repeated_range_test(lambda s: _seeded_minibatch_problem(s + offset), seeds,
+                                  executor=ex, **_EXEC_KW)
+    _assert_same_sweeps(seq, par)
+
+
+def test_repeated_range_test_executor_errors():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with pytest.raises(TypeError, match=r"executor must be a concurrent\.futures\.Executor"):
+        repeated_range_test(_seeded_minibatch_problem, [0, 1], executor=object(), **_EXEC_KW)
+    with pytest.raises(TypeError, match="make_problem must be a callable"):
+        repeated_range_test(None, [0, 1], **_EXEC_KW)
+    with ThreadPoolExecutor(2) as pool, pytest.raises(TypeError, match="must return a tuple"):
+        repeated_range_test(lambda s: 1.0, [0, 1], executor=pool, **_EXEC_KW)

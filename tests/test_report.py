@@ -110,7 +110,7 @@ def test_report_json_shape(built):
     assert set(data) == {"provenance", "seed_claims", "analyses", "quick"}
     for a in data["analyses"]:
         assert set(a) == {"name", "title", "status", "figures", "vector_figures", "numbers",
-                          "claims", "checks", "script", "error"}
+                          "claims", "checks", "script", "error", "skip_reason"}
         assert a["status"] in ("ok", "failed")
     good = next(a for a in data["analyses"] if a["name"] == "good-one")
     assert good["status"] == "ok" and good["script"] == "good_one.py"

@@ -11,6 +11,8 @@ PROGRESS_PREFIX = "[lrctl-progress] "
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
+# An analysis whose script declared a missing optional module (``an.requires``): not a failure.
+STATUS_SKIPPED = "skipped"
 
 # The file by which lrctl recognizes a folder it wrote (a report, or the temporary folder of
 # a run). It lists the files lrctl wrote there; --out replaces only such a folder.

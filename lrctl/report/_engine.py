@@ -48,6 +48,7 @@ from lrctl.report._constants import (
     PROGRESS_PREFIX,
     STATUS_FAILED,
     STATUS_OK,
+    STATUS_SKIPPED,
 )
 from lrctl.report._html import render_html
 from lrctl.report._script import analysis_name
@@ -65,6 +66,7 @@ OWN_HEADING = "Your analyses"
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,250}")
+_SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,250}\.py")  # a script or helper sent to Dask
 
 
 class Terminated(BaseException):
@@ -93,6 +95,7 @@ class AnalysisResult:
     derivations: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
+    skip_reason: str = ""
     log: str = ""
 
     @property
@@ -120,6 +123,7 @@ class AnalysisResult:
             "checks": [_public_claim(c) for c in self.checks],
             "script": self.script,
             "error": self.error,
+            "skip_reason": self.skip_reason,
         }
 
 
@@ -140,8 +144,9 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """Every analysis ran (a claim that does not hold is a finding, not a failure)."""
-        return all(a.status == STATUS_OK for a in self.analyses)
+        """No analysis failed: each ran or was skipped for a missing optional module (a claim
+        that does not hold is a finding, not a failure)."""
+        return all(a.status in (STATUS_OK, STATUS_SKIPPED) for a in self.analyses)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -376,6 +381,252 @@ def _child_env(quick: bool, jobs: int, run_id: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------
+# The Dask engine: each analysis is one task; the worker runs the same process launch
+
+
+#: Seconds to wait for the first worker of a cluster that has none yet.
+DASK_WORKER_WAIT = 30.0
+#: Seconds to wait for a scheduler address to answer.
+DASK_CONNECT_TIMEOUT = 15.0
+_DASK_HINT = "pip install 'lrctl[dask]'"
+
+
+def _dask_client(dask: Any) -> tuple[Any, bool]:
+    """(client, whether lrctl opened it) for ``build_report(dask=...)``; (None, False) for
+    ``None``. An address is connected to here, before any script runs."""
+    if dask is None:
+        return None, False
+    if isinstance(dask, bool) or not (isinstance(dask, str) or hasattr(dask, "submit")):
+        raise TypeError(f"dask must be a scheduler address (a str such as 'tcp://host:8786') or "
+                        f"a distributed.Client, got {type(dask).__name__}: {dask!r:.80}")
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            f"running the report on Dask (dask=..., --dask) needs dask.distributed, which is "
+            f"not installed: {_DASK_HINT}") from exc
+    if isinstance(dask, distributed.Client):
+        if dask.status not in ("running", "newly-created"):
+            raise ValueError(f"dask: the distributed.Client is {dask.status!r}, not running")
+        return dask, False
+    if not isinstance(dask, str) or not dask.strip():
+        raise TypeError(f"dask must be a scheduler address (a non-empty str such as "
+                        f"'tcp://host:8786') or a distributed.Client, got {dask!r:.80}")
+    try:
+        client = distributed.Client(dask.strip(), timeout=DASK_CONNECT_TIMEOUT,
+                                    set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ValueError(f"dask: could not connect to a Dask scheduler at {dask!r}: {exc}") from exc
+    return client, True
+
+
+def _script_sources(script: Path) -> dict[str, bytes]:
+    """What a worker needs to run ``script``: its text and the helper modules beside it
+    (``_*.py``), by file name."""
+    files = {script.name: script.read_bytes()}
+    for helper in sorted(script.parent.glob("_*.py")):
+        if helper.is_file() and helper.name != script.name:
+            files[helper.name] = helper.read_bytes()
+    return files
+
+
+class _EventStream:
+    """A text stream on a Dask worker whose lines go to the client as events of ``topic``
+    (what :meth:`_Running.pump_progress` prints there)."""
+
+    def __init__(self, worker: Any, topic: str, name: str) -> None:
+        self.worker, self.topic, self.name = worker, topic, name
+        self.seq = 0
+        self._buf = ""
+
+    def write(self, text: str) -> int:
+        self._buf += text
+        *lines, self._buf = self._buf.split("\n")
+        for line in lines:
+            self.seq += 1
+            if self.worker is not None:
+                with contextlib.suppress(Exception):
+                    self.worker.log_event(self.topic, {"name": self.name, "seq": self.seq,
+                                                       "line": line[:2000]})
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _run_on_worker(script_name: str, sources: dict[str, bytes], origin: str, quick: bool,
+                   run_id: str, timeout: float | None, topic: str) -> dict[str, Any]:
+    """One analysis on a Dask worker (the task's body).
+
+    The script (and its ``_*.py`` helpers) is written to a scratch folder in the worker's
+    local directory and run exactly as the local engine runs it (:class:`_Running`: its own
+    session, the same environment rules from the worker's environment, output to a log file,
+    the timeout and the process-group kill); what it left behind is stopped by its own run id.
+    Returns the raw result bytes (or the reason there are none), the log tail (with the
+    scratch folder written as the script's folder on the client, ``origin``, so that a
+    traceback names the user's file), every figure file, the exit code and whether it timed
+    out; the client validates them.
+    """
+    import tempfile
+
+    worker = None
+    base, nthreads, address = None, 1, "a Dask worker"
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        base, nthreads, address = worker.local_directory, worker.state.nthreads, worker.address
+    except (ImportError, ValueError, AttributeError):  # pragma: no cover - outside a worker
+        pass
+    name = analysis_name(script_name)
+    cancel = None
+    with contextlib.suppress(Exception):
+        from distributed import Event
+
+        cancel = Event(f"lrctl-report-cancel-{run_id}")
+    scratch = Path(tempfile.mkdtemp(prefix=f"lrctl-report-{name}-", dir=base))
+    own_run = f"{run_id}.{name}"
+    try:
+        src = scratch / "scripts"
+        src.mkdir()
+        for fname, data in sources.items():
+            if _SOURCE.fullmatch(fname):
+                (src / fname).write_bytes(data)
+        for sub in ("figures", "_results", "_logs"):
+            (scratch / sub).mkdir()
+        stream = _EventStream(worker, topic, name)
+        r = _Running(src / script_name, scratch, _child_env(quick, nthreads, own_run), timeout,
+                     stream)
+        stream.write(f"  ...   {name} started on {address}\n")
+        timed_out = cancelled = False
+        next_cancel_check = time.monotonic() + 0.5
+        try:
+            while True:
+                time.sleep(0.05)
+                r.pump_progress()
+                timed_out = r.timed_out()
+                if cancel is not None and time.monotonic() > next_cancel_check:
+                    next_cancel_check = time.monotonic() + 0.5
+                    with contextlib.suppress(Exception):
+                        cancelled = cancel.is_set()
+                if timed_out or cancelled:
+                    r.kill()
+                    break
+                if r.proc.poll() is not None:
+                    break
+        finally:
+            r.finish()
+            _kill_run_processes(own_run)
+        raw, reason = _result_bytes(r.result_file)
+        figures = {}
+        for root, _dirs, files in os.walk(r.figure_dir):
+            for f in files:
+                path = Path(root, f)
+                if path.is_file() and not path.is_symlink():
+                    figures[path.relative_to(r.figure_dir).as_posix()] = path.read_bytes()
+        log = r.log_tail().replace(str(src) + os.sep, origin.rstrip(os.sep) + os.sep)
+        return {"result": raw, "reason": reason, "log": log, "figures": figures,
+                "returncode": r.proc.returncode, "timed_out": timed_out,
+                "cancelled": cancelled, "seconds": round(time.monotonic() - r.t0, 2),
+                "worker": address}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class _DaskRun:
+    """The client side of a report on Dask: submit one task per script, stream the workers'
+    progress lines, and turn each returned result into an :class:`AnalysisResult` through the
+    same validation as a local run."""
+
+    def __init__(self, client: Any, workdir: Path, quick: bool, timeout: float | None,
+                 run_id: str, stream: TextIO) -> None:
+        self.client, self.workdir, self.quick, self.timeout = client, workdir, quick, timeout
+        self.run_id, self.stream = run_id, stream
+        self.topic = f"lrctl-report-{run_id}"
+        self.futures: dict[Any, Path] = {}
+        self._printed: dict[str, int] = {}
+        try:
+            client.wait_for_workers(1, timeout=DASK_WORKER_WAIT)
+        except (TimeoutError, OSError) as exc:
+            raise ValueError(f"dask: the cluster at {client.scheduler.address} has no worker "
+                             f"after {DASK_WORKER_WAIT:g} s: {exc}") from exc
+        info = client.scheduler_info()
+        workers = info.get("workers", {})
+        self.scheduler = str(client.scheduler.address)
+        self.workers = len(workers)
+        self.threads = max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+    def run(self, scripts: list[Path], done: Any) -> None:
+        for script in scripts:
+            f = self.client.submit(
+                _run_on_worker, script.name, _script_sources(script), str(script.parent),
+                self.quick, self.run_id, self.timeout, self.topic,
+                key=f"lrctl-report-{analysis_name(script)}-{self.run_id}", pure=False)
+            self.futures[f] = script
+        pending = dict(self.futures)
+        next_events = 0.0
+        while pending:
+            time.sleep(0.05)
+            finished = [f for f in pending if f.done()]
+            if finished or time.monotonic() > next_events:
+                self._print_events()
+                next_events = time.monotonic() + 0.25
+            for f in finished:
+                script = pending.pop(f)
+                res, secs = self._collect(f, script)
+                done(res, secs)
+
+    def _print_events(self) -> None:
+        try:
+            events = self.client.get_events(self.topic)
+        except Exception:  # progress lines are best effort; results do not depend on them
+            return
+        for _t, msg in events:
+            if not isinstance(msg, dict):
+                continue
+            name, seq = msg.get("name"), msg.get("seq")
+            if not isinstance(seq, int) or seq <= self._printed.get(name, 0):
+                continue
+            self._printed[name] = seq
+            print(str(msg.get("line", "")), file=self.stream, flush=True)
+
+    def _collect(self, future: Any, script: Path) -> tuple[AnalysisResult, float]:
+        name = analysis_name(script)
+        try:
+            out = future.result()
+        except Exception as exc:
+            res = AnalysisResult(name=name, script=script.name, status=STATUS_FAILED, title=name,
+                                 error=f"the Dask task failed: {type(exc).__name__}: {exc}")
+            return res, 0.0
+        figure_dir = self.workdir / "figures" / name
+        figure_dir.mkdir(parents=True, exist_ok=True)
+        for rel, data in out["figures"].items():
+            parts = rel.split("/")
+            if all(_FILE.fullmatch(p) for p in parts):
+                target = figure_dir.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        if out["result"] is None:
+            parsed: tuple[dict[str, Any] | None, str] = (None, out["reason"])
+        else:
+            parsed = _parse_result(out["result"], name, figure_dir)
+        res = _outcome(name, script.name, parsed, out["log"], out["returncode"],
+                       out["timed_out"], self.timeout)
+        if out.get("cancelled"):
+            res.status, res.error = STATUS_FAILED, "cancelled on the Dask worker"
+        return res, float(out["seconds"])
+
+    def cancel(self) -> None:
+        """Stop the run's analyses on the workers (Ctrl-C, SIGTERM, an error here)."""
+        with contextlib.suppress(Exception):
+            from distributed import Event
+
+            Event(f"lrctl-report-cancel-{self.run_id}", client=self.client).set()
+        with contextlib.suppress(Exception):
+            self.client.cancel(list(self.futures))
+
+
+# ---------------------------------------------------------------------------------------
 # Validation of a result file
 
 
@@ -448,6 +699,13 @@ def _validate(data: Any, name: str, figure_dir: Path) -> dict[str, Any]:
           "records only its own analysis)")
     res: dict[str, Any] = {"title": _text(data, "title", "result") or name,
                            "summary": _text(data, "summary", "result", required=False)}
+    status = data.get("status", STATUS_OK)
+    _want(status in (STATUS_OK, STATUS_SKIPPED),
+          f"field 'status' must be {STATUS_OK!r} or {STATUS_SKIPPED!r}, got {status!r:.40}")
+    res["status"] = status
+    res["skip_reason"] = _text(data, "skip_reason", "result", required=status == STATUS_SKIPPED)
+    _want(status != STATUS_SKIPPED or bool(res["skip_reason"].strip()),
+          "a skipped result needs a non-empty 'skip_reason'")
 
     figs = data.get("figures", [])
     _want(isinstance(figs, list), "field 'figures' must be a list")
@@ -528,8 +786,8 @@ def _validate(data: Any, name: str, figure_dir: Path) -> dict[str, Any]:
     return res
 
 
-def _read_result(path: Path, name: str, figure_dir: Path) -> tuple[dict[str, Any] | None, str]:
-    """(validated result, "") or (None, reason)."""
+def _result_bytes(path: Path) -> tuple[bytes | None, str]:
+    """(the result file's bytes, "") or (None, reason): missing, unreadable or too large."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -542,7 +800,17 @@ def _read_result(path: Path, name: str, figure_dir: Path) -> tuple[dict[str, Any
                       "a report reads")
     try:
         with open(path, "rb") as fh:
-            raw = fh.read(MAX_RESULT_BYTES + 1)
+            return fh.read(MAX_RESULT_BYTES + 1), ""
+    except OSError as exc:
+        return None, f"could not read the result file: {exc}"
+
+
+def _parse_result(raw: bytes, name: str, figure_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """(validated result, "") or (None, reason), from a result file's bytes."""
+    if len(raw) > MAX_RESULT_BYTES:
+        return None, (f"the result file has more than the {MAX_RESULT_BYTES:,} bytes a report "
+                      "reads")
+    try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         return _validate(data, name, figure_dir), ""
     except _Malformed as exc:
@@ -551,26 +819,43 @@ def _read_result(path: Path, name: str, figure_dir: Path) -> tuple[dict[str, Any
         return None, f"the result file is not JSON: {exc}"
 
 
+def _read_result(path: Path, name: str, figure_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """(validated result, "") or (None, reason)."""
+    raw, reason = _result_bytes(path)
+    if raw is None:
+        return None, reason
+    return _parse_result(raw, name, figure_dir)
+
+
 def _collect(r: _Running, timed_out: bool, scripts_label: str) -> tuple[AnalysisResult, float]:
     seconds = round(time.monotonic() - r.t0, 2)
-    log = r.log_tail()
-    res = AnalysisResult(name=r.name, script=scripts_label, status=STATUS_OK, title=r.name,
-                         log=log)
-    data, reason = _read_result(r.result_file, r.name, r.figure_dir)
+    res = _outcome(r.name, scripts_label, _read_result(r.result_file, r.name, r.figure_dir),
+                   r.log_tail(), r.proc.returncode, timed_out, r.timeout)
+    return res, seconds
+
+
+def _outcome(name: str, script_label: str, parsed: tuple[dict[str, Any] | None, str], log: str,
+             returncode: int | None, timed_out: bool, timeout: float | None) -> AnalysisResult:
+    """One analysis's result from what its process left: the validated result (or the reason
+    it is missing or malformed), the log tail, the exit code and whether it timed out. The
+    local engine and the Dask engine both end here."""
+    data, reason = parsed
+    res = AnalysisResult(name=name, script=script_label, status=STATUS_OK, title=name, log=log)
     if data is not None:
         for k, v in data.items():
             setattr(res, k, v)
-    rc = r.proc.returncode
     if timed_out:
-        res.status, res.error = STATUS_FAILED, f"timed out after {r.timeout:g} s (process group killed)"
-    elif rc != 0:
+        res.status, res.error = STATUS_FAILED, f"timed out after {timeout:g} s (process group killed)"
+    elif returncode != 0:
         res.status = STATUS_FAILED
-        res.error = _last_traceback(log) or f"exited with code {rc}"
+        res.error = _last_traceback(log) or f"exited with code {returncode}"
         if data is None and "finished without recording" not in reason:
             res.error += f"\n[lrctl] {reason}"
     elif data is None:
         res.status, res.error = STATUS_FAILED, reason
-    return res, seconds
+    if res.status == STATUS_FAILED:
+        res.skip_reason = ""
+    return res
 
 
 # ---------------------------------------------------------------------------------------
@@ -609,7 +894,9 @@ def _seed_rows(results: list[AnalysisResult]) -> list[dict[str, Any]]:
                        evidence="; ".join(
                            f"{c['text']} ({'holds' if c['holds'] else 'does not hold'})"
                            + (f": {c['evidence']}" if c["evidence"] else "") for c in deciding))
-            if a.status != STATUS_OK:
+            if a.status == STATUS_SKIPPED:
+                row["evidence"] = f"analysis {a.name!r} was skipped: {a.skip_reason}"
+            elif a.status != STATUS_OK:
                 row["evidence"] = f"analysis {a.name!r} failed, so its claims decide nothing"
             else:
                 try:
@@ -871,6 +1158,7 @@ def build_report(
     quick: bool = False,
     timeout: float | None = DEFAULT_TIMEOUT,
     stream: TextIO | None = None,
+    dask: Any = None,
 ) -> Report:
     """Run analysis scripts and write the report to ``out``.
 
@@ -891,6 +1179,13 @@ def build_report(
         as failed (default 1800; ``0`` or ``None``: no timeout).
     stream
         A text stream for the progress lines (default ``None``: standard error).
+    dask
+        Run the analyses on a Dask cluster instead of local processes: a scheduler address
+        (``"tcp://host:8786"``) or a ``distributed.Client``. Each analysis is one task; the
+        worker runs the script in its own process group in a scratch folder, with the same
+        environment, timeout and kill as locally, and sends back the result file, the log
+        tail and the figures, which are validated here as a local run's. ``jobs`` is then the
+        cluster's: every worker thread runs one analysis. Needs ``pip install 'lrctl[dask]'``.
 
     Returns
     -------
@@ -928,6 +1223,7 @@ def build_report(
     _clean_stale(out_path)
     _check_replaceable(out_path)
 
+    client, own_client = _dask_client(dask)
     pid = os.getpid()
     run_id = uuid.uuid4().hex
     workdir = _temp_name(out_path, pid)
@@ -935,6 +1231,7 @@ def build_report(
         _remove_owned(workdir)
     pending = list(scripts)
     running: list[_Running] = []
+    remote: _DaskRun | None = None
     results: dict[str, AnalysisResult] = {}
     seconds: dict[str, float] = {}
     n = len(scripts)
@@ -944,11 +1241,29 @@ def build_report(
         _write_marker(workdir, pid=pid, pid_start=_pid_start_time(pid), run_id=run_id, files=[])
         for sub in ("figures", "_results", "_logs"):
             (workdir / sub).mkdir()
+        if client is not None:
+            remote = _DaskRun(client, workdir, quick, timeout, run_id, stream)
+            jobs = remote.threads
         provenance = _provenance(quick, jobs, timeout)
+        if remote is not None:
+            provenance["dask"] = remote.scheduler
+            provenance["dask_workers"] = remote.workers
         env = _child_env(quick, jobs, run_id)
-        print(f"lrctl report: {n} analyses, {min(jobs, n)} at a time"
+        where = f" on the Dask cluster at {remote.scheduler} ({remote.workers} workers)" \
+            if remote is not None else ""
+        print(f"lrctl report: {n} analyses, {min(jobs, n)} at a time{where}"
               f"{' (quick)' if quick else ''}", file=stream, flush=True)
+
+        def done(res: AnalysisResult, secs: float) -> None:
+            res.seconds = secs
+            results[res.name] = res
+            seconds[res.name] = secs
+            _print_done(res, secs, len(results), n, stream)
+
         with _sigterm_raises():
+            if remote is not None:
+                pending = []  # every script is the cluster's
+                remote.run(scripts, done)
             while pending or running:
                 while pending and len(running) < jobs:
                     r = _Running(pending.pop(0), workdir, env, timeout, stream)
@@ -964,10 +1279,7 @@ def build_report(
                         r.finish()
                         res, secs = _collect(r, to, r.script.name)
                         running.remove(r)
-                        res.seconds = secs
-                        results[res.name] = res
-                        seconds[res.name] = secs
-                        _print_done(res, secs, len(results), n, stream)
+                        done(res, secs)
             # anything an analysis started that left its process group (setsid, daemons)
             _kill_run_processes(run_id)
             ordered = sorted(results.values(), key=lambda a: a.heading_key)
@@ -991,6 +1303,9 @@ def build_report(
             r.kill()
             with contextlib.suppress(Exception):
                 r.finish()
+        if remote is not None:
+            with contextlib.suppress(Exception):
+                remote.cancel()
         with contextlib.suppress(Exception):
             _kill_run_processes(run_id)
         if workdir.exists():
@@ -1000,11 +1315,19 @@ def build_report(
             with contextlib.suppress(OSError):
                 old.rename(out_path)
         raise
+    finally:
+        if own_client and client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
     _print_summary(report, stream)
     return report
 
 
 def _print_done(res: AnalysisResult, secs: float, i: int, n: int, stream: TextIO) -> None:
+    if res.status == STATUS_SKIPPED:
+        print(f"  [{i:>2}/{n}] skip {res.name}  {secs:.1f} s  ({res.skip_reason})",
+              file=stream, flush=True)
+        return
     mark = "ok  " if res.status == STATUS_OK else "FAIL"
     held = sum(c["holds"] for c in res.claims)
     print(f"  [{i:>2}/{n}] {mark} {res.name}  {secs:.1f} s  ({len(res.figures)} figures, "
@@ -1016,13 +1339,15 @@ def _print_done(res: AnalysisResult, secs: float, i: int, n: int, stream: TextIO
 
 def _print_summary(report: Report, stream: TextIO) -> None:
     ran = [a for a in report.analyses if a.status == STATUS_OK]
-    failed = [a.name for a in report.analyses if a.status != STATUS_OK]
+    skipped = [a.name for a in report.analyses if a.status == STATUS_SKIPPED]
+    failed = [a.name for a in report.analyses if a.status == STATUS_FAILED]
     hold = sum(c["holds"] for a in ran for c in a.claims)
     findings = sum(not c["holds"] for a in ran for c in a.claims)
     print(
         f"lrctl report: wrote {report.out / 'index.html'} in "
         f"{report.provenance.get('seconds_total', 0):.1f} s; {len(ran)}/{len(report.analyses)} "
         f"analyses ran; {hold} claims hold, {findings} do not (findings)"
+        + (f"; skipped: {', '.join(skipped)}" if skipped else "")
         + (f"; FAILED: {', '.join(failed)}" if failed else ""),
         file=stream, flush=True)
 

@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from lrctl.report._constants import STATUS_OK
+from lrctl.report._constants import STATUS_FAILED, STATUS_OK, STATUS_SKIPPED
 
 if TYPE_CHECKING:  # pragma: no cover
     from lrctl.report._engine import AnalysisResult, Report
@@ -165,7 +165,8 @@ section.analysis h3{margin:.1em 0 .2em;font-size:1.2em} h4{margin:1em 0 .3em}
 .meta{font-family:ui-monospace,monospace;color:#5b6875;font-size:.82em}
 .top{float:right;font-size:.8em;color:#5b6875}
 .badge{font-size:.75em;padding:.12em .5em;border-radius:3px;margin-left:.5em;vertical-align:middle;color:#fff}
-.ok{background:#2e7d32} .failed{background:#b3261e}
+.ok{background:#2e7d32} .failed{background:#b3261e} .skipped{background:#6b7785}
+p.skip{background:#eef1f4;border-left:3px solid #6b7785;padding:.4em .8em}
 ul.claims{list-style:none;padding-left:0;margin:.3em 0} ul.claims li{margin:.35em 0;padding:.3em .5em;border-radius:4px}
 ul.claims li:target{background:#fff7d6}
 .mark{display:inline-block;width:1.4em;font-weight:bold} .holds{color:#2e7d32} .fails{color:#b3261e} .partly{color:#a05a00} .untested{color:#5b6875}
@@ -228,9 +229,12 @@ def render_html(report: Report) -> str:
     n_find = sum(not c["holds"] for a in ran for c in a.claims)
     n_checks = sum(len(a.checks) for a in ran)
     n_checks_ok = sum(c["holds"] for a in ran for c in a.checks)
-    failed = [a for a in report.analyses if a.status != STATUS_OK]
+    failed = [a for a in report.analyses if a.status == STATUS_FAILED]
+    skipped = [a for a in report.analyses if a.status == STATUS_SKIPPED]
     headline = (
-        f"{len(ran)} of {len(report.analyses)} analyses ran · {n_hold} claims hold · "
+        f"{len(ran)} of {len(report.analyses)} analyses ran · "
+        + (f"{len(skipped)} skipped (a missing optional module) · " if skipped else "")
+        + f"{n_hold} claims hold · "
         f"{n_find} do not (findings) · {n_checks_ok}/{n_checks} checks pass"
         + (f" · <b>{len(failed)} failed: " + ", ".join(
             f"<a class='failed-link' href='#{_e(a.name)}'>{_e(a.name)}</a>" for a in failed)
@@ -253,7 +257,8 @@ def render_html(report: Report) -> str:
     for heading, members in groups:
         parts.append(f"<li class='grp'><a href='#{_group_id(heading)}'>{_e(heading)}</a><ol>")
         for a in members:
-            bad = "" if a.status == STATUS_OK else " <span class='fails'>✗ failed</span>"
+            bad = {STATUS_OK: "", STATUS_SKIPPED: " <span class='untested'>– skipped</span>"}.get(
+                a.status, " <span class='fails'>✗ failed</span>")
             parts.append(f"<li><a href='#{_e(a.name)}'>{_e(a.title)}</a>{bad}</li>")
         parts.append("</ol></li>")
     parts.append("</ol></nav><main>")
@@ -272,6 +277,7 @@ def _provenance(p: dict[str, Any], quick: bool) -> str:
               ("mode", "mode"), ("seconds_total", "wall time (s)"), ("python", "Python"),
               ("numpy", "numpy"), ("scipy", "scipy"), ("sympy", "sympy"), ("control", "control"),
               ("matplotlib", "matplotlib"), ("cpu_count", "CPUs"), ("jobs", "jobs"),
+              ("dask", "Dask scheduler"), ("dask_workers", "Dask workers"),
               ("timeout_seconds", "timeout (s)")]
     items = []
     for k, label in labels:
@@ -330,6 +336,9 @@ def _render_section(a: AnalysisResult, counter: list[int]) -> str:
            f"<div class='meta'>{_e(a.name)} · {_e(a.script)}</div>"]
     if a.summary:
         out.append(f"<p>{_e(a.summary)}</p>")
+    if a.status == STATUS_SKIPPED:
+        out.append(f"<p class='skip'>Skipped, not run: {_e(a.skip_reason)}. Not a failure; "
+                   "install the module and run the report again to see this analysis.</p>")
     if a.error:
         out.append(f"<h4>Error</h4><pre>{_e(a.error)}</pre>")
     if a.seed_claims:

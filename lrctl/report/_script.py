@@ -21,12 +21,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrctl.report._constants import ENV_FIGURE_DIR, ENV_QUICK, ENV_RESULT_FILE, PROGRESS_PREFIX
+from lrctl.report._constants import (
+    ENV_FIGURE_DIR,
+    ENV_QUICK,
+    ENV_RESULT_FILE,
+    PROGRESS_PREFIX,
+    STATUS_OK,
+    STATUS_SKIPPED,
+)
 from lrctl.report._seed import SEED_CLAIMS
 
 __all__ = ["Analysis", "Check", "Claim", "analysis_name"]
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+#: The install line of the optional modules lrctl has an extra for (``an.requires``).
+EXTRA_FOR_MODULE = {
+    "torch": "lrctl[torch]",
+    "jax": "lrctl[jax]",
+    "optax": "lrctl[jax]",
+    "optuna": "lrctl[optuna]",
+    "dask": "lrctl[dask]",
+    "distributed": "lrctl[dask]",
+}
 
 
 def analysis_name(path: str | os.PathLike[str]) -> str:
@@ -145,6 +163,7 @@ class Analysis:
         self.checks: list[Check] = []
         self.seed_claims: list[dict[str, Any]] = []
         self.derivations: list[dict[str, Any]] = []
+        self.skip_reason = ""
         self._t0 = time.perf_counter()
 
     # -- switches -------------------------------------------------------------------------
@@ -152,6 +171,57 @@ class Analysis:
     def quick(self) -> bool:
         """True when the report runs in ``--quick`` mode (CI): use smaller grids and fewer steps."""
         return os.environ.get(ENV_QUICK, "") not in ("", "0")
+
+    # -- requirements ---------------------------------------------------------------------
+    def requires(self, *modules: str, install: str | None = None) -> None:
+        """Declare the optional modules this analysis needs, before any work.
+
+        Each module is imported; when one is missing (``ImportError``), the analysis is
+        recorded as *skipped* with the reason ``"needs torch: pip install 'lrctl[torch]'"``
+        (the install line of lrctl's extra for torch, jax/optax, optuna, dask; for another
+        module ``install`` names it, e.g. ``install="pip install scikit-image"``) and the
+        script exits with status 0: the report shows it as skipped, not failed. When every
+        module imports, this returns and the script goes on.
+
+        Call it before recording anything, and before the script imports the module
+        (a module-level ``import torch`` above it would fail first)::
+
+            from lrctl.report import Analysis
+
+            Analysis(__file__, title="The range test on PyTorch").requires("torch")
+
+            import torch  # noqa: E402
+
+        >>> Analysis("demo.py", title="Demo").requires("math")  # present: returns
+        """
+        import importlib
+
+        if not modules:
+            raise ValueError("requires needs at least one module name, e.g. requires('torch')")
+        for m in modules:
+            if not isinstance(m, str) or not _MODULE.fullmatch(m):
+                raise ValueError(f"requires: module must be a dotted module name such as "
+                                 f"'torch', got {m!r:.80}")
+        if install is not None:
+            _check_text("install", install)
+        if (self.figures or self.numbers or self.claims or self.checks or self.seed_claims
+                or self.derivations):
+            raise ValueError(f"analysis {self.name!r}: call requires(...) before recording "
+                             "anything (a skipped analysis records nothing)")
+        for m in modules:
+            try:
+                importlib.import_module(m)
+            except ImportError as exc:
+                top = m.split(".")[0]
+                hint = install or (f"pip install '{EXTRA_FOR_MODULE[top]}'"
+                                   if top in EXTRA_FOR_MODULE else None)
+                self.skip_reason = f"needs {m}: {hint}" if hint else (
+                    f"needs {m}, which is not installed ({exc})")
+                self.save()
+                if self._standalone:
+                    print(f"{self.name}: {self.title}\n  skipped: {self.skip_reason}",
+                          file=sys.stdout)
+                raise SystemExit(0) from None
 
     # -- declarations ---------------------------------------------------------------------
     def figure(self, fig: Any, key: str, caption: str = "", *, dpi: int = 110) -> Path:
@@ -287,6 +357,8 @@ class Analysis:
             "name": self.name,
             "title": self.title,
             "summary": self.summary,
+            "status": STATUS_SKIPPED if self.skip_reason else STATUS_OK,
+            "skip_reason": self.skip_reason,
             "figures": list(self.figures),
             "numbers": dict(self.numbers),
             "number_details": dict(self.number_details),
@@ -308,6 +380,8 @@ class Analysis:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self.skip_reason:
+            return  # requires() saved the skipped result and is exiting the script
         self.save()
         if self._standalone:
             out = sys.stdout
