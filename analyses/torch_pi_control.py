@@ -17,19 +17,24 @@ Classification of a closed-loop run (fixed before any grid run; see SETTLE_RMS a
 Predicted stable is compared with settled; predicted unstable with oscillating or diverged.
 """
 
-import math
-import time
-import warnings
-
-import numpy as np
-import torch
-from sklearn.datasets import load_digits
-
-from lrctl import zdomain as zd
-from lrctl.plots import subplots
-from lrctl.plots import zdomain as zplots
 from lrctl.report import Analysis
-from lrctl.torch import PIScheduler, SharpnessProbe
+
+# The analysis needs PyTorch (the optional extra lrctl[torch]): without it, it is reported as
+# skipped with the install command, before any work.
+Analysis(__file__, title="PI learning-rate control of real PyTorch training").requires("torch")
+
+import math  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+
+from lrctl import zdomain as zd  # noqa: E402
+from lrctl.plots import subplots  # noqa: E402
+from lrctl.plots import zdomain as zplots  # noqa: E402
+from lrctl.torch import PIScheduler, SharpnessProbe  # noqa: E402
 
 # --- fixed before the run -------------------------------------------------------------
 S_STAR = 1.0  # setpoint of η·λmax (half the GD stability limit 2)

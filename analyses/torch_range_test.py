@@ -35,14 +35,19 @@ so the pairing is shifted accordingly):
   when |λ̂_prev − λ̂|/(|λ̂_prev| + 1e-6) < ``tol`` = 1e-3 and return λ̂_prev.
 """
 
-import numpy as np
-import torch
-
-from lrctl.objectives import split_dataset
-from lrctl.plots import rangetest as rplots
-from lrctl.plots import subplots
 from lrctl.report import Analysis
-from lrctl.torch import analyse_sweep, hessian_eigenvalues, range_test
+
+# The analysis needs PyTorch (the optional extra lrctl[torch]): without it, it is reported as
+# skipped with the install command, before any work.
+Analysis(__file__, title="The range test on a PyTorch network with your optimizer, against torch-lr-finder and Lightning").requires("torch")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lrctl.objectives import split_dataset  # noqa: E402
+from lrctl.plots import rangetest as rplots  # noqa: E402
+from lrctl.plots import subplots  # noqa: E402
+from lrctl.torch import analyse_sweep, hessian_eigenvalues, range_test  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -290,7 +290,9 @@ def test_expected_covers_every_analysis():
 @pytest.mark.parametrize("script", SCRIPTS, ids=[analysis_name(s) for s in SCRIPTS])
 def test_analysis_verdicts_are_the_pinned_ones(quick_report, script):
     result = _result(quick_report, analysis_name(script))
-    assert result.status != "failed", f"{result.name} failed:\n{result.error}"
+    if result.status == "skipped":  # an optional framework (torch) is not installed
+        pytest.skip(result.skip_reason)
+    assert result.status == "ok", f"{result.name} failed:\n{result.error}"
     assert result.figures, f"{result.name} produces no figure"
     for fig in result.figures:
         assert (quick_report.out / "figures" / result.name / fig["png"]).stat().st_size > 5000
