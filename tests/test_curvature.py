@@ -108,7 +108,14 @@ def test_zero_operator_and_tiny_operators():
     assert top_eigenvalues(np.zeros((6, 6)), k=2).values.tolist() == [0.0, 0.0]
     assert top_eigenvalue(np.array([[3.0]])).value == 3.0
     r = top_eigenvalue(np.array([[1.0, 2.0], [2.0, 1.0]]))  # eigenvalues 3 and -1
+    assert abs(r.value - 3.0) < 1e-12 and r.method == "lanczos" and r.n_products == 2  # m = n
+    r = top_eigenvalue(np.array([[1.0, 2.0], [2.0, 1.0]]), method="arpack")
     assert abs(r.value - 3.0) < 1e-12 and r.method == "dense" and r.n_products == 2
+    assert top_eigenvalue(np.zeros((6, 6)), method="arpack").value == 0.0
+    # a multiple eigenvalue is found up to k times through invariant-space restarts
+    assert top_eigenvalues(np.ones((3, 3)), k=2, which="SA").values == pytest.approx([0, 0],
+                                                                                  abs=1e-12)
+    assert top_eigenvalues(np.eye(5), k=3).values.tolist() == pytest.approx([1.0, 1.0, 1.0])
 
 
 # ---------------------------------------------------------------------------------------
