@@ -460,7 +460,7 @@ class LanczosResult:
     top_residuals, bottom_residuals
         ‖H y − θ y‖ of each Ritz pair (θ, y).
     top_gaps, bottom_gaps
-        The gap δ_j of each ``"gap"`` value (NaN for a ``"residual"`` one). Its assumption is
+        The gap δ_j of each ``"gap"`` value (0 for a ``"residual"`` one). Its assumption is
         that the next eigenvalue inwards lies within θ_j − δ_j (for the top end,
         λ_{j+1} <= θ_j − δ_j; for the bottom end, λ_{n−j} >= θ_j + δ_j).
     ritz_values
@@ -505,7 +505,7 @@ def _end_bounds(t: np.ndarray, r: np.ndarray, k: int, rule: str
     """
     bounds = r[:k].astype(float)
     rules = ["residual"] * k
-    gaps = np.full(k, np.nan)
+    gaps = np.zeros(k)
     if rule != "gap":
         return bounds, rules, gaps
     for j in range(min(k, len(t) - 1)):
@@ -537,11 +537,12 @@ def _ritz(alphas: list[float], betas: list[float], lo: int, hi: int
 
 def _run_lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, k: int,
                  ends: tuple[str, ...], tol: float, rng: np.random.Generator, steps: int,
-                 rule: str, want_vectors: bool) -> dict[str, Any]:
+                 rule: str, want_vectors: bool, v0: np.ndarray | None = None
+                 ) -> dict[str, Any]:
     """The iteration; ``matvec`` is checked (finite, shape) by the caller, ``steps`` >= 1."""
     need = k * len(ends)
     Q = np.empty((min(steps, n, 32) + 1, n))
-    q = rng.standard_normal(n)
+    q = rng.standard_normal(n) if v0 is None else v0
     Q[0] = q / np.linalg.norm(q)
     alphas: list[float] = []
     betas: list[float] = []
@@ -553,6 +554,9 @@ def _run_lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, k: int,
         for _ in range(2):  # full re-orthogonalization, twice ("twice is enough")
             w -= Q[:m].T @ (Q[:m] @ w)
         beta = float(np.linalg.norm(w))
+        if not (np.isfinite(beta) and np.isfinite(alphas[-1])):
+            raise ValueError("hvp: the Lanczos recurrence overflowed (products of about 1e308); "
+                             "scale the Hessian down")
         out: dict[str, Any] = {}
         scale = 0.0
         for end in ends:
@@ -628,6 +632,7 @@ def lanczos(
     seed: Any = 0,
     max_products: int | None = None,
     vectors: bool = True,
+    v0: Any = None,
 ) -> LanczosResult:
     r"""The k largest and/or smallest eigenvalues by Lanczos, each with an error bound.
 
@@ -696,6 +701,9 @@ def lanczos(
         default: at most 500 Lanczos steps (and never more than n).
     vectors
         Also return the Ritz vectors.
+    v0
+        A start vector (shape (n,), finite, nonzero) instead of the random one, e.g. the
+        previous eigenvector when H changes a little (a warm start).
 
     >>> H = np.diag([4.0, 3.0, 1.0, 0.5, -2.0])
     >>> r = lanczos(H, which="both", tol=1e-12)
@@ -717,6 +725,12 @@ def lanczos(
     if which == "both" and 2 * k > n:
         raise ValueError(f"which='both' needs 2k <= the dimension {n}, got k={k}")
     budget = None if max_products is None else check_int("max_products", max_products, minimum=1)
+    if v0 is not None:
+        from lrctl._validation import check_finite
+
+        v0 = check_finite("v0", v0).astype(float)
+        if v0.shape != (n,) or not np.any(v0):
+            raise ValueError(f"v0 must be a nonzero vector of shape ({n},), got shape {v0.shape}")
     counted = _CountingOperator(op, budget)
     ends = {"LA": ("top",), "SA": ("bottom",), "both": ("top", "bottom")}[which]
     try:
@@ -726,7 +740,7 @@ def lanczos(
         if steps < 1:
             raise _BudgetExhausted
         res = _run_lanczos(counted.matvec, n, k, ends, tol, as_rng(seed), steps, bound,
-                           vectors)
+                           vectors, v0)
     except _BudgetExhausted:
         raise _budget_error(counted, "Lanczos", tol) from None
     empty = np.empty(0)
