@@ -551,9 +551,10 @@ def _run_lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, k: int,
         w = matvec(Q[m])
         m += 1
         alphas.append(float(Q[m - 1] @ w))
-        for _ in range(2):  # full re-orthogonalization, twice ("twice is enough")
-            w -= Q[:m].T @ (Q[:m] @ w)
-        beta = float(np.linalg.norm(w))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(2):  # full re-orthogonalization, twice ("twice is enough")
+                w -= Q[:m].T @ (Q[:m] @ w)
+            beta = float(np.linalg.norm(w))
         if not (np.isfinite(beta) and np.isfinite(alphas[-1])):
             raise ValueError("hvp: the Lanczos recurrence overflowed (products of about 1e308); "
                              "scale the Hessian down")
