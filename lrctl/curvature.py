@@ -681,7 +681,7 @@ def lanczos(
       (λ₁ − θ₁)(δ − w) <= ‖r₁‖² + w·δ with w = λ₁ − λ_p: the bound plus about the cluster's
       width. Measured (``benchmarks/bench_lanczos.py``, 300 random spectra of five kinds):
       λ_max missed its tol in 17 runs with the gap stop and 11 with the residual stop at
-      tol 1e-3, 3 and 0 at 1e-6, none at 1e-10, while the gap stop used 3–26 % fewer
+      tol 1e-3, 3 and 0 at 1e-6, none at 1e-10, while the gap stop used 0–21 % fewer
       products. ``bound='residual'`` is the choice when a miss costs more than products.
 
     A multiple eigenvalue appears once in a Krylov space (one vector of its eigenspace);
