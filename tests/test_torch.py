@@ -670,7 +670,8 @@ def test_range_test_bad_inputs():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_lanczos_certifies_its_tolerance_on_random_spectra(seed):
-    from lrctl.torch._curvature import _lanczos
+    # hessian_eigenvalues runs lrctl.curvature.lanczos; its certificates against eigvalsh
+    from lrctl.curvature import lanczos
 
     rng = np.random.default_rng(seed)
     n = 60
@@ -680,18 +681,18 @@ def test_lanczos_certifies_its_tolerance_on_random_spectra(seed):
     H = 0.5 * (H + H.T)
     w = np.linalg.eigvalsh(H)
     for tol in (1e-2, 1e-6, 1e-10):
-        vals, vecs, m = _lanczos(lambda v: H @ v, n, 2, ("top", "bottom"), tol, seed, None, True)
-        # an eigenvalue of H within tol·|θ| of every Ritz value returned (the certificate)
-        for theta in np.concatenate([vals["top"], vals["bottom"]]):
-            assert np.min(np.abs(w - theta)) <= tol * abs(theta) + 1e-12
-        assert vals["top"][0] == pytest.approx(w[-1], rel=tol)
-        assert vals["bottom"][0] == pytest.approx(w[0], rel=tol)
-        assert m <= n
-    np.testing.assert_allclose(vals["top"], w[::-1][:2], rtol=1e-9)
-    for lam, v in zip(vals["top"], vecs["top"].T, strict=True):
-        np.testing.assert_allclose(H @ v, lam * v, atol=1e-6)
-    zero, _, m0 = _lanczos(lambda v: 0.0 * v, 5, 1, ("top",), 1e-6, 0, None, False)
-    assert zero["top"].tolist() == [0.0] and m0 == 1           # a dead block: exhausted at once
+        r = lanczos(lambda v: H @ v, n, k=2, which="both", tol=tol, seed=seed)
+        for theta, b in zip(np.concatenate([r.top, r.bottom]),
+                            np.concatenate([r.top_bounds, r.bottom_bounds]), strict=True):
+            assert b <= tol * abs(theta)
+        assert r.top[0] == pytest.approx(w[-1], rel=tol)
+        assert r.bottom[0] == pytest.approx(w[0], rel=tol)
+        assert r.n_products <= n + 2
+    np.testing.assert_allclose(r.top, w[::-1][:2], rtol=1e-9)
+    for lam, v, res in zip(r.top, r.top_vectors.T, r.top_residuals, strict=True):
+        assert np.linalg.norm(H @ v - lam * v) <= res + 1e-12   # the residual it reports
+    zero = lanczos(lambda v: 0.0 * v, 5, tol=1e-6)
+    assert zero.top.tolist() == [0.0] and zero.n_products == 2 + 1   # probe + one step
 
 
 def test_hessian_eigenvalues_agree_with_lrctl_curvature_arpack_on_a_wider_net():
@@ -785,15 +786,15 @@ def test_torch_objective_through_lrctl_training_run():
 
 
 def test_lanczos_basis_grows_and_the_default_budget_binds():
-    from lrctl.torch._curvature import _lanczos
+    from lrctl.curvature import lanczos
 
     n = 200
     H = np.diag(np.linspace(1.0, 1.001, n))   # clustered: slow, needs many products
-    vals, _, m = _lanczos(lambda v: H @ v, n, 1, ("top",), 1e-13, 0, None, False)
-    assert m > 33                              # past the first allocation of the basis
-    assert vals["top"][0] == pytest.approx(1.001, rel=1e-9)
+    r = lanczos(H, tol=1e-13, seed=0)
+    assert r.n_products > 33                  # past the first allocation of the basis
+    assert r.top[0] == pytest.approx(1.001, rel=1e-9)
     with pytest.raises(RuntimeError, match="within 5 Hessian-vector products"):
-        _lanczos(lambda v: H @ v, n, 1, ("top",), 1e-13, 0, 5, False)
+        lanczos(H, tol=1e-13, seed=0, max_products=5)
 
 
 def test_range_test_with_lbfgs_and_rmsprop_restores_state():

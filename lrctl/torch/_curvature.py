@@ -7,24 +7,18 @@ products, the cost, is reported.
 
 The Lanczos iteration
 ---------------------
-Starting from a random unit q₁, m products build the orthonormal Krylov basis
-Q_m = [q₁ … q_m] of span{q₁, Hq₁, …, H^{m−1}q₁} and the tridiagonal T_m = Q_mᵀ H Q_m
-(three-term recurrence, with full re-orthogonalization against Q_m, done twice, so round-off
-does not produce ghost copies of converged eigenvalues). An eigenpair (θ_i, s_i) of T_m gives
-the Ritz pair (θ_i, Q_m s_i) with residual ‖H Q_m s_i − θ_i Q_m s_i‖ = β_m |s_{m,i}|, and H has an
-eigenvalue within that residual of θ_i (Parlett, *The Symmetric Eigenvalue Problem*, Thm
-4.5.1). The iteration stops as soon as each wanted Ritz value, the k largest and/or the k
-smallest, has β_m |s_{m,i}| <= ``tol``·|θ_i|: the eigenvalue is then certified to relative
-accuracy ``tol`` (and is in fact accurate to about tol²·|θ|²/gap). Both ends come from the
-same Krylov space, so ``which='both'`` costs no more products than the slower end. Unlike
-power iteration, Lanczos needs no shift to find λ_max of an indefinite H, and converges in
-O(1/√γ) products on a top gap that is a fraction γ of the spectrum's width, against power
-iteration's O(1/γ) (``benchmarks/bench_torch_hessian.py`` counts both on a network; the
-iteration is checked against ``numpy.linalg.eigvalsh`` of the dense Hessian and against
-:func:`lrctl.curvature.top_eigenvalues`, ARPACK, in the tests). ARPACK's implicit restarts,
-which :mod:`lrctl.curvature` uses, spend at least 20 products before the first convergence
-test; without restarts the basis costs m·dim floats, which is what keeps this path for the
-few extreme eigenvalues of a network's Hessian.
+The iteration is :func:`lrctl.curvature.lanczos`, the library's one Lanczos: from a random
+unit q₁, m products build the orthonormal Krylov basis of span{q₁, Hq₁, …, H^{m−1}q₁} with
+full re-orthogonalization and the tridiagonal T_m = Q_mᵀHQ_m; both ends of the spectrum come
+from the same run. Each wanted Ritz value θ_j (with residual ‖r_j‖ = β_m|s_{m,j}|) gets an
+error bound, and the run stops when every bound is <= ``tol``·|θ_j|: the Kato–Temple bound
+λ_j − θ_j <= ‖r_j‖²/δ_j, with δ_j the gap to the next Ritz value less that value's own
+residual, once that neighbour has converged (it assumes no eigenvalue was missed between
+them), else the residual bound ‖r_j‖ (an eigenvalue of H within ‖r_j‖ of θ_j). What each
+guarantees, and how often the assumption failed on random spectra, is in
+:func:`lrctl.curvature.lanczos` and ``docs/curvature.md``. Unlike power iteration, Lanczos
+needs no shift to find λ_max of an indefinite H. ``benchmarks/bench_torch_hessian.py``
+counts its products against PyHessian's power iteration on a network.
 
 Per-block spectra (``blocks=True``): for each parameter tensor ℓ the top eigenvalues of the
 diagonal block H_ℓℓ u = [H P_ℓ u]_ℓ (P_ℓ pads u with zeros outside block ℓ; as in
@@ -126,57 +120,16 @@ class HessianSpectrum:
         return int(self.n_products) + extra
 
 
-def _lanczos(matvec: Any, dim: int, k: int, ends: tuple[str, ...], tol: float, seed: Any,
-             max_products: int | None, want_vectors: bool
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None], int]:
-    """Lanczos with full re-orthogonalization, stopped on the Ritz residuals of the wanted ends.
+def _run(matvec: Any, dim: int, k: int, which: str, tol: float, rng: np.random.Generator,
+         max_products: int | None, want_vectors: bool) -> Any:
+    """:func:`lrctl.curvature.lanczos` on an exact (so symmetric: no probe) Hessian product."""
+    from lrctl.curvature import lanczos
 
-    Returns ``({end: values}, {end: vectors or None}, products)`` with ``end`` in ``ends``
-    (``"top"``: descending, ``"bottom"``: ascending).
-    """
-    from lrctl._validation import as_rng
-
+    matvec._lrctl_symmetric = True  # autograd's Hessian-vector product is symmetric
     budget = min(dim, _DEFAULT_BUDGET) if max_products is None else max_products
-    rng = as_rng(seed)
-    q = rng.standard_normal(dim)
-    Q = np.empty((min(budget, dim, 32) + 1, dim))  # the basis, grown by doubling
-    Q[0] = q / np.linalg.norm(q)
-    alphas: list[float] = []
-    betas: list[float] = []
-    m = 0
-    while True:
-        w = np.asarray(matvec(Q[m]), dtype=float)
-        if w.shape != (dim,) or not np.all(np.isfinite(w)):
-            raise ValueError("the Hessian-vector product returned NaN, inf or a wrong shape")
-        m += 1
-        alphas.append(float(Q[m - 1] @ w))
-        for _ in range(2):  # full re-orthogonalization, twice ("twice is enough")
-            w -= Q[:m].T @ (Q[:m] @ w)
-        beta = float(np.linalg.norm(w))
-        T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-        theta, S = np.linalg.eigh(T)
-        kk = min(k, m)
-        picks = {"top": np.arange(m - 1, m - 1 - kk, -1), "bottom": np.arange(kk)}
-        scale = max(float(np.abs(theta).max()), np.finfo(float).tiny)
-        exhausted = beta <= 1e-12 * scale or m >= dim
-        done = exhausted or all(
-            kk == k and np.all(beta * np.abs(S[-1, picks[e]])
-                               <= tol * np.maximum(np.abs(theta[picks[e]]), 1e-12 * scale))
-            for e in ends
-        )
-        if done:
-            values = {e: theta[picks[e]] for e in ends}
-            vectors = {e: (Q[:m].T @ S[:, picks[e]]) if want_vectors else None for e in ends}
-            return values, vectors, m
-        if m >= budget:
-            raise RuntimeError(
-                f"Lanczos did not converge within {m} Hessian-vector products "
-                f"(max_products={max_products}, tol={tol:g}); raise max_products or tol"
-            )
-        betas.append(beta)
-        if m >= Q.shape[0]:
-            Q = np.concatenate([Q, np.empty((min(Q.shape[0], dim + 1 - Q.shape[0]), dim))])
-        Q[m] = w / beta
+    # with vectors, the residual stop: each vector then has ‖Hv − θv‖ <= tol·|θ|
+    return lanczos(matvec, dim, k=k, which=which, tol=tol, seed=rng, max_products=budget,
+                   vectors=want_vectors, bound="residual" if want_vectors else "gap")
 
 
 def hessian_eigenvalues(
@@ -197,9 +150,10 @@ def hessian_eigenvalues(
     r"""The ``k`` extreme eigenvalues of the network's Hessian ∇²L(θ), by Lanczos on H v.
 
     L is the loss of :class:`TorchObjective` (``model``, ``loss_fn``, ``data``) and θ the
-    model's current trainable parameters. Lanczos (module docstring) stops when each wanted
-    Ritz value θ has residual <= ``tol``·|θ|, which certifies an eigenvalue of H within
-    ``tol``·|θ| (and the error is about tol²·θ²/gap, far below tol on a separated eigenvalue).
+    model's current trainable parameters. Lanczos (:func:`lrctl.curvature.lanczos`) stops when
+    each wanted Ritz value θ has an error bound <= ``tol``·|θ|: the Kato–Temple bound
+    ‖r‖²/δ where the gap δ to the next Ritz value can be trusted (under the assumption stated
+    there), else the residual ‖r‖.
 
     Parameters
     ----------
@@ -213,7 +167,7 @@ def hessian_eigenvalues(
     blocks
         Also the top-``k`` spectrum of each parameter tensor's diagonal block H_ℓℓ.
     tol
-        Relative residual tolerance of Lanczos (> 0). The products of a float32 model carry
+        Relative error bound of Lanczos (> 0). The products of a float32 model carry
         float32 round-off, so the eigenvalue is no more accurate than that (about 1e-7
         relative) whatever ``tol``; compute with ``dtype=torch.float64`` for more.
     max_products
@@ -223,7 +177,8 @@ def hessian_eigenvalues(
     seed
         Seed of the Lanczos start vector.
     vectors
-        Keep the eigenvectors.
+        Keep the eigenvectors. The stop then uses the residual bound alone, so that every
+        vector v has ‖Hv − θv‖ <= ``tol``·|θ| (the gap bound certifies values, not vectors).
     dtype, device
         Where to compute (defaults: the model's).
 
@@ -259,11 +214,15 @@ def hessian_eigenvalues(
     ends = ("top", "bottom") if which == "both" else (which,)
     seeds = np.random.SeedSequence(int(as_rng(seed).integers(2**63 - 1))).spawn(
         1 + len(obj.blocks))
-    vals, vecs, count = _lanczos(lambda v: obj.hvp(theta, v), obj.dim, k, ends, tol,
-                                 np.random.default_rng(seeds[0]), max_products, vectors)
-    values = np.concatenate([vals[e] if e == "top" else vals[e][::-1] for e in ends])
-    V = (np.concatenate([vecs[e] if e == "top" else vecs[e][:, ::-1] for e in ends], axis=1)
-         if vectors else None)
+    def full_hvp(v: np.ndarray) -> np.ndarray:
+        return obj.hvp(theta, v)
+
+    res = _run(full_hvp, obj.dim, k, {"top": "LA", "bottom": "SA", "both": "both"}[which], tol,
+               np.random.default_rng(seeds[0]), max_products, vectors)
+    count = res.n_products
+    values = np.concatenate([res.top if e == "top" else res.bottom[::-1] for e in ends])
+    V = (np.concatenate([res.top_vectors if e == "top" else res.bottom_vectors[:, ::-1]
+                         for e in ends], axis=1) if vectors else None)
     block_values = block_products = None
     if blocks:
         bv, bp = [], []
@@ -275,10 +234,10 @@ def hessian_eigenvalues(
                 full[sl] = u
                 return obj.hvp(theta, full)[sl]
 
-            bvals, _, bcount = _lanczos(block_hvp, size, min(k, size), ("top",), tol,
-                                        np.random.default_rng(ss), max_products, False)
-            bv.append(bvals["top"])
-            bp.append(bcount)
+            bres = _run(block_hvp, size, min(k, size), "LA", tol, np.random.default_rng(ss),
+                        max_products, False)
+            bv.append(bres.top)
+            bp.append(bres.n_products)
         block_values, block_products = tuple(bv), np.asarray(bp, dtype=int)
     return HessianSpectrum(
         values=values,

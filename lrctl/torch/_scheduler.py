@@ -298,12 +298,12 @@ class SharpnessProbe(_Probe):
     returns log y, the input of a controller designed on the log-measurement plant
     G(z) = 1/z.
 
-    λ_max by Lanczos to relative residual ``tol``: the first measurement (or every one, with
+    λ_max by Lanczos to relative error bound ``tol``: the first measurement (or every one, with
     ``warm_start=False``) by :func:`lrctl.curvature.top_eigenvalue` from a start vector drawn
-    from ``seed``; later ones by ARPACK started from the previous top eigenvector with a
-    Krylov space of ``krylov_dim`` vectors. Between two measurements a few steps apart the
-    eigenvector barely moves, so this costs about ``krylov_dim`` + 1 products instead of the
-    cold start's ~21 (ARPACK's default space). The reading is a deterministic function of the
+    from ``seed``; later ones (when dim > ``krylov_dim`` + 1) by :func:`lrctl.curvature.lanczos`
+    started from the previous top eigenvector. Between two measurements a few steps apart the
+    eigenvector barely moves, so the warm start needs fewer products than the cold one. The
+    reading is a deterministic function of the
     parameters and of the probe's state (the last vector is in :meth:`state_dict`), so a
     resumed run repeats it exactly.
 
@@ -379,25 +379,11 @@ class SharpnessProbe(_Probe):
             res = top_eigenvalue(hvp, dim, tol=self.tol, seed=self.seed,
                                  max_products=self.max_products)
             return float(res.value), res.vector, int(res.n_products)
-        from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+        from lrctl.curvature import lanczos
 
-        count = [0]
-        budget = self.max_products
-
-        def matvec(v: np.ndarray) -> np.ndarray:
-            if budget is not None and count[0] >= budget:
-                raise RuntimeError(f"the warm-started Lanczos used up max_products = {budget} "
-                                   f"Hessian-vector products (tol={self.tol:g}); raise it")
-            count[0] += 1
-            return hvp(np.ravel(v))
-
-        op = LinearOperator((dim, dim), matvec=matvec, dtype=np.float64)
-        try:
-            w, V = eigsh(op, k=1, which="LA", v0=v0.numpy(), ncv=self.krylov_dim, tol=self.tol)
-        except ArpackNoConvergence as exc:
-            raise RuntimeError(f"the warm-started Lanczos did not converge within {count[0]} "
-                               f"Hessian-vector products (tol={self.tol:g}); raise tol") from exc
-        return float(w[0]), V[:, 0], count[0]
+        res = lanczos(hvp, dim, tol=self.tol, seed=self.seed, max_products=self.max_products,
+                      v0=v0.numpy())
+        return float(res.top[0]), res.top_vectors[:, 0], int(res.n_products)
 
     def measure(self, optimizer: Any = None) -> float:
         """Measure now (does not count as a call): y, or log y with ``log_measurement``."""
