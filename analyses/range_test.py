@@ -80,7 +80,7 @@ with Analysis(
     an.number("lanczos_products", top.n_products, description="Hessian-vector products Lanczos used")
     an.number("stability_bound", bound, unit="lr", description="2/λmax(H(θ*))")
     an.claim(
-        "Lanczos (eigsh, which='LA') from Hessian-vector products gives λmax of the real Hessian",
+        "Lanczos (lrctl.curvature.lanczos, the largest algebraic eigenvalue) from Hessian-vector products gives λmax of the real Hessian",
         lanczos_err < 1e-10,
         evidence=f"λmax = {lam_max:.10f} vs eigvalsh {eig[-1]:.10f} (relative error {lanczos_err:.1e}), "
                f"{top.n_products} products for a 31-dimensional Hessian",
@@ -155,10 +155,9 @@ with Analysis(
                                   title=f"A 1% top gap (dimension {dim_gap})")
     an.figure(fig, "lanczos", caption=(
         f"Relative error of λmax against Hessian-vector products; power iteration converges like "
-        f"(λ2/λ1)^k, Lanczos (ARPACK, one run per tolerance) like a Chebyshev polynomial in the "
-        f"relative gap. Left: the real Hessian has a {gap:.0%} top gap, and power iteration "
-        f"({power_first} products to 1e-6) is as cheap as Lanczos, whose Krylov basis alone is 20 "
-        f"vectors ({lanczos_first}). Right: with a 1% gap Lanczos needs {l_first} products and "
+        f"(λ2/λ1)^k, Lanczos (one run per tolerance) like a Chebyshev polynomial in the "
+        f"relative gap. Left: the real Hessian has a {gap:.0%} top gap; to 1e-6 power iteration "
+        f"needs {power_first} products and Lanczos {lanczos_first}. Right: with a 1% gap Lanczos needs {l_first} products and "
         f"power iteration {p_first}; benchmarks/bench_lanczos.py repeats this over seeds."))
 
     # ------------------------------------------------------------------------------------

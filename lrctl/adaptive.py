@@ -530,7 +530,7 @@ def block_top_eigenvalues(
 
     H_ℓ v = [H (0, …, v, …, 0)]_ℓ: the block's slice of a full Hessian-vector product with v
     embedded in zeros (:func:`lrctl.curvature.block_spectra`). Each eigenvalue comes from Lanczos
-    (``eigsh``, ``which='LA'``: the largest *algebraic* eigenvalue, which the bound 2/λ needs).
+    (:func:`lrctl.curvature.lanczos`: the largest *algebraic* eigenvalue, which the bound 2/λ needs).
 
     >>> from lrctl.objectives import QuadraticObjective
     >>> H = np.diag([1.0, 3.0, 10.0, 20.0, 4.0])

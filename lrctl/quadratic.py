@@ -15,7 +15,7 @@ Curvature arguments. Wherever a function takes ``curvature`` it accepts
 - a 1-D array of eigenvalues,
 - a symmetric matrix H (its spectrum is computed with ``eigvalsh``),
 - a scipy ``LinearOperator`` or a Hessian-vector-product callable (with ``dim=``), whose
-  extreme eigenvalues are found by Lanczos (``eigsh``, ``which='LA'`` / ``'SA'``) after a
+  extreme eigenvalues are found by Lanczos (:func:`lrctl.curvature.lanczos`, both ends) after a
   symmetry probe (two products: |u·(Hv) − v·(Hu)| must stay within 1e-6 of an estimate of
   ‖H‖ for random unit u, v; a non-symmetric operator is refused, since Lanczos would return a
   wrong eigenvalue and so a wrong bound).

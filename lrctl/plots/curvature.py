@@ -30,7 +30,7 @@ def eigenvalue_convergence(power_history: np.ndarray, lanczos: Mapping[int, floa
     lerr = np.maximum(np.abs(np.array([lanczos[c] for c in counts]) - true_value)
                       / abs(true_value), floor)
     ax.semilogy(counts, lerr, "o-", color=PREDICTED, ms=5, lw=1.5,
-                label="Lanczos (eigsh, which='LA'), one run per tolerance")
+                label="Lanczos (largest algebraic eigenvalue), one run per tolerance")
     if target is not None:
         ax.axhline(target, color="0.4", ls=":", lw=1.2, label=f"relative error {target:g}")
     ax.set_xlabel("Hessian-vector products")
