@@ -283,7 +283,8 @@ with Analysis(
             stable = bool(zd.stability_region(plant, kp, ki, dt=M))
             # samples for radius^k to fall below the band: the loop's own settling prediction
             k_settle = math.log(band) / math.log(rad) if 0 < rad < 1 else math.inf
-            rows.append((kp, ki, stable, rad, k_settle, run.settled, run.tracking_error))
+            err_run = math.inf if run.tracking_error is None else run.tracking_error  # diverged
+            rows.append((kp, ki, stable, rad, k_settle, run.settled, err_run))
             runs[(kp, ki)] = run
     arr = np.array([(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows], dtype=float)
     PK, PI, pred, rad, ksettle, settled, err = arr.T
@@ -361,6 +362,7 @@ with Analysis(
     lin_pred = bool(zd.stability_region(zd.sharpness_plant(s_star, dt=M), -0.84, 0.54, dt=M))
     an.number("linear_measurement_predicted_stable", lin_pred,
               description="kp = −0.84, ki = 0.54 with the error s* − η·λ (linearized plant)")
-    an.number("linear_measurement_tracking_error", lin_run.tracking_error,
+    an.number("linear_measurement_tracking_error",
+              math.inf if lin_run.tracking_error is None else lin_run.tracking_error,
               description="max |η·λ/s* − 1| over the last quarter; a period-3 limit cycle when large")
     progress("done")

@@ -300,7 +300,7 @@ def hypergradient_sweep(
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 10.0]))
     >>> runs = hypergradient_sweep(q, [1.0, 1.0], lr0=0.01, hyper_lr=[0.0, 1e-3], steps=200)
-    >>> [round(float(r.lrs[-1]), 3) for r in runs]   # α = 0 keeps η; α > 0 raises it
+    >>> [round(float(r.run.lrs[-1]), 3) for r in runs]   # α = 0 keeps η; α > 0 raises it
     [0.01, 0.105]
     """
     check_objective(objective, require=_TRAINABLE)
@@ -342,10 +342,10 @@ def hypergradient_descent(
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 10.0]))
     >>> add = hypergradient_descent(q, [1.0, 1.0], lr0=0.01, hyper_lr=3e-3, steps=300)
-    >>> add.negative_lr_at, add.diverged, add.diverged_at   # η < 0 at step 2, then blows up
+    >>> add.negative_lr_at, add.run.diverged, add.run.diverged_at   # η < 0 at step 2, then blows up
     (2, True, 5)
     >>> log = hypergradient_descent(q, [1.0, 1.0], 0.01, 3e-3, 300, rule="log")
-    >>> log.diverged, bool(log.lrs.min() > 0)
+    >>> log.run.diverged, bool(log.run.lrs.min() > 0)
     (False, True)
     """
     lr0_s = check_scalar("lr0", lr0)
@@ -709,7 +709,7 @@ def lars_descent(
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
     >>> run = lars_descent(q, [1.0, 1.0], lr=0.5, steps=1)
-    >>> run.block_lrs[0].tolist()   # 0.5·|θ_ℓ|/|g_ℓ| = 0.5/1 and 0.5/100
+    >>> run.lrs[0].tolist()   # 0.5·|θ_ℓ|/|g_ℓ| = 0.5/1 and 0.5/100
     [0.5, 0.005]
     """
     check_objective(objective, require=_TRAINABLE)
@@ -744,9 +744,9 @@ def curvature_capped_descent(
     >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
     >>> lw = curvature_capped_descent(q, [1.0, 1.0], 20, fraction=0.5)
     >>> gl = curvature_capped_descent(q, [1.0, 1.0], 20, fraction=0.5, method="global")
-    >>> lw.block_lrs[0].round(6).tolist(), gl.block_lrs[0].round(6).tolist()
+    >>> lw.run.lrs[0].round(6).tolist(), gl.run.lrs[0].round(6).tolist()
     ([1.0, 0.01], [0.01, 0.01])
-    >>> bool(lw.final_loss < 1e-12 < gl.final_loss)
+    >>> bool(lw.run.final_loss < 1e-12 < gl.run.final_loss)
     True
     """
     check_objective(objective)

@@ -47,11 +47,10 @@ formula on a synthetic quadratic.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numbers
 
 import numpy as np
 

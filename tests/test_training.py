@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import random_spd
 
+from conftest import random_spd
 from lrctl import adaptive, curvature, rangetest, schedules
 from lrctl.objectives import MLP, Objective, QuadraticObjective, check_objective
 from lrctl.training import (
@@ -163,13 +163,13 @@ def test_hypergradient_matches_a_hand_written_loop(rule):
     np.testing.assert_allclose(r.lrs, lrs, rtol=1e-12)
     np.testing.assert_allclose(r.theta, th, rtol=1e-11, atol=1e-300)
     res = adaptive.hypergradient_descent(Bowl(), START, lr0, alpha, T, rule=rule)
-    np.testing.assert_allclose(res.lrs, lrs, rtol=1e-12)
+    np.testing.assert_allclose(res.run.lrs, lrs, rtol=1e-12)
 
 
 def test_layerwise_policies_on_the_plain_class():
     # block-diagonal H: the caps are fraction·2/λ_max(H_ℓ) = 0.5·2/1 and 0.5·2/9
     res = adaptive.curvature_capped_descent(Bowl(), START, 10, fraction=0.5, tol=1e-12)
-    np.testing.assert_allclose(res.block_lrs[0], [1.0, 1.0 / 9.0], rtol=1e-9)
+    np.testing.assert_allclose(res.run.lrs[0], [1.0, 1.0 / 9.0], rtol=1e-9)
     bc = adaptive.block_top_eigenvalues(Bowl(), START, tol=1e-12)
     np.testing.assert_allclose(bc.values, [1.0, 9.0], rtol=1e-9)
     # LARS: η_ℓ = lr·‖θ_ℓ‖/‖g_ℓ‖ by hand at θ_0
@@ -303,7 +303,7 @@ def test_controlled_training_on_a_plain_class_with_initial_and_no_seed():
     ctl = PIController(0.2, 0.3, setpoint=math.log(0.9), lr0=0.01, lr_min=1e-4, lr_max=1.0)
     res = train_with_sharpness_control(Started(), ctl, 60, measure_every=1, log_measurement=True,
                                        lanczos_tol=1e-12, band=1e-3)
-    assert res.settled and res.tracking_error < 1e-3 and res.theta.shape == (3,)
+    assert res.settled and res.tracking_error < 1e-3 and res.run.theta.shape == (3,)
     assert res.lr[-1] == pytest.approx(0.1, rel=1e-4)  # η·λmax → 0.9 with λmax = 9
     with pytest.raises(TypeError, match="controller"):
         train_with_sharpness_control(Started(), object(), 10, measure_every=1)
