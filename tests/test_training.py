@@ -307,3 +307,62 @@ def test_controlled_training_on_a_plain_class_with_initial_and_no_seed():
     assert res.lr[-1] == pytest.approx(0.1, rel=1e-4)  # η·λmax → 0.9 with λmax = 9
     with pytest.raises(TypeError, match="controller"):
         train_with_sharpness_control(Started(), object(), 10, measure_every=1)
+
+
+# ---------------------------------------------------------------------------------------
+# the contract's edge cases (issue 11): overflow, reprs, undefined tracking errors
+# ---------------------------------------------------------------------------------------
+
+
+def test_an_overflowing_lrctl_objective_is_a_named_error_and_a_diverged_run():
+    from lrctl.objectives import ResultOverflow
+
+    q = QuadraticObjective(np.diag([1.0, 4.0]))
+    # ½·4·(1e200)² overflows float64: the objective refuses to return inf
+    with pytest.raises(ResultOverflow, match="theta"):
+        q.loss(np.array([0.0, 1e200]))
+    assert issubclass(ResultOverflow, ValueError)
+    # the loop reads the refusal as divergence. With a rule that tolerates any finite loss,
+    # θ_1 ≈ −4e150 (loss 3.2e301, finite) and θ_2 ≈ 1.6e301, whose loss overflows
+    r = run(q, Constant(1e150), 10, theta0=[1.0, 1.0], monitor=Divergence(factor=1e305))
+    assert r.diverged and r.diverged_at == 2 and r.diverged_loss is None
+    assert np.all(np.isfinite(r.losses)) and np.all(np.isfinite(r.theta))
+    # stacked: only the run that overflows stops; the other one is untouched
+    slow, fast = run(q, Constant([0.1, 1e150]), 10, theta0=[1.0, 1.0],
+                     monitor=Divergence(factor=1e305))
+    assert not slow.diverged and fast.diverged
+    np.testing.assert_allclose(slow.losses, run(q, Constant(0.1), 10, theta0=[1.0, 1.0]).losses,
+                               rtol=1e-15)
+
+
+def test_result_reprs_summarize_arrays():
+    q = QuadraticObjective(np.diag([1.0, 4.0]))
+    r = run(q, Constant(0.1), 2000, theta0=[1.0, 1.0])
+    text = repr(r)
+    # the default dataclass repr prints all 2001 losses (tens of thousands of characters)
+    assert len(text) < 1500 and "shape=(2001,)" in text and text.startswith("Run(")
+    res = adaptive.hypergradient_descent(q, [1.0, 1.0], 0.01, 1e-3, 500)
+    assert len(repr(res)) < 1500 and "HypergradientResult(" in repr(res)
+
+
+def test_open_loop_response_has_no_tracking_error():
+    from lrctl.training import sharpness_response
+
+    q = QuadraticObjective(np.diag([4.0, 1.0]))
+    res = sharpness_response(q, [0.1, 0.2], measure_every=1, theta0=np.ones(2))
+    assert res.setpoint is None and res.tracking_error is None and not res.settled
+    assert res.run.losses.shape == (3,)
+
+
+def test_sharpness_needs_an_hvp():
+    class NoHvp:
+        dim = 2
+
+        def loss(self, theta):
+            return 0.5 * float(theta @ theta)
+
+        def grad(self, theta):
+            return np.asarray(theta, dtype=float)
+
+    with pytest.raises(TypeError, match="lacks hvp"):
+        Sharpness()(NoHvp(), np.ones(2))

@@ -296,7 +296,9 @@ class Sharpness:
 
     def __call__(self, objective: Any, theta: np.ndarray) -> Any:
         from lrctl.curvature import top_eigenvalue
+        from lrctl.objectives import check_objective
 
+        check_objective(objective, require=("dim", "hvp"))  # no raw AttributeError for no hvp
         return top_eigenvalue(lambda v: objective.hvp(theta, v), objective.dim, tol=self.tol,
                               seed=self.seed)
 
