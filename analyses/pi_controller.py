@@ -238,7 +238,8 @@ with Analysis(
     problem = LogisticRegression.from_dataset("breast_cancer", l2=1e-2)
     M = 5
     warm = gradient_descent(problem, problem.initial(0), 1.0, 100).theta
-    lam_warm = sharpness_response(problem, [1.0], measure_every=1, theta0=warm).sharpness[0]
+    lam_warm = sharpness_response(problem, [1.0], measure_every=1,
+                                  theta0=warm).run.measurements[0]
     n_id = 40 if quick else 60
     lr_trace = np.exp(rng.uniform(-0.8, 0.5, n_id)) / lam_warm
     trace = sharpness_response(problem, lr_trace, measure_every=M, theta0=warm)

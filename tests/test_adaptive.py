@@ -460,3 +460,21 @@ def test_snapshot_training_rejects_bad_input(digits, kwargs, exc, match):
     args = {"lr_max": 1.0, "period": 5, "n_cycles": 2} | kwargs
     with pytest.raises(exc, match=match):
         snapshot_training(net, net.initial(seed=0), **args)
+
+
+def test_topic_results_hold_the_run_instead_of_copying_it():
+    # issue 12: one Run, one divergence vocabulary; topic results add their own data only
+    from dataclasses import fields
+
+    from lrctl.adaptive import BlockwiseResult, HypergradientResult
+    from lrctl.training import ControlledTraining, Run
+
+    run_fields = {f.name for f in fields(Run)}
+    for cls in (HypergradientResult, BlockwiseResult, ControlledTraining):
+        names = {f.name for f in fields(cls)}
+        assert "run" in names and not (names & run_fields), cls.__name__
+    q = QuadraticObjective(np.diag([1.0, 4.0]), blocks=(slice(0, 1), slice(1, 2)))
+    assert isinstance(constant_lr_sweep(q, [1.0, 1.0], [0.1], 3)[0], Run)
+    assert isinstance(blockwise_descent(q, [1.0, 1.0], [0.1, 0.2], 3), Run)
+    assert isinstance(lars_descent(q, [1.0, 1.0], 0.1, 3), Run)
+    assert isinstance(curvature_capped_descent(q, [1.0, 1.0], 3).run, Run)

@@ -128,8 +128,8 @@ def test_stable_gains_hold_the_setpoint(log_measurement):
     assert run.setpoint == pytest.approx(s)
     assert run.settled and run.run.theta.shape == (3,)
     assert run.lr[-1] == pytest.approx(s / 4.0, rel=1e-4)  # η = s*/λmax
-    assert np.allclose(run.sharpness, 4.0)
-    assert run.measure_steps.tolist() == list(range(0, 240, M))
+    assert np.allclose(run.run.measurements, 4.0)  # λ_j, the run's measurement record
+    assert run.run.measure_steps.tolist() == list(range(0, 240, M))
     assert len(run.run.losses) == 241 and not run.run.diverged
     assert run.tracking_error < 1e-3
 

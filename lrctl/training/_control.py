@@ -30,14 +30,14 @@ __all__ = ["ControlledTraining", "sharpness_response", "train_with_sharpness_con
 class ControlledTraining:
     """Gradient descent with the rate set from measurements of η·λ_max (:class:`Feedback`).
 
+    The measurement steps j = 0, M, 2M, … and the measured λ_max(θ_j) (Lanczos on
+    Hessian-vector products) are the run's own record: ``run.measure_steps`` and
+    ``run.measurements``.
+
     Attributes
     ----------
-    measure_steps
-        Optimizer step of each measurement j (0, M, 2M, …).
     lr
         η_j, the rate in force when measurement j was taken (set by update j − 1).
-    sharpness
-        λ_max(θ_j) by Lanczos on Hessian-vector products.
     normalized_sharpness
         y_j = η_j·λ_j, the plant output (before the EMA, if any).
     measurement
@@ -61,9 +61,7 @@ class ControlledTraining:
         (``run.diverged``, ``run.diverged_at``).
     """
 
-    measure_steps: np.ndarray
     lr: np.ndarray
-    sharpness: np.ndarray
     normalized_sharpness: np.ndarray
     measurement: np.ndarray
     setpoint: float | None
@@ -113,12 +111,11 @@ def _controlled(objective: Any, policy: Feedback, steps: int, theta0: Any, rng: 
             monitor=Divergence.from_args(divergence_factor))
     rec = r.policy_state["record"] if r.policy_state is not None else []
     cols = list(zip(*rec, strict=True)) if rec else [()] * 6
-    at, lrs, lam, ys, seen, products = cols
+    _, lrs, _, ys, seen, products = cols  # steps and λ_j are run.measure_steps, run.measurements
     y = np.asarray(ys, dtype=float)
     settled, err = _tracking(y, setpoint, r.diverged, band, window)
     return ControlledTraining(
-        measure_steps=np.asarray(at, dtype=int), lr=np.asarray(lrs, dtype=float),
-        sharpness=np.asarray(lam, dtype=float), normalized_sharpness=y,
+        lr=np.asarray(lrs, dtype=float), normalized_sharpness=y,
         measurement=np.asarray(seen, dtype=float), setpoint=setpoint,
         n_products=int(sum(products)), band=band, window=window, settled=settled,
         tracking_error=err, run=r,
