@@ -122,21 +122,16 @@ def _schedule():
 
 _F = Callable[[], Any]
 
-EXAMPLES: dict[str, _F] = {
-    "block_lrs": lambda: np.array([0.1, 0.2]),
-    "obs": _obs,
-    "measure": _sharpness,
-    "policy": lambda: __import__("lrctl.training", fromlist=["x"]).Constant(0.1),
-    "hessian_matrix": lambda: np.diag([1.0, 3.0]),
-    "decay_rate": lambda: 0.5,
-    "step_size": lambda: 10.0,
-    "mult": lambda: 2,
-    "smoothed": lambda: np.array([1.0, 0.9, 0.7, 0.6, 0.65]),
-    "slopes": lambda: np.array([-0.1, -0.2, -0.3, 0.0, 0.2]),
-    "error": lambda: np.array([1.0, 1.0]),
-    "params": lambda: np.array([1.0, 1.0]),
-    "obj": lambda: _quad(),
-}
+#: Every valid value of these modules is given per callable (SPECIAL), so that these tables
+#: cannot change the meaning of a parameter name in another module's table.
+EXAMPLES: dict[str, _F] = {}
+
+
+def _constant():
+    from lrctl.training import Constant
+
+    return Constant(0.1)
+
 
 _Q = {"objective": _quad, "theta0": lambda: np.array([1.0, -1.0])}
 _QB = {"objective": lambda: _quad(True), "theta0": lambda: np.array([1.0, -1.0])}
@@ -233,6 +228,24 @@ for _m in ("loss", "grad", "hvp", "hessian"):
 for _m in ("loss", "grad", "hvp"):
     SPECIAL[f"objectives.Objective.{_m}"] = {"theta": lambda: np.array([1.0, -1.0]),
                                              "v": lambda: np.array([0.5, 2.0])}
+
+# parameters whose example value is specific to these modules
+_BL = {"block_lrs": lambda: np.array([0.1, 0.2])}
+SPECIAL["adaptive.BlockRates"] = dict(_BL)
+SPECIAL["adaptive.blockwise_descent"] = {**SPECIAL["adaptive.blockwise_descent"], **_BL}
+SPECIAL["adaptive.blockwise_sharpness"] = {**SPECIAL["adaptive.blockwise_sharpness"], **_BL}
+SPECIAL["training.policy_runs"] = {"policy": _constant}
+SPECIAL["training.run"] = {**SPECIAL["training.run"], "policy": _constant}
+SPECIAL["objectives.QuadraticObjective"] = {"hessian_matrix": lambda: np.diag([1.0, 3.0])}
+SPECIAL["schedules.exponential"] = {"lr": lambda: 0.1, "decay_rate": lambda: 0.5}
+SPECIAL["schedules.step_decay"] = {"lr": lambda: 0.1, "step_size": lambda: 10.0}
+SPECIAL["rangetest.suggest"] = {**SPECIAL["rangetest.suggest"],
+                                "smoothed": lambda: np.array([1.0, 0.9, 0.7, 0.6, 0.65]),
+                                "slopes": lambda: np.array([-0.1, -0.2, -0.3, 0.0, 0.2])}
+SPECIAL["rangetest.quadratic_sweep_log_excess"] = {
+    **SPECIAL["rangetest.quadratic_sweep_log_excess"], "error": lambda: np.array([1.0, 1.0])}
+SPECIAL["rangetest.one_step_sweep"] = {**SPECIAL["rangetest.one_step_sweep"],
+                                       "params": lambda: np.array([1.0, 1.0])}
 
 INSTANCES: dict[str, _F] = {
     "training.Constant": lambda: __import__("lrctl.training", fromlist=["x"]).Constant(0.1),
