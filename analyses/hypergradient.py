@@ -52,11 +52,12 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     steps_q = 300 if an.quick else 400
     alphas_q = np.geomspace(0.01, 30.0, 8 if an.quick else 19)
     starts = {"below": 0.1, "above": 1.5 * bound}
-    sweeps = {}
+    sweeps, negative_at = {}, {}
     for rule in ("additive", "log"):
         for where, lr0 in starts.items():
-            sweeps[rule, where] = adaptive.hypergradient_sweep(model, theta0, lr0, alphas_q,
-                                                               steps_q, rule=rule)
+            res = adaptive.hypergradient_sweep(model, theta0, lr0, alphas_q, steps_q, rule=rule)
+            sweeps[rule, where] = tuple(r.run for r in res)  # one Run per α of the grid
+            negative_at[rule, where] = [r.negative_lr_at for r in res]
     an.number("eta_star", eta_star, unit="lr", description="2/(λmin+λmax) of the quadratic")
     an.number("stability_bound", bound, unit="lr", description="2/λmax of the quadratic")
     an.number("good_region", list(good), unit="lr",
@@ -73,12 +74,12 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     def closest(runs):
         scores = [abs(np.log(r.lrs[-1] / eta_star)) if (not r.diverged and r.lrs[-1] > 0)
                   else np.inf for r in runs]
-        return runs[int(np.argmin(scores))]
+        return int(np.argmin(scores))
 
     fig, axes = subplots(1, 2, width=11.0, height=4.2)
     for ax, where in zip(axes, starts, strict=True):
-        picked = {f"{rule}, α = {closest(sweeps[rule, where]).hyper_lr:.3g}":
-                  closest(sweeps[rule, where]) for rule in ("additive", "log")}
+        picked = {f"{rule}, α = {alphas_q[closest(sweeps[rule, where])]:.3g}":
+                  sweeps[rule, where][closest(sweeps[rule, where])] for rule in ("additive", "log")}
         aplots.lr_trajectories(
             picked, ax=ax, good_region=good,
             reference={f"η* = {eta_star:.3g}": eta_star, f"2/λmax = {bound:.3g}": bound},
@@ -117,8 +118,8 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
              evidence=f"from below {band(alphas_q, ok['log', 'below'])}, from above "
                     f"{band(alphas_q, ok['log', 'above'])}, both {band(alphas_q, log_band)}")
 
-    neg_add = sum(r.negative_lr_at is not None for w in starts for r in sweeps["additive", w])
-    neg_log = sum(r.negative_lr_at is not None for w in starts for r in sweeps["log", w])
+    neg_add = sum(at is not None for w in starts for at in negative_at["additive", w])
+    neg_log = sum(at is not None for w in starts for at in negative_at["log", w])
     min_log = min(float(np.min(r.lrs)) for w in starts for r in sweeps["log", w])
     div_add = sum(r.diverged for w in starts for r in sweeps["additive", w])
     div_log = sum(r.diverged for w in starts for r in sweeps["log", w])
@@ -138,8 +139,9 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
              "α and start does not", add_not_log > 0,
              evidence=f"diverged: additive {div_add} of {n_runs}, log {div_log} of {n_runs}; "
                     f"additive diverged and log did not in {add_not_log}")
-    collapsed = [(w, r.hyper_lr, r.lrs[-1]) for w in starts for r in sweeps["log", w]
-                 if not r.diverged and r.lrs[-1] < 1e-3 * r.lr0]
+    collapsed = [(w, a, r.lrs[-1]) for w in starts
+                 for a, r in zip(alphas_q, sweeps["log", w], strict=True)
+                 if not r.diverged and r.lrs[-1] < 1e-3 * starts[w]]
     usable = an.claim(
         "The positive rate the log rule keeps is a usable one: no log-rule run on the α grid "
         "collapses η below 10⁻³·η_0 (which freezes training)",
@@ -160,8 +162,8 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     an.number("collapsed_runs_log", len(collapsed))
 
     # the failure side by side: the smallest α at which the additive rule went negative
-    fail_idx = next((i for i, r in enumerate(sweeps["additive", "below"])
-                     if r.negative_lr_at is not None), None)
+    fail_idx = next((i for i, at in enumerate(negative_at["additive", "below"])
+                     if at is not None), None)
     if fail_idx is not None:
         a_fail = alphas_q[fail_idx]
         add_run = sweeps["additive", "below"][fail_idx]
@@ -174,7 +176,8 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
                            ylabel="loss L(θ_t) (L* = 0)", title="loss (first 30 steps)")
         an.figure(fig, "quadratic-failure",
                   caption=f"The smallest α of the grid ({a_fail:.3g}) at which the additive rule "
-                          f"goes negative: η_t turns negative at step {add_run.negative_lr_at} and "
+                          f"goes negative: η_t turns negative at step "
+                          f"{negative_at['additive', 'below'][fail_idx]} and "
                           f"the run {'diverges at step ' + str(add_run.diverged_at) if add_run.diverged else 'survives'}; "
                           f"the log rule with the same α and start ends at η_T = "
                           f"{log_run.lrs[-1]:.3g} after {log_run.steps} steps, with loss "
@@ -190,6 +193,7 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     const = adaptive.constant_lr_sweep(net, start, grid, steps, divergence_factor=DIVERGENCE)
     finite = [r for r in const if not r.diverged]
     best = min(finite, key=lambda r: r.final_loss)
+    best_lr = float(best.lrs[0])  # a constant-rate Run: every step used this rate
     rt = rangetest.range_test(net, start, lr_min=1e-3, lr_max=100.0,
                               steps=40 if an.quick else 100)
     sugg = rt.suggestions.valley if rt.suggestions.valley is not None else rt.suggestions.steepest
@@ -197,7 +201,7 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     lr0 = 0.05
     base, at_sugg = adaptive.constant_lr_sweep(net, start, [lr0, sugg], steps,
                                                divergence_factor=DIVERGENCE)
-    an.number("best_constant_lr", best.lr, unit="lr", description="lowest final loss on the grid")
+    an.number("best_constant_lr", best_lr, unit="lr", description="lowest final loss on the grid")
     an.number("best_constant_loss", best.final_loss, unit="loss")
     an.number("range_test_suggestion", sugg, unit="lr",
               description=f"lrctl.rangetest '{sugg_kind}' suggestion")
@@ -206,26 +210,28 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
 
     an.progress("digits MLP: hyper-rate sweeps")
     alphas = np.geomspace(1e-3, 1e2, 5 if an.quick else 9)
-    hd = {rule: adaptive.hypergradient_sweep(net, start, lr0, alphas, steps, rule=rule,
-                                             divergence_factor=DIVERGENCE)
-          for rule in ("additive", "log")}
+    hd_res = {rule: adaptive.hypergradient_sweep(net, start, lr0, alphas, steps, rule=rule,
+                                                 divergence_factor=DIVERGENCE)
+              for rule in ("additive", "log")}
+    hd = {rule: tuple(r.run for r in res) for rule, res in hd_res.items()}
 
-    def best_of(runs):
-        return min((r for r in runs if not r.diverged and np.isfinite(r.final_loss)),
-                   key=lambda r: r.final_loss)
+    def best_of(results):
+        return min((r for r in results if not r.run.diverged and np.isfinite(r.run.final_loss)),
+                   key=lambda r: r.run.final_loss)
 
-    best_add, best_log = best_of(hd["additive"]), best_of(hd["log"])
+    best_add_res, best_log_res = best_of(hd_res["additive"]), best_of(hd_res["log"])
+    best_add, best_log = best_add_res.run, best_log_res.run
     fig, axes = subplots(1, 2, width=11.0, height=4.2)
     aplots.loss_curves({
-        f"best constant η = {best.lr:.3g} (grid)": best,
+        f"best constant η = {best_lr:.3g} (grid)": best,
         f"range-test η = {sugg:.3g}": at_sugg,
         f"constant η = {lr0:g} (= η_0)": base,
-        f"additive HD, α = {best_add.hyper_lr:.3g}": best_add,
-        f"log HD, α = {best_log.hyper_lr:.3g}": best_log,
+        f"additive HD, α = {best_add_res.hyper_lr:.3g}": best_add,
+        f"log HD, α = {best_log_res.hyper_lr:.3g}": best_log,
     }, ax=axes[0], title="tanh MLP 64-32-10 on digits, full batch")
-    aplots.lr_trajectories({f"additive, α = {best_add.hyper_lr:.3g}": best_add,
-                            f"log, α = {best_log.hyper_lr:.3g}": best_log}, ax=axes[1],
-                           reference={"best constant": best.lr, "range test": sugg},
+    aplots.lr_trajectories({f"additive, α = {best_add_res.hyper_lr:.3g}": best_add,
+                            f"log, α = {best_log_res.hyper_lr:.3g}": best_log}, ax=axes[1],
+                           reference={"best constant": best_lr, "range test": sugg},
                            title="the rate the rules learned")
     an.figure(fig, "mlp-loss",
               caption=f"Training loss against step: hypergradient descent from η_0 = {lr0:g} "
@@ -235,7 +241,7 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
 
     fig, ax = subplots(1, 1, width=7.5, height=4.2)
     aplots.final_loss_vs_hyper_lr(alphas, {"additive rule": hd["additive"], "log rule": hd["log"]},
-                                  reference={f"best constant η = {best.lr:.3g}": best.final_loss,
+                                  reference={f"best constant η = {best_lr:.3g}": best.final_loss,
                                              f"range-test η = {sugg:.3g}": at_sugg.final_loss,
                                              f"constant η_0 = {lr0:g}": base.final_loss},
                                   ax=ax, title=f"sensitivity to α (η_0 = {lr0:g}, {steps} steps)")
@@ -249,9 +255,9 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
              "descent (additive rule, best α) trains about as well as the best constant rate of a "
              "grid (final loss within 50%)",
              best_add.final_loss <= 1.5 * best.final_loss,
-             evidence=f"final loss: HD additive (α = {best_add.hyper_lr:.3g}) "
-                    f"{best_add.final_loss:.4g}, HD log (α = {best_log.hyper_lr:.3g}) "
-                    f"{best_log.final_loss:.4g}, best constant (η = {best.lr:.3g}) "
+             evidence=f"final loss: HD additive (α = {best_add_res.hyper_lr:.3g}) "
+                    f"{best_add.final_loss:.4g}, HD log (α = {best_log_res.hyper_lr:.3g}) "
+                    f"{best_log.final_loss:.4g}, best constant (η = {best_lr:.3g}) "
                     f"{best.final_loss:.4g}, constant η_0 = {lr0:g}: {base.final_loss:.4g}")
     hd_best = min(best_add.final_loss, best_log.final_loss)
     an.claim("Hypergradient descent from a small η_0 trains as well as constant training at the "
@@ -271,13 +277,14 @@ with Analysis(__file__, title="Hypergradient descent: the learning rate learned 
     an.progress("digits MLP: sensitivity to the starting rate")
     lr0s = np.geomspace(0.01, 1.0, 3)
     const0 = adaptive.constant_lr_sweep(net, start, lr0s, steps, divergence_factor=DIVERGENCE)
-    add0 = adaptive.hypergradient_sweep(net, start, lr0s, best_add.hyper_lr, steps,
-                                        divergence_factor=DIVERGENCE)
-    log0 = adaptive.hypergradient_sweep(net, start, lr0s, best_log.hyper_lr, steps, rule="log",
-                                        divergence_factor=DIVERGENCE)
+    add0 = [r.run for r in adaptive.hypergradient_sweep(net, start, lr0s, best_add_res.hyper_lr,
+                                                        steps, divergence_factor=DIVERGENCE)]
+    log0 = [r.run for r in adaptive.hypergradient_sweep(net, start, lr0s, best_log_res.hyper_lr,
+                                                        steps, rule="log",
+                                                        divergence_factor=DIVERGENCE)]
     finals = {"constant η = η_0": [r.final_loss for r in const0],
-              f"additive HD, α = {best_add.hyper_lr:.3g}": [r.final_loss for r in add0],
-              f"log HD, α = {best_log.hyper_lr:.3g}": [r.final_loss for r in log0]}
+              f"additive HD, α = {best_add_res.hyper_lr:.3g}": [r.final_loss for r in add0],
+              f"log HD, α = {best_log_res.hyper_lr:.3g}": [r.final_loss for r in log0]}
     fig, ax = subplots(1, 1, width=7.5, height=4.0)
     aplots.final_loss_vs_initial_lr(lr0s, finals, ax=ax,
                                     title=f"sensitivity to the starting rate ({steps} steps)")

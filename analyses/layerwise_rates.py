@@ -80,11 +80,12 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
               description="λmax(D^½HD^½) with D the caps c·2/λmax(H_ℓ); stable iff < 2")
 
     an.progress("training: layer-wise caps, coupled rates, global rate")
-    runs = {}
+    capped, runs = {}, {}
     for method in ("layerwise", "coupled", "global"):
-        runs[method] = adaptive.curvature_capped_descent(
+        capped[method] = adaptive.curvature_capped_descent(
             net, start, steps, fraction=c, method=method, recompute_every=every,
             record_full=True, tol=tol, seed=1, divergence_factor=DIVERGENCE)
+        runs[method] = capped[method].run
         an.progress(f"  {method}: final loss {runs[method].final_loss:.4g}")
 
     an.progress("training: LARS and constant-rate grids")
@@ -96,7 +97,8 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
     const = adaptive.constant_lr_sweep(net, start, const_grid, steps,
                                        divergence_factor=DIVERGENCE)
     best_const = min((r for r in const if not r.diverged), key=lambda r: r.final_loss)
-    lars_first = best_lars.block_lrs[0]
+    best_const_lr = float(best_const.lrs[0])  # a constant-rate Run: every step used this rate
+    lars_first = best_lars.lrs[0]
     sharp_lars = adaptive.blockwise_sharpness(net, start, lars_first, tol=tol)
 
     fig, ax = subplots(1, 1, width=7.5, height=4.0)
@@ -118,7 +120,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
     fig, axes = subplots(1, 2, width=11.0, height=4.3)
     curves = {labels[m]: runs[m] for m in runs}
     curves[f"LARS, best lr = {best_lars_lr:.3g}"] = best_lars
-    curves[f"best constant η = {best_const.lr:.3g}"] = best_const
+    curves[f"best constant η = {best_const_lr:.3g}"] = best_const
     aplots.loss_curves(curves, ax=axes[0],
                        title=f"training loss (c = {c:g}, curvature every {every} steps)")
     aplots.block_rates(runs["coupled"], labels=names, ax=axes[1],
@@ -134,7 +136,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
                       "Right: the per-layer rates of the coupled scheme, recomputed from the "
                       "curvature; they grow as the curvature falls during training.")
 
-    co = runs["coupled"]
+    co = capped["coupled"]
     steps_c = list(co.curvature_steps)
     fig, ax = subplots(1, 1, width=7.5, height=4.0)
     aplots.block_curvature_history(steps_c, [b.values for b in co.curvature],
@@ -156,7 +158,7 @@ with Analysis(__file__, title="Layer-wise learning rates from per-layer curvatur
               description="step at which the run at the (recomputed) caps passed 10x its "
                           "initial loss")
     refs = (f"LARS (lr = {best_lars_lr:.3g}) {best_lars.final_loss:.4g}; best constant (η = "
-            f"{best_const.lr:.3g}) {best_const.final_loss:.4g}; the per-layer curvatures differ "
+            f"{best_const_lr:.3g}) {best_const.final_loss:.4g}; the per-layer curvatures differ "
             f"by {curv0.spread:.3g}x")
     caps_stable = an.claim(
         "Layer-wise rates capped at the fraction c of each layer's stability limit, "

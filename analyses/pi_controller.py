@@ -238,7 +238,8 @@ with Analysis(
     problem = LogisticRegression.from_dataset("breast_cancer", l2=1e-2)
     M = 5
     warm = gradient_descent(problem, problem.initial(0), 1.0, 100).theta
-    lam_warm = sharpness_response(problem, [1.0], measure_every=1, theta0=warm).sharpness[0]
+    lam_warm = sharpness_response(problem, [1.0], measure_every=1,
+                                  theta0=warm).run.measurements[0]
     n_id = 40 if quick else 60
     lr_trace = np.exp(rng.uniform(-0.8, 0.5, n_id)) / lam_warm
     trace = sharpness_response(problem, lr_trace, measure_every=M, theta0=warm)
@@ -283,7 +284,8 @@ with Analysis(
             stable = bool(zd.stability_region(plant, kp, ki, dt=M))
             # samples for radius^k to fall below the band: the loop's own settling prediction
             k_settle = math.log(band) / math.log(rad) if 0 < rad < 1 else math.inf
-            rows.append((kp, ki, stable, rad, k_settle, run.settled, run.tracking_error))
+            err_run = math.inf if run.tracking_error is None else run.tracking_error  # diverged
+            rows.append((kp, ki, stable, rad, k_settle, run.settled, err_run))
             runs[(kp, ki)] = run
     arr = np.array([(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows], dtype=float)
     PK, PI, pred, rad, ksettle, settled, err = arr.T
@@ -361,6 +363,7 @@ with Analysis(
     lin_pred = bool(zd.stability_region(zd.sharpness_plant(s_star, dt=M), -0.84, 0.54, dt=M))
     an.number("linear_measurement_predicted_stable", lin_pred,
               description="kp = −0.84, ki = 0.54 with the error s* − η·λ (linearized plant)")
-    an.number("linear_measurement_tracking_error", lin_run.tracking_error,
+    an.number("linear_measurement_tracking_error",
+              math.inf if lin_run.tracking_error is None else lin_run.tracking_error,
               description="max |η·λ/s* − 1| over the last quarter; a period-3 limit cycle when large")
     progress("done")

@@ -189,7 +189,8 @@ def main() -> None:
     t_old, old, t_new, new = best_of_interleaved(
         lambda: _old_hypergradient_sweep(net, start, lr0, alpha, T),
         lambda: adaptive.hypergradient_sweep(net, start, lr0, alpha, T), args.repeats)
-    same = all(np.allclose(o, n.losses, rtol=1e-10, atol=0) for o, n in zip(old, new, strict=True))
+    same = all(np.allclose(o, n.run.losses, rtol=1e-10, atol=0)
+               for o, n in zip(old, new, strict=True))
     rows.append(("hypergradient sweep, 16 runs", t_old, t_new, same))
 
     n_rt = 5 * T

@@ -56,30 +56,32 @@ from typing import Any
 
 import numpy as np
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
     as_rng,
+    check_bool,
     check_choice,
     check_finite,
     check_in_interval,
     check_int,
     check_positive,
     check_scalar,
+    check_tol,
     scalar_or_array,
 )
 from lrctl.objectives import block_index, check_objective
-from lrctl.training import Constant, Divergence, Hypergradient, Scheduled
+from lrctl.training import Constant, Divergence, Hypergradient, Run, Scheduled
 from lrctl.training import run as train
+from lrctl.training._policies import check_observation
 
 __all__ = [
     "LARS",
     "BlockCurvature",
     "BlockRates",
     "BlockwiseResult",
-    "DescentResult",
     "HypergradientResult",
     "LayerwiseCaps",
     "SnapshotEnsemble",
-    "SnapshotRun",
     "block_top_eigenvalues",
     "blockwise_descent",
     "blockwise_sharpness",
@@ -102,24 +104,9 @@ _TRAINABLE = ("dim", "loss", "grad")  # what a run needs; curvature methods also
 # ---------------------------------------------------------------------------------------
 
 
-class _LossTrace:
-    """``steps`` and ``final_loss`` of a result that holds ``losses`` = L(θ_0), …, L(θ_n)."""
-
-    losses: np.ndarray
-
-    @property
-    def steps(self) -> int:
-        """Steps completed."""
-        return len(self.losses) - 1
-
-    @property
-    def final_loss(self) -> float:
-        return float(self.losses[-1])
-
-
 @dataclass(frozen=True)
-class HypergradientResult(_LossTrace):
-    """A hypergradient-descent run.
+class HypergradientResult:
+    """A hypergradient-descent run: the :class:`lrctl.training.Run` and the rule's settings.
 
     Attributes
     ----------
@@ -127,48 +114,22 @@ class HypergradientResult(_LossTrace):
         ``"additive"`` (η += α g_{t+1}ᵀg_t) or ``"log"`` (ln η += α η g_{t+1}ᵀg_t).
     lr0, hyper_lr
         The starting rate η_0 and the hyper-rate α.
-    losses
-        L(θ_0), …, L(θ_n) for the n steps completed (n = ``steps`` unless it diverged).
-    lrs
-        η_0, …, η_{n−1}: the rate each completed step used.
-    theta
-        The last finite iterate θ_n.
-    diverged, diverged_at
-        Whether the run stopped early, and the step t at which it did: θ_t blew up (its loss
-        is not finite or exceeds the divergence threshold), or the rule's rate η_t overflowed.
-    diverged_lr
-        The (finite) rate of the step that blew up; ``None`` when the run did not diverge or
-        the rate itself overflowed.
     negative_lr_at
         The first step whose rate was negative (gradient ascent), or ``None``. Only the
         additive rule can produce one.
+    run
+        The run: ``run.losses`` L(θ_0) … L(θ_n), ``run.lrs`` η_0 … η_{n−1}, ``run.theta``,
+        ``run.diverged``, ``run.diverged_at`` (the step whose iterate blew up or whose rate
+        overflowed) and ``run.diverged_lr``.
     """
 
     rule: str
     lr0: float
     hyper_lr: float
-    losses: np.ndarray
-    lrs: np.ndarray
-    theta: np.ndarray
-    diverged: bool
-    diverged_at: int | None
-    diverged_lr: float | None
     negative_lr_at: int | None
+    run: Run
 
-
-@dataclass(frozen=True)
-class DescentResult(_LossTrace):
-    """A constant-rate gradient-descent run (one member of :func:`constant_lr_sweep`).
-
-    ``losses`` are L(θ_0) … L(θ_n) for the n steps completed; ``diverged_at`` is the step at
-    which θ_t blew up (``None`` if it did not).
-    """
-
-    lr: float
-    losses: np.ndarray
-    theta: np.ndarray
-    diverged: bool
-    diverged_at: int | None
+    __repr__ = summary_repr
 
 
 @dataclass(frozen=True)
@@ -189,6 +150,8 @@ class BlockCurvature:
     full: float | None
     n_products: int
 
+    __repr__ = summary_repr
+
     @property
     def spread(self) -> float:
         """max_ℓ λ_ℓ / min_ℓ λ_ℓ: how much the blocks differ in curvature."""
@@ -196,66 +159,28 @@ class BlockCurvature:
 
 
 @dataclass(frozen=True)
-class BlockwiseResult(_LossTrace):
-    """Gradient descent with one learning rate per parameter block.
+class BlockwiseResult:
+    """Gradient descent at per-block rates set from the curvature (:func:`curvature_capped_descent`).
 
     Attributes
     ----------
     method
-        ``"fixed"`` (given rates), ``"layerwise-caps"`` (c·2/λ_max(H_ℓ)),
-        ``"layerwise-coupled"`` (∝ 1/λ_max(H_ℓ), scaled to the coupled bound), ``"global-cap"``
-        (c·2/λ_max(H) for every block) or ``"lars"`` (lr·‖θ_ℓ‖/‖g_ℓ‖).
-    losses
-        L(θ_0), …, L(θ_n) for the n steps completed.
-    block_lrs
-        Shape (n, n_blocks): the rate of each block at each completed step.
-    theta, diverged, diverged_at
-        As in :class:`HypergradientResult`.
+        ``"layerwise-caps"`` (c·2/λ_max(H_ℓ)), ``"layerwise-coupled"`` (∝ 1/λ_max(H_ℓ), scaled
+        to the coupled bound) or ``"global-cap"`` (c·2/λ_max(H) for every block).
     curvature
-        For the curvature-capped methods, the :class:`BlockCurvature` of each recomputation;
-        ``curvature_steps`` are the steps at which they were computed.
+        The :class:`BlockCurvature` of each recomputation; ``curvature_steps`` are the steps at
+        which they were computed.
+    run
+        The run: ``run.losses``, ``run.lrs`` (shape (n, n_blocks): the rate of each block at
+        each completed step), ``run.theta``, ``run.diverged``, ``run.diverged_at``.
     """
 
     method: str
-    losses: np.ndarray
-    block_lrs: np.ndarray
-    theta: np.ndarray
-    diverged: bool
-    diverged_at: int | None
-    curvature: tuple[BlockCurvature, ...] = ()
-    curvature_steps: tuple[int, ...] = ()
+    curvature: tuple[BlockCurvature, ...]
+    curvature_steps: tuple[int, ...]
+    run: Run
 
-
-@dataclass(frozen=True)
-class SnapshotRun:
-    """SGD under cosine annealing with warm restarts, with a snapshot at each cycle's end.
-
-    Attributes
-    ----------
-    lr_max, lr_min, period
-        The schedule: cosine from ``lr_max`` down towards ``lr_min`` over ``period`` steps,
-        then a restart (the restart amplitude is lr_max − lr_min).
-    lrs
-        The rate of every completed step.
-    batch_losses
-        The mini-batch loss at each completed step (before the update).
-    snapshots
-        Shape (M, dim): θ at the end of each completed cycle (just before the restart).
-    snapshot_steps
-        The step index of each snapshot (period, 2·period, …).
-    diverged, diverged_at
-        As in :class:`HypergradientResult` (checked on the mini-batch loss).
-    """
-
-    lr_max: float
-    lr_min: float
-    period: int
-    lrs: np.ndarray
-    batch_losses: np.ndarray
-    snapshots: np.ndarray
-    snapshot_steps: np.ndarray
-    diverged: bool
-    diverged_at: int | None
+    __repr__ = summary_repr
 
 
 @dataclass(frozen=True)
@@ -284,6 +209,8 @@ class SnapshotEnsemble:
     disagreement: np.ndarray
     log_losses: np.ndarray
     ensemble_log_loss: float
+
+    __repr__ = summary_repr
 
     @property
     def best_single_accuracy(self) -> float:
@@ -373,7 +300,7 @@ def hypergradient_sweep(
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 10.0]))
     >>> runs = hypergradient_sweep(q, [1.0, 1.0], lr0=0.01, hyper_lr=[0.0, 1e-3], steps=200)
-    >>> [round(float(r.lrs[-1]), 3) for r in runs]   # α = 0 keeps η; α > 0 raises it
+    >>> [round(float(r.run.lrs[-1]), 3) for r in runs]   # α = 0 keeps η; α > 0 raises it
     [0.01, 0.105]
     """
     check_objective(objective, require=_TRAINABLE)
@@ -393,9 +320,8 @@ def hypergradient_sweep(
         used = r.lrs if r.diverged_lr is None else np.append(r.lrs, r.diverged_lr)
         neg = np.flatnonzero(used < 0)
         out.append(HypergradientResult(
-            rule=rule, lr0=float(lr0_v[i]), hyper_lr=float(alpha_v[i]), losses=r.losses,
-            lrs=r.lrs, theta=r.theta, diverged=r.diverged, diverged_at=r.diverged_at,
-            diverged_lr=r.diverged_lr, negative_lr_at=int(neg[0]) if neg.size else None,
+            rule=rule, lr0=float(lr0_v[i]), hyper_lr=float(alpha_v[i]),
+            negative_lr_at=int(neg[0]) if neg.size else None, run=r,
         ))
     return tuple(out)
 
@@ -416,10 +342,10 @@ def hypergradient_descent(
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 10.0]))
     >>> add = hypergradient_descent(q, [1.0, 1.0], lr0=0.01, hyper_lr=3e-3, steps=300)
-    >>> add.negative_lr_at, add.diverged, add.diverged_at   # η < 0 at step 2, then blows up
+    >>> add.negative_lr_at, add.run.diverged, add.run.diverged_at   # η < 0 at step 2, then blows up
     (2, True, 5)
     >>> log = hypergradient_descent(q, [1.0, 1.0], 0.01, 3e-3, 300, rule="log")
-    >>> log.diverged, bool(log.lrs.min() > 0)
+    >>> log.run.diverged, bool(log.run.lrs.min() > 0)
     (False, True)
     """
     lr0_s = check_scalar("lr0", lr0)
@@ -436,8 +362,11 @@ def constant_lr_sweep(
     *,
     loss_floor: float | None = None,
     divergence_factor: float = 1e6,
-) -> tuple[DescentResult, ...]:
+) -> tuple[Run, ...]:
     """Full-batch gradient descent at each constant rate of ``lrs``, K runs at once.
+
+    ``training.run(objective, training.Constant(lrs), steps)``: one :class:`lrctl.training.Run`
+    per rate, in the order of ``lrs``.
 
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 4.0]))
@@ -449,8 +378,7 @@ def constant_lr_sweep(
     check_objective(objective, require=_TRAINABLE)
     runs = train(objective, Constant(lr_v), steps, theta0=_theta0(objective, theta0, len(lr_v)),
                  monitor=_monitor(loss_floor, divergence_factor))
-    return tuple(DescentResult(lr=float(lr), losses=r.losses, theta=r.theta, diverged=r.diverged,
-                               diverged_at=r.diverged_at) for lr, r in zip(lr_v, runs, strict=True))
+    return tuple(runs)
 
 
 def derive_hypergradient():
@@ -545,7 +473,8 @@ def block_top_eigenvalues(
     theta = check_finite("theta", theta)
     if theta.shape != (objective.dim,):
         raise ValueError(f"theta must have shape ({objective.dim},), got {theta.shape}")
-    check_positive("tol", tol)
+    tol = check_tol("tol", tol)
+    include_full = check_bool("include_full", include_full)
     rng = as_rng(seed)
     blocks, _ = block_index(objective)
     spectra = block_spectra(lambda v: objective.hvp(theta, v), blocks, objective.dim, k=1,
@@ -583,6 +512,7 @@ def blockwise_sharpness(objective: Any, theta: Any, block_lrs: Any, *, tol: floa
     if rates.shape != (len(blocks),):
         raise ValueError(f"block_lrs must have one rate per block, shape ({len(blocks)},), "
                          f"got {rates.shape}")
+    tol = check_tol("tol", tol)
     root = np.sqrt(rates[owner])
     res = top_eigenvalue(lambda v: root * objective.hvp(theta, root * v), objective.dim,
                          tol=tol, seed=seed)
@@ -604,6 +534,10 @@ class BlockRates:
         object.__setattr__(self, "runs", None if rates.ndim == 1 else len(rates))
 
     def update(self, obs: Any, state: Any) -> tuple[np.ndarray, Any]:
+        check_observation(obs)
+        if state is not None:
+            raise TypeError(f"state must be None for BlockRates (a stateless policy), got "
+                            f"{type(state).__name__}")
         return self.block_lrs, state
 
 
@@ -626,9 +560,15 @@ class LARS:
         object.__setattr__(self, "runs", None if lr.ndim == 0 else lr.size)
 
     def init(self, obs: Any) -> tuple[slice, ...]:
+        check_observation(obs)
         return block_index(obs.objective)[0]
 
     def update(self, obs: Any, blocks: tuple[slice, ...]) -> tuple[np.ndarray, Any]:
+        check_observation(obs)
+        if not (isinstance(blocks, tuple) and blocks
+                and all(isinstance(b, slice) for b in blocks)):
+            raise TypeError(f"blocks must be the tuple of slices that LARS.init returns, got "
+                            f"{type(blocks).__name__}")
         th, g = obs.theta, obs.grad
         out = np.empty((*th.shape[:-1], len(blocks)))
         for j, sl in enumerate(blocks):
@@ -677,12 +617,12 @@ class LayerwiseCaps:
         check_choice("method", self.method, _CAP_METHODS)
         if self.recompute_every is not None:
             check_int("recompute_every", self.recompute_every, minimum=1)
-        if not isinstance(self.record_full, (bool, np.bool_)):
-            raise TypeError(f"record_full must be a bool, got {self.record_full!r}")
-        check_positive("tol", check_scalar("tol", self.tol))
+        object.__setattr__(self, "record_full", check_bool("record_full", self.record_full))
+        object.__setattr__(self, "tol", check_tol("tol", self.tol))
         as_rng(self.seed)  # validates: an int, a SeedSequence, a Generator or None
 
     def init(self, obs: Any) -> dict[str, Any]:
+        check_observation(obs)
         check_objective(obs.objective)
         block_index(obs.objective)
         return {"rng": as_rng(self.seed), "rates": None, "curvature": [], "steps": []}
@@ -690,12 +630,16 @@ class LayerwiseCaps:
     def update(self, obs: Any, state: dict[str, Any]) -> tuple[np.ndarray, Any]:
         from lrctl.quadratic import layerwise_lr_caps
 
+        check_observation(obs)
+        if not (isinstance(state, dict) and {"rng", "rates", "curvature", "steps"} <= state.keys()):
+            raise TypeError(f"state must be the dict that LayerwiseCaps.init returns, got "
+                            f"{type(state).__name__}")
         t, every = obs.step, self.recompute_every
         if state["rates"] is not None and (every is None or t % every != 0):
             return state["rates"], state
         objective, theta, rng = obs.objective, obs.theta, state["rng"]
         bc = block_top_eigenvalues(objective, theta, tol=self.tol, seed=rng,
-                                   include_full=self.method == "global" or bool(self.record_full))
+                                   include_full=self.method == "global" or self.record_full)
         if self.method == "global":
             if bc.full is None or bc.full <= 0:
                 raise ValueError(f"λ_max(H) = {bc.full} at step {t}: no positive curvature to "
@@ -713,12 +657,6 @@ class LayerwiseCaps:
         state["curvature"].append(bc)
         state["steps"].append(t)
         return rates, state
-
-
-def _blockwise_results(method: str, runs: Any, **extra: Any) -> list[BlockwiseResult]:
-    return [BlockwiseResult(method=method, losses=r.losses, block_lrs=r.lrs, theta=r.theta,
-                            diverged=r.diverged, diverged_at=r.diverged_at, **extra)
-            for r in runs]
 
 
 def blockwise_descent(
@@ -749,8 +687,7 @@ def blockwise_descent(
                          f"got {policy.block_lrs.shape}")
     runs = train(objective, policy, steps, theta0=theta0,
                  monitor=_monitor(loss_floor, divergence_factor))
-    out = _blockwise_results("fixed", (runs,) if policy.runs is None else runs)
-    return out[0] if policy.runs is None else tuple(out)
+    return runs
 
 
 def lars_descent(
@@ -772,7 +709,7 @@ def lars_descent(
     >>> from lrctl.objectives import QuadraticObjective
     >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
     >>> run = lars_descent(q, [1.0, 1.0], lr=0.5, steps=1)
-    >>> run.block_lrs[0].tolist()   # 0.5·|θ_ℓ|/|g_ℓ| = 0.5/1 and 0.5/100
+    >>> run.lrs[0].tolist()   # 0.5·|θ_ℓ|/|g_ℓ| = 0.5/1 and 0.5/100
     [0.5, 0.005]
     """
     check_objective(objective, require=_TRAINABLE)
@@ -780,8 +717,7 @@ def lars_descent(
     policy = LARS(lr)
     runs = train(objective, policy, steps, theta0=theta0,
                  monitor=_monitor(loss_floor, divergence_factor))
-    out = _blockwise_results("lars", (runs,) if policy.runs is None else runs)
-    return out[0] if policy.runs is None else tuple(out)
+    return runs
 
 
 def curvature_capped_descent(
@@ -808,9 +744,9 @@ def curvature_capped_descent(
     >>> q = QuadraticObjective(np.diag([1.0, 100.0]), blocks=(slice(0, 1), slice(1, 2)))
     >>> lw = curvature_capped_descent(q, [1.0, 1.0], 20, fraction=0.5)
     >>> gl = curvature_capped_descent(q, [1.0, 1.0], 20, fraction=0.5, method="global")
-    >>> lw.block_lrs[0].round(6).tolist(), gl.block_lrs[0].round(6).tolist()
+    >>> lw.run.lrs[0].round(6).tolist(), gl.run.lrs[0].round(6).tolist()
     ([1.0, 0.01], [0.01, 0.01])
-    >>> bool(lw.final_loss < 1e-12 < gl.final_loss)
+    >>> bool(lw.run.final_loss < 1e-12 < gl.run.final_loss)
     True
     """
     check_objective(objective)
@@ -821,8 +757,8 @@ def curvature_capped_descent(
     state = r.policy_state or {"curvature": [], "steps": []}
     name = {"layerwise": "layerwise-caps", "coupled": "layerwise-coupled",
             "global": "global-cap"}[method]
-    return _blockwise_results(name, (r,), curvature=tuple(state["curvature"]),
-                              curvature_steps=tuple(state["steps"]))[0]
+    return BlockwiseResult(method=name, curvature=tuple(state["curvature"]),
+                           curvature_steps=tuple(state["steps"]), run=r)
 
 
 # ---------------------------------------------------------------------------------------
@@ -842,7 +778,7 @@ def snapshot_training(
     seed: Any = 0,
     loss_floor: float | None = None,
     divergence_factor: float = 1e6,
-) -> SnapshotRun | tuple[SnapshotRun, ...]:
+) -> Run | tuple[Run, ...]:
     r"""SGD under cosine annealing with warm restarts (SGDR), snapshotting each cycle's end.
 
     η_t = :func:`lrctl.schedules.cosine_warm_restarts` (lr_max, period, mult=1, lr_min)(t):
@@ -850,7 +786,10 @@ def snapshot_training(
     (a restart of amplitude lr_max − lr_min). After steps period, 2·period, …,
     n_cycles·period the parameters are saved (Huang et al., "Snapshot ensembles: train 1,
     get M for free", ICLR 2017). It is ``training.run(objective, Scheduled(schedule), steps,
-    batches=..., snapshot_at=...)``.
+    batches=..., snapshot_at=...)`` and returns its :class:`lrctl.training.Run`: ``lrs`` the
+    rate of every completed step, ``losses`` the mini-batch loss at each completed step (and,
+    last, the loss of the whole objective at the final iterate), ``snapshots`` (M, dim) and
+    ``snapshot_steps`` (period, 2·period, …).
 
     Parameters
     ----------
@@ -886,7 +825,7 @@ def snapshot_training(
     n_cycles = check_int("n_cycles", n_cycles, minimum=1)
     lr_arr = check_positive("lr_max", lr_max)
     lr_v = _vector("lr_max", lr_arr, positive=True)
-    lo = float(check_positive("lr_min", lr_min, allow_zero=True))
+    lo = float(check_positive("lr_min", check_scalar("lr_min", lr_min), allow_zero=True))
     if np.any(lo > lr_v):
         raise ValueError(f"lr_min must lie in [0, lr_max] = [0, {lr_v.min()!r}], got {lo!r}")
     k = len(lr_v)
@@ -913,19 +852,7 @@ def snapshot_training(
     runs = train(objective, policy, steps, theta0=theta,
                  monitor=_monitor(loss_floor, divergence_factor), batches=batches,
                  snapshot_at=period * np.arange(1, n_cycles + 1))
-    out = []
-    for i, r in enumerate((runs,) if lr_arr.ndim == 0 else runs):
-        if r.diverged:  # every recorded loss is a batch loss; the failed step's rate counts
-            batch_losses = r.losses
-            lrs = r.lrs if r.diverged_lr is None else np.append(r.lrs, r.diverged_lr)
-        else:
-            batch_losses, lrs = r.losses[:-1], r.lrs
-        out.append(SnapshotRun(
-            lr_max=float(lr_v[i]), lr_min=lo, period=period, lrs=lrs, batch_losses=batch_losses,
-            snapshots=r.snapshots, snapshot_steps=r.snapshot_steps, diverged=r.diverged,
-            diverged_at=r.diverged_at,
-        ))
-    return out[0] if lr_arr.ndim == 0 else tuple(out)
+    return runs
 
 
 def snapshot_ensemble(objective: Any, snapshots: Any, X: Any = None, y: Any = None
@@ -946,6 +873,7 @@ def snapshot_ensemble(objective: Any, snapshots: Any, X: Any = None, y: Any = No
     >>> ens.accuracies.shape, ens.distances.shape, bool(ens.distances[0, 0] == 0)
     ((3,), (3, 3), True)
     """
+    check_objective(objective, require=("dim", "predict_proba"))
     S = check_finite("snapshots", snapshots)
     if S.ndim != 2 or S.shape[1] != objective.dim or S.shape[0] < 2:
         raise ValueError(f"snapshots must have shape (M, {objective.dim}) with M >= 2, "
@@ -953,6 +881,9 @@ def snapshot_ensemble(objective: Any, snapshots: Any, X: Any = None, y: Any = No
     if (X is None) != (y is None):
         raise ValueError("give both X and y (or neither, for the training set)")
     labels = np.asarray(objective.y if y is None else y)
+    if (labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer)
+            or (labels.size and labels.min() < 0)):
+        raise TypeError(f"y must be non-negative integer class labels, got dtype {labels.dtype}")
     P = objective.predict_proba(S, X)  # (M, n, C)
     if labels.shape != (P.shape[1],):
         raise ValueError(f"y must have one label per row of X ({P.shape[1]}), "
@@ -960,7 +891,10 @@ def snapshot_ensemble(objective: Any, snapshots: Any, X: Any = None, y: Any = No
     preds = P.argmax(axis=-1)
     acc = np.mean(preds == labels, axis=-1)
     ens = float(np.mean(P.mean(axis=0).argmax(axis=-1) == labels))
-    dist = np.linalg.norm(S[:, None, :] - S[None, :, :], axis=-1)  # direct: no cancellation
+    big = float(np.abs(S).max())
+    scale = big if big > 1e150 else 1.0  # rescaled only where the squares would overflow
+    Ss = S / scale
+    dist = scale * np.linalg.norm(Ss[:, None, :] - Ss[None, :, :], axis=-1)  # no cancellation
     rows = np.arange(len(labels))
     tiny = np.finfo(float).tiny  # a probability that underflowed to 0 counts as 1e-308
     nll = -np.log(np.maximum(P[:, rows, labels], tiny)).mean(axis=-1)

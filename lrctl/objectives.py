@@ -35,19 +35,24 @@ splits train/test first and standardizes both with the training statistics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
     as_rng,
+    check_bool,
     check_choice,
     check_finite,
     check_in_interval,
     check_int,
     check_positive,
+    check_scalar,
+    check_tol,
     scalar_or_array,
 )
 
@@ -65,6 +70,31 @@ __all__ = [
 ]
 
 _DATASETS = ("breast_cancer", "digits")
+
+
+class ResultOverflow(ValueError):
+    """A loss, gradient or Hessian-vector product overflowed float64 at finite parameters.
+
+    A ``ValueError`` (the parameters are too large for the problem); the training loop catches
+    it and records the iterate as diverged.
+    """
+
+
+def _finite_result(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` without floating-point warnings; a non-finite result raises ResultOverflow."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            out = fn(self, *args, **kwargs)
+        parts = out if isinstance(out, tuple) else (out,)
+        if not all(np.all(np.isfinite(p)) for p in parts):
+            raise ResultOverflow(
+                f"{type(self).__name__}.{fn.__name__} overflows float64 at these parameters; "
+                "theta (or v) too large (scale them down)")
+        return out
+
+    return wrapper
 
 
 @runtime_checkable
@@ -112,6 +142,11 @@ def check_objective(obj: Any, name: str = "objective",
     ...
     TypeError: objective must be an Objective (dim, loss, grad, hvp); object lacks dim, loss
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (used in the messages), got {name!r}")
+    if isinstance(require, (str, bytes)) or not isinstance(require, (Sequence, set, frozenset)) \
+            or not all(isinstance(a, str) for a in require):
+        raise TypeError(f"require must be a sequence of attribute names, got {require!r}")
     missing = []
     for attr in require:
         value = getattr(obj, attr, None)
@@ -147,6 +182,7 @@ def load_dataset(name: str, *, standardize: bool = True) -> tuple[np.ndarray, np
     >>> X.shape, sorted(set(y.tolist()))
     ((569, 30), [0, 1])
     """
+    standardize = check_bool("standardize", standardize)
     X, y = _raw_dataset(name)
     if standardize:
         mean, std = _standardizer(X)
@@ -170,8 +206,9 @@ def split_dataset(
     """
     from sklearn.model_selection import train_test_split
 
-    frac = float(check_in_interval("test_fraction", test_fraction, 0.0, 1.0,
-                                   low_closed=False, high_closed=False))
+    frac = float(check_in_interval("test_fraction", check_scalar("test_fraction", test_fraction),
+                                   0.0, 1.0, low_closed=False, high_closed=False))
+    standardize = check_bool("standardize", standardize)
     X, y = _raw_dataset(name)
     seed_int = int(as_rng(seed).integers(2**31 - 1))
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=frac, random_state=seed_int, stratify=y)
@@ -224,6 +261,7 @@ class _Objective:
             raise ValueError(f"v must have the shape of theta {theta.shape}, got {v.shape}")
         return theta, v
 
+    @_finite_result
     def loss_and_grad(self, theta: Any) -> tuple[Any, np.ndarray]:
         """``(loss(theta), grad(theta))`` (one pass where the objective can share work)."""
         return self.loss(theta), self.grad(theta)
@@ -272,26 +310,45 @@ class QuadraticObjective(_Objective):
         if m.shape != (d,):
             raise ValueError(f"minimizer must have shape ({d},), got {m.shape}")
         object.__setattr__(self, "minimizer", m)
-        if not self.blocks:
-            object.__setattr__(self, "blocks", (slice(0, d),))
+        object.__setattr__(self, "loss_min", check_scalar("loss_min", self.loss_min))
+        blocks = self.blocks
+        if isinstance(blocks, (str, bytes, dict, np.ndarray)) or not isinstance(
+                blocks, (tuple, list)):
+            raise TypeError(f"blocks must be a tuple of slices (one per parameter block), got "
+                            f"{type(blocks).__name__}")
+        for i, b in enumerate(blocks):
+            if not (isinstance(b, slice) and b.step in (None, 1)
+                    and isinstance(b.start, (int, np.integer)) and 0 <= b.start
+                    and isinstance(b.stop, (int, np.integer)) and b.start < b.stop <= d):
+                raise ValueError(f"blocks[{i}] must be a slice(start, stop) with "
+                                 f"0 <= start < stop <= {d}, got {b!r}")
+        object.__setattr__(self, "blocks", tuple(blocks) or (slice(0, d),))
+
+    __repr__ = summary_repr
 
     @property
     def dim(self) -> int:  # type: ignore[override]
         return self.hessian_matrix.shape[0]
 
+    @_finite_result
     def loss(self, theta: Any) -> Any:
         e = self._check_theta(theta, stacked=True) - self.minimizer
         return _out(self.loss_min + 0.5 * np.sum((e @ self.hessian_matrix) * e, axis=-1))
 
+    @_finite_result
     def grad(self, theta: Any) -> np.ndarray:
         # H is symmetric, so (H e)ᵀ = eᵀ H: one product serves a single vector and a stack.
         return (self._check_theta(theta, stacked=True) - self.minimizer) @ self.hessian_matrix
 
+    @_finite_result
     def hvp(self, theta: Any, v: Any) -> np.ndarray:
         _, v = self._check_pair(theta, v)
         return v @ self.hessian_matrix
 
     def hessian(self, theta: Any = None) -> np.ndarray:
+        """H (the same at every θ; ``theta``, when given, is checked like any parameter)."""
+        if theta is not None:
+            self._check_theta(theta)
         return self.hessian_matrix.copy()
 
 
@@ -316,7 +373,7 @@ class LogisticRegression(_Objective):
             raise ValueError("y must be a vector of 0/1 labels, one per row of X")
         self.X = np.hstack([X, np.ones((X.shape[0], 1))])
         self.y = y
-        self.l2 = float(check_positive("l2", l2, allow_zero=True))
+        self.l2 = float(check_positive("l2", check_scalar("l2", l2), allow_zero=True))
         self.dim = self.X.shape[1]
         self.blocks = (slice(0, self.dim - 1), slice(self.dim - 1, self.dim))
 
@@ -327,17 +384,20 @@ class LogisticRegression(_Objective):
             raise ValueError(f"data set {name!r} is not binary; use SoftmaxRegression")
         return cls(X, y, l2=l2)
 
+    @_finite_result
     def loss(self, theta: Any) -> Any:
         theta = self._check_theta(theta, stacked=True)
         z = theta @ self.X.T
         nll = np.mean(np.logaddexp(0.0, z) - self.y * z, axis=-1)
         return _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
 
+    @_finite_result
     def grad(self, theta: Any) -> np.ndarray:
         theta = self._check_theta(theta, stacked=True)
         s = _sigmoid(theta @ self.X.T)
         return (s - self.y) @ self.X / len(self.y) + self.l2 * theta
 
+    @_finite_result
     def loss_and_grad(self, theta: Any) -> tuple[Any, np.ndarray]:
         """Loss and gradient from one product X̃θ."""
         theta = self._check_theta(theta, stacked=True)
@@ -347,6 +407,7 @@ class LogisticRegression(_Objective):
         g = (_sigmoid(z) - self.y) @ self.X / len(self.y) + self.l2 * theta
         return loss, g
 
+    @_finite_result
     def hvp(self, theta: Any, v: Any) -> np.ndarray:
         theta, v = self._check_pair(theta, v)
         s = _sigmoid(theta @ self.X.T)
@@ -376,13 +437,15 @@ class SoftmaxRegression(_Objective):
         y = np.asarray(y)
         if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
             raise ValueError("y must be a vector of non-negative integer labels, one per row of X")
-        self.n_classes = int(n_classes if n_classes is not None else y.max() + 1)
+        self.n_classes = (int(y.max()) + 1 if n_classes is None
+                          else check_int("n_classes", n_classes, minimum=2))
         if y.max() >= self.n_classes:
-            raise ValueError(f"labels reach {y.max()} but n_classes is {self.n_classes}")
+            raise ValueError(f"n_classes must exceed every label: labels reach {y.max()} but "
+                             f"n_classes is {self.n_classes}")
         self.X = np.hstack([X, np.ones((X.shape[0], 1))])
         self.y = y
         self.Y = np.eye(self.n_classes)[y]
-        self.l2 = float(check_positive("l2", l2, allow_zero=True))
+        self.l2 = float(check_positive("l2", check_scalar("l2", l2), allow_zero=True))
         self.dim = self.X.shape[1] * self.n_classes
         self.blocks = (slice(0, self.dim),)
 
@@ -418,6 +481,7 @@ class SoftmaxRegression(_Objective):
         P /= P.sum(axis=-1, keepdims=True)
         return Z, P
 
+    @_finite_result
     def loss(self, theta: Any) -> Any:
         theta = self._check_theta(theta, stacked=True)
         Z, _ = self._probs(theta)
@@ -425,9 +489,11 @@ class SoftmaxRegression(_Objective):
         nll = np.mean(lse - Z[..., np.arange(len(self.y)), self.y], axis=-1)
         return _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
 
+    @_finite_result
     def grad(self, theta: Any) -> np.ndarray:
         return self.loss_and_grad(theta)[1]
 
+    @_finite_result
     def loss_and_grad(self, theta: Any) -> tuple[Any, np.ndarray]:
         """Loss and gradient from one forward pass."""
         theta = self._check_theta(theta, stacked=True)
@@ -437,6 +503,7 @@ class SoftmaxRegression(_Objective):
         loss = _out(nll + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
         return loss, self._back(P - self.Y, theta.shape) / len(self.y) + self.l2 * theta
 
+    @_finite_result
     def hvp(self, theta: Any, v: Any) -> np.ndarray:
         theta, v = self._check_pair(theta, v)
         _, P = self._probs(theta)
@@ -522,15 +589,18 @@ class MLP(_Objective):
         if (y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer)
                 or y.min() < 0):
             raise ValueError("y must be a vector of non-negative integer labels, one per row of X")
-        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
-            raise TypeError(f"hidden must be a sequence of layer widths, got {hidden!r}")
+        if (isinstance(hidden, (str, bytes, dict, set, frozenset)) or not hasattr(hidden, "__iter__")
+                or (isinstance(hidden, np.ndarray) and hidden.dtype.kind not in "iu")):
+            raise TypeError(f"hidden must be a sequence of layer widths (ints >= 1), got "
+                            f"{hidden!r}")
         widths = tuple(check_int(f"hidden[{i}]", w, minimum=1) for i, w in enumerate(hidden))
         self.activation = check_choice("activation", activation, _ACTIVATIONS)
-        self.n_classes = int(n_classes if n_classes is not None else y.max() + 1)
+        self.n_classes = (int(y.max()) + 1 if n_classes is None
+                          else check_int("n_classes", n_classes, minimum=2))
         if self.n_classes < 2 or y.max() >= self.n_classes:
             raise ValueError(f"n_classes must be >= 2 and > every label (max {y.max()}), "
                              f"got {self.n_classes}")
-        self.l2 = float(check_positive("l2", l2, allow_zero=True))
+        self.l2 = float(check_positive("l2", check_scalar("l2", l2), allow_zero=True))
         self.X = X
         self.y = y
         self.Y = np.eye(self.n_classes)[y]
@@ -561,7 +631,7 @@ class MLP(_Objective):
     def initial(self, seed: Any = 0, scale: float = 1.0) -> np.ndarray:
         """LeCun-normal weights W_ℓ ~ N(0, scale²/fan_in) and zero biases."""
         rng = as_rng(seed)
-        scale = float(check_positive("scale", scale))
+        scale = float(check_positive("scale", check_scalar("scale", scale)))
         theta = np.zeros(self.dim)
         for w, _, d_in, d_out in self._layers:
             theta[w] = scale * rng.standard_normal(d_in * d_out) / np.sqrt(d_in)
@@ -630,12 +700,14 @@ class MLP(_Objective):
         return self._flatten(grads, lead)
 
     # -- the interface ------------------------------------------------------------------
+    @_finite_result
     def loss(self, theta: Any, *, batch: Any = None) -> Any:
         theta = self._check_theta(theta, stacked=True)
         X, Y = self._data(batch)
         *_, z, _, log_s = self._forward(theta, X)
         return _out(self._nll(z, log_s, Y) + 0.5 * self.l2 * np.sum(theta * theta, axis=-1))
 
+    @_finite_result
     def loss_and_grad(self, theta: Any, *, batch: Any = None) -> tuple[Any, np.ndarray]:
         theta = self._check_theta(theta, stacked=True)
         X, Y = self._data(batch)
@@ -644,9 +716,11 @@ class MLP(_Objective):
         g = self._backward(params, acts, derivs, P, Y, theta.shape[:-1]) + self.l2 * theta
         return _out(loss), g
 
+    @_finite_result
     def grad(self, theta: Any, *, batch: Any = None) -> np.ndarray:
         return self.loss_and_grad(theta, batch=batch)[1]
 
+    @_finite_result
     def hvp(self, theta: Any, v: Any, *, batch: Any = None) -> np.ndarray:
         theta, v = self._check_pair(theta, v)
         X, Y = self._data(batch)
@@ -704,6 +778,7 @@ class MLP(_Objective):
         full[sl] = vb
         return self.hvp(theta, full, batch=batch)[sl]
 
+    @_finite_result
     def predict_proba(self, theta: Any, X: Any = None) -> np.ndarray:
         """Class probabilities, shape (n, C) (or (K, n, C) for stacked parameters)."""
         theta = self._check_theta(theta, stacked=True)
@@ -720,6 +795,8 @@ class MLP(_Objective):
         if (X is None) != (y is None):
             raise ValueError("give both X and y (or neither, for the training set)")
         labels = self.y if y is None else np.asarray(y)
+        if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(f"y must be integer class labels, got dtype {labels.dtype}")
         pred = self.predict(theta, X)
         if labels.shape != pred.shape[-1:]:
             raise ValueError(f"y must have one label per row of X ({pred.shape[-1]}), "
@@ -735,9 +812,26 @@ def minimize(objective: Any, theta0: Any = None, *, gtol: float = 1e-10,
     """
     from scipy.optimize import minimize as sp_minimize
 
+    check_objective(objective, require=("dim", "loss", "grad"))
     x0 = np.zeros(objective.dim) if theta0 is None else check_finite("theta0", theta0)
+    if x0.shape != (objective.dim,):
+        raise ValueError(f"theta0 must have shape ({objective.dim},), got {x0.shape}")
+    gtol = check_tol("gtol", gtol)
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    def loss(x: np.ndarray) -> Any:  # a trial point whose loss overflows is rejected, not fatal
+        try:
+            return objective.loss(x)
+        except ResultOverflow:
+            return np.inf
+
+    def grad(x: np.ndarray) -> Any:
+        try:
+            return objective.grad(x)
+        except ResultOverflow:
+            return np.full(objective.dim, np.inf)
+
     res = sp_minimize(
-        objective.loss, x0, jac=objective.grad, method="L-BFGS-B",
+        loss, x0, jac=grad, method="L-BFGS-B",
         options={"gtol": gtol, "ftol": 0.0, "maxiter": max_iter, "maxcor": 30},
     )
     gnorm = float(np.linalg.norm(objective.grad(res.x)))

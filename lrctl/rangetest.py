@@ -47,20 +47,23 @@ formula on a synthetic quadratic.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
+    check_bool,
     check_finite,
     check_int,
     check_positive,
     check_scalar,
     scalar_or_array,
 )
-from lrctl.objectives import check_objective
+from lrctl.objectives import ResultOverflow, check_objective
 from lrctl.training import Divergence, ExponentialRamp, run
 
 __all__ = [
@@ -119,6 +122,8 @@ class Suggestions:
     valley_index: int | None
     minimum_index: int
 
+    __repr__ = summary_repr
+
     def as_dict(self) -> dict[str, float | None]:
         return {"steepest": self.steepest, "valley": self.valley, "min_over_10": self.min_over_10}
 
@@ -168,6 +173,8 @@ class RangeTestResult:
     log_lr_step: float
     smoothing_window: int
 
+    __repr__ = summary_repr
+
     def sharpness_estimates(self, loss_min: float) -> tuple[np.ndarray, np.ndarray]:
         r"""``(lrs, ρ̂)``: the curvature read off the sweep's slope, ρ̂_t = −(1 − e^{−Δ})s_t/(2η_t L_t).
 
@@ -213,6 +220,8 @@ class OneStepSweep:
     grad_norm_sq: float
     diverged: bool
 
+    __repr__ = summary_repr
+
     def sharpness_estimates(self, loss_min: float) -> np.ndarray:
         """ρ̂ = −s/(2η(L(θ) − L*)) at every rate of the sweep (needs L(θ) > ``loss_min``)."""
         from lrctl.quadratic import sharpness_from_slope
@@ -249,6 +258,8 @@ class SuggestionInterval:
     high: float
     point: float | None
 
+    __repr__ = summary_repr
+
     @property
     def agree(self) -> bool:
         return self.point is not None
@@ -270,6 +281,8 @@ class RepeatedRangeTest:
     sweeps: tuple[RangeTestResult, ...]
     intervals: dict[str, SuggestionInterval]
     agreement: float
+
+    __repr__ = summary_repr
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,7 +342,7 @@ def smooth_in_log_lr(lrs: Any, losses: Any, width: float) -> tuple[np.ndarray, n
     step = float(steps.mean())
     if step <= 0 or not np.allclose(steps, step, rtol=1e-6, atol=0):
         raise ValueError("lrs must be an increasing geometric grid (uniform in ln η)")
-    w = float(check_positive("width", width, allow_zero=True))
+    w = float(check_positive("width", check_scalar("width", width), allow_zero=True))
     pts = _window_points(w, step, x.size)
     if pts == 1:
         return y.copy(), np.gradient(y, x, edge_order=2 if x.size > 2 else 1), 1
@@ -465,9 +478,10 @@ def range_test(
     lrs = ramp.lrs
     if lrs.size < MIN_POINTS:
         raise ValueError(f"steps must be >= {MIN_POINTS}, got {steps}")
-    thr = float(check_positive("threshold", threshold))
+    thr = float(check_positive("threshold", check_scalar("threshold", threshold)))
     w = check_int("stop_window", stop_window, minimum=1)
-    width = float(check_positive("smoothing", smoothing, allow_zero=True))
+    width = float(check_positive("smoothing", check_scalar("smoothing", smoothing),
+                                 allow_zero=True))
     rule = Divergence(factor=1.0 + thr, reference="best", window=w)
     sweep = run(objective, ramp, lrs.size, theta0=theta0, monitor=rule, batches=batches)
     L0 = float(sweep.losses[0])
@@ -496,7 +510,8 @@ def range_test(
     if n_pre < MIN_POINTS:
         raise ValueError(
             f"the sweep diverged at step {diverged_at} (lr {lrs[diverged_at]:g}) with only "
-            f"{n_pre} finite losses before it (need {MIN_POINTS}); lower lr_min or raise steps"
+            f"{n_pre} finite losses before it (need {MIN_POINTS}); lower lr_min or lr_max, or "
+            "raise steps"
         )
     pre_lrs = lrs[:n_pre]
     smoothed, slopes, pts = smooth_in_log_lr(pre_lrs, raw[:n_pre], width)
@@ -597,8 +612,16 @@ def repeated_range_test(
     >>> all(np.array_equal(a.losses, b.losses) for a, b in zip(rep.sweeps, rep2.sweeps))
     True
     """
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__"):
+    if not callable(make_problem):
+        raise TypeError(f"make_problem must be a callable seed -> (objective, theta0[, batches]), "
+                        f"got {make_problem!r}")
+    if isinstance(seeds, (str, bytes, dict)) or not hasattr(seeds, "__len__"):
         raise TypeError(f"seeds must be a sequence, got {type(seeds).__name__}")
+    for s in (seeds.ravel().tolist() if isinstance(seeds, np.ndarray) else seeds):
+        if not (isinstance(s, (numbers.Integral, np.random.Generator, np.random.SeedSequence))
+                and not isinstance(s, (bool, np.bool_))) or (
+                isinstance(s, numbers.Integral) and s < 0):
+            raise TypeError(f"seeds must hold ints >= 0 or Generators, got {s!r}")
     if len(seeds) < 2:
         raise ValueError(f"seeds must hold at least 2 seeds to compare sweeps, got {len(seeds)}")
     agree = check_scalar("agreement", agreement)
@@ -641,7 +664,10 @@ def repeated_range_test(
 
 def _call_loss(loss: Callable[[np.ndarray], Any], theta: np.ndarray) -> float:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        value = loss(theta)
+        try:
+            value = loss(theta)
+        except ResultOverflow:  # lrctl's objectives refuse to return inf: the point diverged
+            return np.inf
     arr = np.asarray(value, dtype=float)
     if arr.ndim != 0:
         raise TypeError(f"loss must return a scalar, got an array of shape {arr.shape}")
@@ -650,7 +676,10 @@ def _call_loss(loss: Callable[[np.ndarray], Any], theta: np.ndarray) -> float:
 
 def _call_grad(grad: Callable[[np.ndarray], Any], theta: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        g = np.asarray(grad(theta), dtype=float)
+        try:
+            g = np.asarray(grad(theta), dtype=float)
+        except ResultOverflow:
+            return np.full(theta.shape, np.inf)
     if g.shape != theta.shape:
         raise ValueError(f"grad must return an array of the parameters' shape {theta.shape}, "
                          f"got {g.shape}")
@@ -684,21 +713,35 @@ def one_step_sweep(
     >>> round(float(sw.sharpness_estimates(0.0)[0]), 5)   # g along λ = 2: ρ̂ → 2
     2.0
     """
+    for name, fn in (("loss", loss), ("grad", grad)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be a callable of the parameters, got {fn!r}")
+    stacked = check_bool("stacked", stacked)
     theta = check_finite("params", params).astype(float)
     x = check_positive("lrs", lrs)
     if x.ndim != 1 or x.size < 1:
         raise ValueError(f"lrs must be a non-empty 1-D array, got shape {x.shape}")
     if np.any(np.diff(x) <= 0):
         raise ValueError("lrs must be increasing")
-    L0 = _call_loss(loss, theta)
-    g = _call_grad(grad, theta)
+    try:
+        L0 = _call_loss(loss, theta)
+        g = _call_grad(grad, theta)
+    except (TypeError, ValueError) as exc:
+        if "params" in str(exc):
+            raise
+        raise type(exc)(f"params: the loss or gradient failed at params of shape "
+                        f"{theta.shape}: {exc}") from exc
     if not (np.isfinite(L0) and np.all(np.isfinite(g))):
         raise ValueError("the loss or gradient at params is not finite")
     pts = theta[None, :] - x[:, None] * g[None, :]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            stacked_vals = (np.asarray(loss(pts), dtype=float), np.asarray(grad(pts), dtype=float)
+                            ) if stacked else None
+        except ResultOverflow:  # some point overflowed: evaluate them one by one
+            stacked_vals, stacked = None, False
         if stacked:
-            vals = np.asarray(loss(pts), dtype=float)
-            grads = np.asarray(grad(pts), dtype=float)
+            vals, grads = stacked_vals
             if vals.shape != x.shape or grads.shape != pts.shape:
                 raise ValueError(
                     f"with stacked=True, loss and grad must return shapes {x.shape} and "
@@ -760,7 +803,9 @@ def quadratic_sweep_log_excess(hessian: Any, error: Any, lrs: Any) -> np.ndarray
     lam, c = lam[keep], c[keep]
     factors = np.abs(1.0 - x[:, None] * lam[None, :])
     logf = np.log(np.maximum(factors, np.finfo(float).tiny))
-    log_terms = np.log(0.5 * lam * c**2)[None, :] + 2.0 * np.cumsum(logf, axis=0)
+    # ln(½λc²) = ln(½λ) + 2 ln|c|: no overflow for |c| up to the float64 limit
+    log_terms = (np.log(0.5 * lam) + 2.0 * np.log(np.abs(c)))[None, :] + 2.0 * np.cumsum(
+        logf, axis=0)
     return logsumexp(log_terms, axis=1)
 
 

@@ -139,15 +139,21 @@ class Schedule:
 
     # -- the public face of the hooks above (for ODE solvers and quadrature elsewhere) ------
     def at(self, t: float) -> float:
-        """η(t) for one time t >= 0 as a float, without the argument checks of a call.
+        """η(t) for one time t >= 0 as a float: a scalar-only fast path of a call.
 
-        The fast path for ODE right-hand sides, which evaluate a schedule at one float time
-        thousands of times (:func:`lrctl.continual.simulate_stability_plasticity`).
+        For ODE right-hand sides, which evaluate a schedule at one float time thousands of
+        times (:func:`lrctl.continual.simulate_stability_plasticity`): ``t`` must be one real
+        number (finite, >= 0); arrays go through the call ``f(step)``.
 
         >>> cosine(0.1, 100).at(50.0)
         0.05
         """
-        return self._scalar(float(t))
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Real):
+            raise TypeError(f"t must be one real number >= 0, got {type(t).__name__}")
+        tf = float(t)
+        if not (math.isfinite(tf) and tf >= 0.0):
+            raise ValueError(f"t must be finite and >= 0 (steps count from 0), got {t!r}")
+        return self._scalar(tf)
 
     def breakpoints_in(self, horizon: float) -> np.ndarray:
         """The steps in (0, horizon) where η or its derivative jumps (restarts, joins, steps).
@@ -157,7 +163,10 @@ class Schedule:
         >>> step_decay(0.1, 30, 0.5).breakpoints_in(100).tolist()
         [30.0, 60.0, 90.0]
         """
-        return self._breakpoints(float(check_finite("horizon", horizon)))
+        h = check_scalar("horizon", horizon)
+        if h < 0:
+            raise ValueError(f"horizon must be >= 0, got {h!r}")
+        return self._breakpoints(h)
 
     def _breakpoints(self, horizon: float) -> np.ndarray:
         """Steps in (0, horizon) where η or its derivative jumps (for quadrature)."""
@@ -745,7 +754,11 @@ def as_schedule(schedule: Any, *, breakpoints: Sequence[float] = ()) -> Schedule
         raise TypeError(
             f"schedule must be a Schedule or a callable f(step) -> lr, got {schedule!r}"
         )
-    bps = check_finite("breakpoints", breakpoints)
+    if isinstance(breakpoints, (str, bytes, dict)) or not hasattr(breakpoints, "__len__"):
+        raise TypeError(f"breakpoints must be a sequence of steps, got {breakpoints!r}")
+    bps = check_positive("breakpoints", breakpoints, allow_zero=True)
+    if bps.ndim != 1:
+        raise ValueError(f"breakpoints must be a 1-D sequence of steps, got shape {bps.shape}")
     return _Callable("as_schedule", (("schedule", schedule),), fn=schedule,
                      breakpoints=tuple(float(b) for b in np.ravel(bps)))
 
@@ -765,6 +778,8 @@ def join(schedules: Sequence[Any], boundaries: Sequence[float]) -> Schedule:
     if len(schedules) == 0:
         raise ValueError("schedules must hold at least one schedule, got an empty sequence")
     parts = tuple(as_schedule(s) for s in schedules)
+    if isinstance(boundaries, (str, bytes, dict)) or not hasattr(boundaries, "__len__"):
+        raise TypeError(f"boundaries must be a sequence of steps, got {boundaries!r}")
     bnds = check_positive("boundaries", boundaries) if len(boundaries) else np.empty(0)
     if bnds.ndim != 1 or bnds.size != len(parts) - 1:
         raise ValueError(
@@ -829,7 +844,7 @@ def integral(schedule: Any, horizon: ArrayLike, *, power: int = 1,
     """
     sched = as_schedule(schedule)
     h = check_positive("horizon", horizon, allow_zero=True)
-    if isinstance(power, bool) or power not in (1, 2):
+    if check_int("power", power, minimum=1) not in (1, 2):
         raise ValueError(f"power must be 1 or 2, got {power!r}")
     check_choice("method", method, ("auto", "closed", "quadrature"))
     closed = sched._antiderivative(np.atleast_1d(h).astype(float), power) \

@@ -102,19 +102,20 @@ def test_derivation_result_matches_numeric_quadratic():
 def test_hypergradient_matches_reference_loop(rule):
     q = _rotated_quadratic([0.2, 0.5, 1.0, 3.0], seed=1)
     theta0 = np.array([1.0, -0.5, 0.3, 0.8])
-    run = hypergradient_descent(q, theta0, lr0=0.05, hyper_lr=0.05, steps=60, rule=rule)
+    res = hypergradient_descent(q, theta0, lr0=0.05, hyper_lr=0.05, steps=60, rule=rule)
+    run = res.run
     losses, lrs = _reference_hd(q, theta0, 0.05, 0.05, 60, rule)
     assert not run.diverged and run.steps == 60
     assert np.allclose(run.losses, losses, rtol=1e-12, atol=1e-300)
     assert np.allclose(run.lrs, lrs, rtol=1e-12)
-    assert run.rule == rule and run.lr0 == 0.05 and run.hyper_lr == 0.05
+    assert res.rule == rule and res.lr0 == 0.05 and res.hyper_lr == 0.05
 
 
 def test_first_additive_update_by_hand():
     # 1-D quadratic L = ½·4·θ², θ0 = 1, η0 = 0.1, α = 0.01:
     # g0 = 4, θ1 = 1 − 0.4 = 0.6, g1 = 2.4, η1 = 0.1 + 0.01·2.4·4 = 0.196 (hand computation).
     q = QuadraticObjective(np.array([[4.0]]))
-    run = hypergradient_descent(q, [1.0], lr0=0.1, hyper_lr=0.01, steps=2)
+    run = hypergradient_descent(q, [1.0], lr0=0.1, hyper_lr=0.01, steps=2).run
     assert np.allclose(run.lrs, [0.1, 0.196])
     assert np.allclose(run.losses[:2], [2.0, 0.72])  # ½·4·1², ½·4·0.6²
 
@@ -124,7 +125,7 @@ def test_zero_hyper_rate_is_constant_gradient_descent():
 
     q = _rotated_quadratic([0.1, 1.0, 2.0], seed=2)
     theta0 = np.array([1.0, 2.0, -1.0])
-    run = hypergradient_descent(q, theta0, lr0=0.6, hyper_lr=0.0, steps=80)
+    run = hypergradient_descent(q, theta0, lr0=0.6, hyper_lr=0.0, steps=80).run
     ref = gradient_descent(q, theta0, 0.6, 80)
     assert np.allclose(run.losses, ref.losses, rtol=1e-12)
     assert np.all(run.lrs == 0.6)
@@ -134,10 +135,10 @@ def test_sweep_equals_single_runs_and_broadcasts():
     q = _rotated_quadratic([0.1, 0.4, 1.0], seed=3)
     theta0 = np.array([0.5, -1.0, 1.5])
     alphas = np.array([0.0, 0.3, 30.0])
-    runs = hypergradient_sweep(q, theta0, 0.2, alphas, 50)
+    runs = [h.run for h in hypergradient_sweep(q, theta0, 0.2, alphas, 50)]
     assert len(runs) == 3
     for a, r in zip(alphas, runs, strict=True):
-        single = hypergradient_descent(q, theta0, 0.2, a, 50)
+        single = hypergradient_descent(q, theta0, 0.2, a, 50).run
         # equal up to the summation order of a stacked vs a single matrix product
         assert r.steps == single.steps
         assert np.allclose(r.losses, single.losses, rtol=1e-9)
@@ -146,7 +147,8 @@ def test_sweep_equals_single_runs_and_broadcasts():
     # stacked starting points
     starts = np.stack([theta0, -theta0])
     pair = hypergradient_sweep(q, starts, [0.2, 0.3], 0.1, 20)
-    assert np.allclose(pair[1].losses, hypergradient_descent(q, -theta0, 0.3, 0.1, 20).losses)
+    assert np.allclose(pair[1].run.losses,
+                       hypergradient_descent(q, -theta0, 0.3, 0.1, 20).run.losses)
     with pytest.raises(ValueError, match="broadcast"):
         hypergradient_sweep(q, theta0, [0.1, 0.2], [0.1, 0.2, 0.3], 5)
 
@@ -156,11 +158,12 @@ def test_additive_rule_goes_negative_and_diverges_where_log_rule_stays_positive(
     theta0 = np.random.default_rng(5).standard_normal(8)
     add = hypergradient_descent(q, theta0, 0.1, 5.0, 300, rule="additive")
     log = hypergradient_descent(q, theta0, 0.1, 5.0, 300, rule="log")
-    assert add.negative_lr_at is not None and add.diverged
-    assert add.diverged_at <= add.steps + 1 and add.diverged_lr is not None
-    assert np.all(np.isfinite(add.losses)) and np.all(np.isfinite(add.lrs))
-    assert len(add.lrs) == len(add.losses) - 1
-    assert log.negative_lr_at is None and np.all(log.lrs >= 0)
+    assert add.negative_lr_at is not None and add.run.diverged
+    r = add.run
+    assert r.diverged_at <= r.steps + 1 and r.diverged_lr is not None
+    assert np.all(np.isfinite(r.losses)) and np.all(np.isfinite(r.lrs))
+    assert len(r.lrs) == len(r.losses) - 1
+    assert log.negative_lr_at is None and np.all(log.run.lrs >= 0)
 
 
 def test_hypergradient_settles_near_the_optimal_rate_on_a_quadratic():
@@ -175,7 +178,7 @@ def test_hypergradient_settles_near_the_optimal_rate_on_a_quadratic():
     theta0 = np.random.default_rng(7).standard_normal(12)
     for lr0, rule, alpha in [(0.1, "additive", 1.5), (3.0, "additive", 1.5),
                              (0.1, "log", 4.6), (3.0, "log", 0.3)]:
-        run = hypergradient_descent(q, theta0, lr0, alpha, 400, rule=rule)
+        run = hypergradient_descent(q, theta0, lr0, alpha, 400, rule=rule).run
         rho = quadratic.gd_contraction(eigs, run.lrs[-1])
         assert not run.diverged
         assert rho <= 0.5 * (1 + rho_star), (lr0, rule, run.lrs[-1])
@@ -189,7 +192,8 @@ def test_from_above_the_bound_the_rate_returns_to_the_stable_range():
     theta0 = np.random.default_rng(7).standard_normal(12)
     alphas = np.geomspace(0.03, 10, 12)
     for rule in ("additive", "log"):
-        for run in hypergradient_sweep(q, theta0, 3.0, alphas, 400, rule=rule):
+        for res in hypergradient_sweep(q, theta0, 3.0, alphas, 400, rule=rule):
+            run = res.run
             if not run.diverged:
                 assert 0 < run.lrs[-1] < 2.0 / eigs.max()
     assert constant_lr_sweep(q, theta0, [3.0], 400)[0].diverged
@@ -287,15 +291,15 @@ def test_caps_are_exact_for_a_block_diagonal_hessian():
     lw = curvature_capped_descent(q, np.ones(4), 60, fraction=0.9)
     co = curvature_capped_descent(q, np.ones(4), 60, fraction=0.9, method="coupled")
     gl = curvature_capped_descent(q, np.ones(4), 60, fraction=0.9, method="global")
-    assert np.allclose(lw.block_lrs[0], caps) and np.allclose(co.block_lrs[0], caps)
-    assert np.allclose(gl.block_lrs[0], 0.9 * 2 / 100.0)
-    assert lw.final_loss < 1e-3 * gl.final_loss  # the flat block converges much faster
+    assert np.allclose(lw.run.lrs[0], caps) and np.allclose(co.run.lrs[0], caps)
+    assert np.allclose(gl.run.lrs[0], 0.9 * 2 / 100.0)
+    assert lw.run.final_loss < 1e-3 * gl.run.final_loss  # the flat block converges much faster
 
 
 def test_coupled_rates_sit_at_the_requested_margin(tiny_net):
     theta = tiny_net.initial(seed=4)
     run = curvature_capped_descent(tiny_net, theta, 3, fraction=0.5, method="coupled", tol=1e-10)
-    rates = run.block_lrs[0]
+    rates = run.run.lrs[0]
     assert np.isclose(blockwise_sharpness(tiny_net, theta, rates, tol=1e-10), 1.0, rtol=1e-6)
     # same shape as the caps: rates ∝ 1/λ_ℓ
     lam = block_top_eigenvalues(tiny_net, theta, tol=1e-10).values
@@ -308,8 +312,8 @@ def test_recompute_every_refreshes_the_rates(tiny_net):
     run = curvature_capped_descent(tiny_net, theta, 10, fraction=0.5, method="global",
                                    recompute_every=4)
     assert run.curvature_steps == (0, 4, 8) and len(run.curvature) == 3
-    assert np.allclose(run.block_lrs[4], 0.5 * 2 / run.curvature[1].full)
-    assert np.allclose(run.block_lrs[3], run.block_lrs[0])
+    assert np.allclose(run.run.lrs[4], 0.5 * 2 / run.curvature[1].full)
+    assert np.allclose(run.run.lrs[3], run.run.lrs[0])
 
 
 def test_blockwise_descent_matches_a_manual_loop_and_stacks(tiny_net):
@@ -335,11 +339,11 @@ def test_lars_rates_follow_the_trust_ratio(tiny_net):
     for t in range(4):
         g = tiny_net.grad(theta)
         expected = [0.05 * np.linalg.norm(theta[sl]) / np.linalg.norm(g[sl]) for sl in tiny_net.blocks]
-        assert np.allclose(run.block_lrs[t], expected, rtol=1e-12)
+        assert np.allclose(run.lrs[t], expected, rtol=1e-12)
         for sl, r in zip(tiny_net.blocks, expected, strict=True):
             theta[sl] = theta[sl] - r * g[sl]
     # each block moved by exactly lr times its norm in the first step
-    step = run.block_lrs[0][0] * np.linalg.norm(tiny_net.grad(theta0)[tiny_net.blocks[0]])
+    step = run.lrs[0][0] * np.linalg.norm(tiny_net.grad(theta0)[tiny_net.blocks[0]])
     assert np.isclose(step, 0.05 * np.linalg.norm(theta0[tiny_net.blocks[0]]))
     runs = lars_descent(tiny_net, theta0, [0.05, 0.1], 4)
     assert isinstance(runs, tuple) and np.allclose(runs[0].losses, run.losses)
@@ -349,7 +353,7 @@ def test_diverging_blockwise_run_says_so(tiny_net):
     run = blockwise_descent(tiny_net, tiny_net.initial(seed=8), [1e4, 1e4, 1e4], 50,
                             divergence_factor=10.0)
     assert run.diverged and run.diverged_at is not None
-    assert np.all(np.isfinite(run.losses)) and len(run.block_lrs) == run.steps
+    assert np.all(np.isfinite(run.losses)) and len(run.lrs) == run.steps
 
 
 @pytest.mark.parametrize(
@@ -387,7 +391,7 @@ def test_snapshot_training_follows_sgdr_and_snapshots_cycle_ends(digits):
         theta = theta - run.lrs[t] * net.grad(theta)
         if t + 1 in (7, 14, 21):
             assert np.allclose(run.snapshots[(t + 1) // 7 - 1], theta, rtol=1e-12, atol=1e-14)
-    assert np.isclose(run.batch_losses[0], net.loss(theta0))
+    assert np.isclose(run.losses[0], net.loss(theta0))
 
 
 def test_snapshot_training_minibatches_reproducible_and_stacked(digits):
@@ -400,7 +404,7 @@ def test_snapshot_training_minibatches_reproducible_and_stacked(digits):
     assert np.array_equal(a.snapshots, b.snapshots) and not np.array_equal(a.snapshots, c.snapshots)
     both = snapshot_training(net, theta0, [0.5, 0.2], 10, 2, batch_size=32, seed=3)
     assert np.allclose(both[0].snapshots, a.snapshots, rtol=1e-12, atol=1e-14)
-    assert both[1].lr_max == 0.2
+    assert both[1].lrs[0] == 0.2  # the second run's peak rate
     # epochs of 300 // 32 = 9 batches: the 20 steps draw rows without replacement per epoch
     with pytest.raises(ValueError, match="batch_size"):
         snapshot_training(net, theta0, 0.5, 10, 2, batch_size=301)
@@ -456,3 +460,21 @@ def test_snapshot_training_rejects_bad_input(digits, kwargs, exc, match):
     args = {"lr_max": 1.0, "period": 5, "n_cycles": 2} | kwargs
     with pytest.raises(exc, match=match):
         snapshot_training(net, net.initial(seed=0), **args)
+
+
+def test_topic_results_hold_the_run_instead_of_copying_it():
+    # issue 12: one Run, one divergence vocabulary; topic results add their own data only
+    from dataclasses import fields
+
+    from lrctl.adaptive import BlockwiseResult, HypergradientResult
+    from lrctl.training import ControlledTraining, Run
+
+    run_fields = {f.name for f in fields(Run)}
+    for cls in (HypergradientResult, BlockwiseResult, ControlledTraining):
+        names = {f.name for f in fields(cls)}
+        assert "run" in names and not (names & run_fields), cls.__name__
+    q = QuadraticObjective(np.diag([1.0, 4.0]), blocks=(slice(0, 1), slice(1, 2)))
+    assert isinstance(constant_lr_sweep(q, [1.0, 1.0], [0.1], 3)[0], Run)
+    assert isinstance(blockwise_descent(q, [1.0, 1.0], [0.1, 0.2], 3), Run)
+    assert isinstance(lars_descent(q, [1.0, 1.0], 0.1, 3), Run)
+    assert isinstance(curvature_capped_descent(q, [1.0, 1.0], 3).run, Run)

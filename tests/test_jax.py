@@ -150,8 +150,8 @@ def test_curvature_rangetest_adaptive_unchanged(logistic_pair):
     hj = adaptive.hypergradient_sweep(obj, theta, 0.1, [0.0, 0.05], 30, rule="log")
     hn = adaptive.hypergradient_sweep(ref, theta, 0.1, [0.0, 0.05], 30, rule="log")
     for a, b in zip(hj, hn, strict=True):
-        np.testing.assert_allclose(a.lrs, b.lrs, rtol=1e-11)
-        np.testing.assert_allclose(a.losses, b.losses, rtol=1e-11)
+        np.testing.assert_allclose(a.run.lrs, b.run.lrs, rtol=1e-11)
+        np.testing.assert_allclose(a.run.losses, b.run.losses, rtol=1e-11)
 
 
 def test_float32_default_and_x64_guard():

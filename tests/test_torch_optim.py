@@ -173,7 +173,8 @@ def test_one_group_over_two_tensors_sums_the_hypergradient():
 def test_sgd_hd_equals_lrctl_adaptive_on_a_quadratic(rule, beta):
     # the docs' quadratic of lrctl.adaptive, λ = 1 and 10; no clamp engages (bounds wide)
     q = QuadraticObjective(np.diag([1.0, 10.0]))
-    ref = adaptive.hypergradient_descent(q, [1.0, 1.0], lr0=0.01, hyper_lr=beta, steps=200, rule=rule)
+    ref = adaptive.hypergradient_descent(q, [1.0, 1.0], lr0=0.01, hyper_lr=beta, steps=200,
+                                         rule=rule).run
     assert not ref.diverged
     w = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
     lam = torch.tensor([1.0, 10.0], dtype=torch.float64)
@@ -193,7 +194,7 @@ def test_the_clamp_stops_the_failures_lrctl_adaptive_shows():
     q = QuadraticObjective(np.diag([1.0, 10.0]))  # 2/λmax = 0.2
     # additive, β = 3e-3: unclamped it goes negative at step 2 and diverges at step 5
     ref = adaptive.hypergradient_descent(q, [1.0, 1.0], 0.01, 3e-3, 300)
-    assert ref.negative_lr_at == 2 and ref.diverged_at == 5
+    assert ref.negative_lr_at == 2 and ref.run.diverged_at == 5
     lam = torch.tensor([1.0, 10.0], dtype=torch.float64)
 
     def train(lr, **kw):
@@ -212,7 +213,7 @@ def test_the_clamp_stops_the_failures_lrctl_adaptive_shows():
     assert lrs.max() == 0.19 and np.abs(w).max() < 1e-12       # the ceiling, and it converges
     # log rule, β = 3 from η_0 = 0.19: after the first overshoot the rate collapses unclamped
     # (η → 1.6e-23, the loss frozen at 4.38) ...
-    col = adaptive.hypergradient_descent(q, [1.0, 1.0], 0.19, 3.0, 300, rule="log")
+    col = adaptive.hypergradient_descent(q, [1.0, 1.0], 0.19, 3.0, 300, rule="log").run
     assert not col.diverged and col.lrs.min() < 1e-20 and col.final_loss > 1.0
     # ... and with the clamp it stops at the floor lr/1000, recovers and converges
     lrs, w = train(0.19, hyper_lr=3.0, rule="log", lr_max=0.19)

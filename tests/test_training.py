@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import random_spd
 
+from conftest import random_spd
 from lrctl import adaptive, curvature, rangetest, schedules
 from lrctl.objectives import MLP, Objective, QuadraticObjective, check_objective
 from lrctl.training import (
@@ -163,13 +163,13 @@ def test_hypergradient_matches_a_hand_written_loop(rule):
     np.testing.assert_allclose(r.lrs, lrs, rtol=1e-12)
     np.testing.assert_allclose(r.theta, th, rtol=1e-11, atol=1e-300)
     res = adaptive.hypergradient_descent(Bowl(), START, lr0, alpha, T, rule=rule)
-    np.testing.assert_allclose(res.lrs, lrs, rtol=1e-12)
+    np.testing.assert_allclose(res.run.lrs, lrs, rtol=1e-12)
 
 
 def test_layerwise_policies_on_the_plain_class():
     # block-diagonal H: the caps are fraction·2/λ_max(H_ℓ) = 0.5·2/1 and 0.5·2/9
     res = adaptive.curvature_capped_descent(Bowl(), START, 10, fraction=0.5, tol=1e-12)
-    np.testing.assert_allclose(res.block_lrs[0], [1.0, 1.0 / 9.0], rtol=1e-9)
+    np.testing.assert_allclose(res.run.lrs[0], [1.0, 1.0 / 9.0], rtol=1e-9)
     bc = adaptive.block_top_eigenvalues(Bowl(), START, tol=1e-12)
     np.testing.assert_allclose(bc.values, [1.0, 9.0], rtol=1e-9)
     # LARS: η_ℓ = lr·‖θ_ℓ‖/‖g_ℓ‖ by hand at θ_0
@@ -303,7 +303,66 @@ def test_controlled_training_on_a_plain_class_with_initial_and_no_seed():
     ctl = PIController(0.2, 0.3, setpoint=math.log(0.9), lr0=0.01, lr_min=1e-4, lr_max=1.0)
     res = train_with_sharpness_control(Started(), ctl, 60, measure_every=1, log_measurement=True,
                                        lanczos_tol=1e-12, band=1e-3)
-    assert res.settled and res.tracking_error < 1e-3 and res.theta.shape == (3,)
+    assert res.settled and res.tracking_error < 1e-3 and res.run.theta.shape == (3,)
     assert res.lr[-1] == pytest.approx(0.1, rel=1e-4)  # η·λmax → 0.9 with λmax = 9
     with pytest.raises(TypeError, match="controller"):
         train_with_sharpness_control(Started(), object(), 10, measure_every=1)
+
+
+# ---------------------------------------------------------------------------------------
+# the contract's edge cases (issue 11): overflow, reprs, undefined tracking errors
+# ---------------------------------------------------------------------------------------
+
+
+def test_an_overflowing_lrctl_objective_is_a_named_error_and_a_diverged_run():
+    from lrctl.objectives import ResultOverflow
+
+    q = QuadraticObjective(np.diag([1.0, 4.0]))
+    # ½·4·(1e200)² overflows float64: the objective refuses to return inf
+    with pytest.raises(ResultOverflow, match="theta"):
+        q.loss(np.array([0.0, 1e200]))
+    assert issubclass(ResultOverflow, ValueError)
+    # the loop reads the refusal as divergence. With a rule that tolerates any finite loss,
+    # θ_1 ≈ −4e150 (loss 3.2e301, finite) and θ_2 ≈ 1.6e301, whose loss overflows
+    r = run(q, Constant(1e150), 10, theta0=[1.0, 1.0], monitor=Divergence(factor=1e305))
+    assert r.diverged and r.diverged_at == 2 and r.diverged_loss is None
+    assert np.all(np.isfinite(r.losses)) and np.all(np.isfinite(r.theta))
+    # stacked: only the run that overflows stops; the other one is untouched
+    slow, fast = run(q, Constant([0.1, 1e150]), 10, theta0=[1.0, 1.0],
+                     monitor=Divergence(factor=1e305))
+    assert not slow.diverged and fast.diverged
+    np.testing.assert_allclose(slow.losses, run(q, Constant(0.1), 10, theta0=[1.0, 1.0]).losses,
+                               rtol=1e-15)
+
+
+def test_result_reprs_summarize_arrays():
+    q = QuadraticObjective(np.diag([1.0, 4.0]))
+    r = run(q, Constant(0.1), 2000, theta0=[1.0, 1.0])
+    text = repr(r)
+    # the default dataclass repr prints all 2001 losses (tens of thousands of characters)
+    assert len(text) < 1500 and "shape=(2001,)" in text and text.startswith("Run(")
+    res = adaptive.hypergradient_descent(q, [1.0, 1.0], 0.01, 1e-3, 500)
+    assert len(repr(res)) < 1500 and "HypergradientResult(" in repr(res)
+
+
+def test_open_loop_response_has_no_tracking_error():
+    from lrctl.training import sharpness_response
+
+    q = QuadraticObjective(np.diag([4.0, 1.0]))
+    res = sharpness_response(q, [0.1, 0.2], measure_every=1, theta0=np.ones(2))
+    assert res.setpoint is None and res.tracking_error is None and not res.settled
+    assert res.run.losses.shape == (3,)
+
+
+def test_sharpness_needs_an_hvp():
+    class NoHvp:
+        dim = 2
+
+        def loss(self, theta):
+            return 0.5 * float(theta @ theta)
+
+        def grad(self, theta):
+            return np.asarray(theta, dtype=float)
+
+    with pytest.raises(TypeError, match="lacks hvp"):
+        Sharpness()(NoHvp(), np.ones(2))

@@ -126,11 +126,11 @@ def test_stable_gains_hold_the_setpoint(log_measurement):
     run = train_with_sharpness_control(obj, ctl, 240, measure_every=M, band=1e-3,
                                        theta0=np.ones(3), log_measurement=log_measurement)
     assert run.setpoint == pytest.approx(s)
-    assert run.settled and run.theta.shape == (3,)
+    assert run.settled and run.run.theta.shape == (3,)
     assert run.lr[-1] == pytest.approx(s / 4.0, rel=1e-4)  # η = s*/λmax
-    assert np.allclose(run.sharpness, 4.0)
-    assert run.measure_steps.tolist() == list(range(0, 240, M))
-    assert len(run.loss) == 241 and not run.diverged
+    assert np.allclose(run.run.measurements, 4.0)  # λ_j, the run's measurement record
+    assert run.run.measure_steps.tolist() == list(range(0, 240, M))
+    assert len(run.run.losses) == 241 and not run.run.diverged
     assert run.tracking_error < 1e-3
 
 
@@ -162,9 +162,9 @@ def test_divergence_is_detected():
     ctl = zd.PIController(0.1, 0.1, setpoint=1.0, lr0=0.6, lr_min=0.6, lr_max=0.7, dt=1)
     run = train_with_sharpness_control(obj, ctl, 500, measure_every=1, theta0=np.ones(3),
                                           divergence_factor=1e4)
-    assert run.diverged and run.diverged_at is not None
-    assert len(run.loss) == run.diverged_at and np.all(np.isfinite(run.loss))
-    assert not run.settled and run.tracking_error == math.inf  # a property: false when diverged
+    assert run.run.diverged and run.run.diverged_at is not None
+    assert len(run.run.losses) == run.run.diverged_at and np.all(np.isfinite(run.run.losses))
+    assert not run.settled and run.tracking_error is None  # a field: false/None when diverged
 
 
 def test_training_validation():
@@ -186,5 +186,5 @@ def test_same_seed_same_run():
     for _ in range(2):
         ctl = zd.PIController(0.2, 0.1, setpoint=1.0, lr0=0.05, lr_min=1e-3, lr_max=1.0, dt=2)
         runs.append(train_with_sharpness_control(obj, ctl, 40, measure_every=2, seed=7))
-    assert np.array_equal(runs[0].loss, runs[1].loss)
+    assert np.array_equal(runs[0].run.losses, runs[1].run.losses)
     assert np.array_equal(runs[0].lr, runs[1].lr)

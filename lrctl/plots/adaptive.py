@@ -271,9 +271,9 @@ def block_curvature_history(steps: Any, values: Any, *, full: Any = None,
 @styled
 def block_rates(result: Any, *, labels: Sequence[str] | None = None, ax: Any = None,
                 title: str = ""):
-    """The rate of each block against step for a :class:`~lrctl.adaptive.BlockwiseResult`."""
+    """The rate of each block against step for a :class:`~lrctl.training.Run` of a per-block policy."""
     fig, ax = axes_or_new(ax)
-    r = np.asarray(result.block_lrs, dtype=float)
+    r = np.asarray(result.lrs, dtype=float)  # a Run of a per-block policy: (steps, n_blocks)
     names = labels or [f"layer {i + 1}" for i in range(r.shape[1])]
     for i in range(r.shape[1]):
         ax.semilogy(np.arange(len(r)), r[:, i], lw=1.5, color=_color(i + 1), label=names[i])
@@ -312,7 +312,7 @@ def sharpness_bars(labels: Sequence[str], values: Any, *, limit: float = 2.0, ax
 
 @styled
 def snapshot_schedule(runs: Mapping[str, Any], *, ax: Any = None, title: str = ""):
-    """The SGDR rate against step for :class:`~lrctl.adaptive.SnapshotRun` objects, with the
+    """The SGDR rate against step for the :class:`~lrctl.training.Run` of snapshot training, with the
     snapshot steps marked."""
     fig, ax = axes_or_new(ax)
     for i, (label, run) in enumerate(runs.items()):

@@ -191,12 +191,13 @@ def controlled_training(runs: Mapping[str, Any], *, axes: Sequence[Any] | None =
     ax_s, ax_lr, ax_l = axes
     setpoint = None
     for (label, run), color in zip(runs.items(), _CYCLE, strict=False):
-        tag = " (diverged)" if run.diverged else ("" if run.setpoint is None else
+        tag = " (diverged)" if run.run.diverged else ("" if run.setpoint is None else
                                                   (" — settled" if run.settled else " — did not settle"))
-        ax_s.semilogy(run.measure_steps, run.normalized_sharpness, "-o", color=color, ms=2.5, lw=1.3,
+        ax_s.semilogy(run.run.measure_steps, run.normalized_sharpness, "-o", color=color, ms=2.5, lw=1.3,
                   label=f"{label}{tag}")
-        ax_lr.semilogy(run.measure_steps, run.lr, "-", color=color, lw=1.4, label=label)
-        ax_l.semilogy(np.arange(len(run.loss)), run.loss, "-", color=color, lw=1.4, label=label)
+        ax_lr.semilogy(run.run.measure_steps, run.lr, "-", color=color, lw=1.4, label=label)
+        ax_l.semilogy(np.arange(len(run.run.losses)), run.run.losses, "-", color=color, lw=1.4,
+                      label=label)
         setpoint = run.setpoint if run.setpoint is not None else setpoint
     if setpoint is not None:
         ax_s.axhline(setpoint, color="0.2", ls="--", lw=1.0, label=f"setpoint s* = {setpoint:g}")

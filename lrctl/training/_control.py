@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from lrctl._validation import as_rng, check_in_interval, check_int, check_positive, check_scalar
+from lrctl._repr import summary_repr
+from lrctl._validation import (
+    as_rng,
+    check_bool,
+    check_in_interval,
+    check_int,
+    check_positive,
+    check_scalar,
+    check_tol,
+)
 from lrctl.objectives import check_objective
 from lrctl.training._divergence import Divergence
 from lrctl.training._loop import Run, run
@@ -21,26 +30,20 @@ __all__ = ["ControlledTraining", "sharpness_response", "train_with_sharpness_con
 class ControlledTraining:
     """Gradient descent with the rate set from measurements of η·λ_max (:class:`Feedback`).
 
+    The measurement steps j = 0, M, 2M, … and the measured λ_max(θ_j) (Lanczos on
+    Hessian-vector products) are the run's own record: ``run.measure_steps`` and
+    ``run.measurements``.
+
     Attributes
     ----------
-    measure_steps
-        Optimizer step of each measurement j (0, M, 2M, …).
     lr
         η_j, the rate in force when measurement j was taken (set by update j − 1).
-    sharpness
-        λ_max(θ_j) by Lanczos on Hessian-vector products.
     normalized_sharpness
         y_j = η_j·λ_j, the plant output (before the EMA, if any).
     measurement
         The (EMA-filtered) y_j fed to the controller (its log with ``log_measurement``).
-    loss
-        L(θ_0), …, L(θ_n) for the n optimizer steps taken.
-    theta
-        θ_n, the final (last finite) parameters.
     setpoint
         The target s* of y; ``None`` for an open-loop :func:`sharpness_response`.
-    diverged, diverged_at
-        Whether the run stopped because the loss or parameters blew up, and the step.
     n_products
         Hessian-vector products spent on the measurements.
     band, window
@@ -50,34 +53,32 @@ class ControlledTraining:
         Whether y stayed in the band over the window without diverging (False without a
         setpoint).
     tracking_error
-        max |y/s* − 1| over the window (inf if the run diverged; NaN-free: inf without a
-        setpoint or measurements).
+        max |y/s* − 1| over the window; ``None`` where it is not defined (no setpoint, no
+        measurement, or a run that diverged).
     run
-        The underlying :class:`Run`.
+        The underlying :class:`Run`: the losses L(θ_0) … L(θ_n) (``run.losses``), the final
+        parameters θ_n (``run.theta``), and whether and where it diverged
+        (``run.diverged``, ``run.diverged_at``).
     """
 
-    measure_steps: np.ndarray
     lr: np.ndarray
-    sharpness: np.ndarray
     normalized_sharpness: np.ndarray
     measurement: np.ndarray
-    loss: np.ndarray
-    theta: np.ndarray
     setpoint: float | None
-    diverged: bool
-    diverged_at: int | None
     n_products: int
     band: float
     window: float
     settled: bool
-    tracking_error: float
+    tracking_error: float | None
     run: Run
+
+    __repr__ = summary_repr
 
 
 def _tracking(y: np.ndarray, target: float | None, diverged: bool, band: float,
-              window: float) -> tuple[bool, float]:
+              window: float) -> tuple[bool, float | None]:
     if target is None or diverged or y.size == 0:
-        return False, math.inf
+        return False, None
     k = max(1, round(window * y.size))
     err = float(np.max(np.abs(y[-k:] / target - 1.0)))
     return bool(err <= band), err
@@ -110,14 +111,12 @@ def _controlled(objective: Any, policy: Feedback, steps: int, theta0: Any, rng: 
             monitor=Divergence.from_args(divergence_factor))
     rec = r.policy_state["record"] if r.policy_state is not None else []
     cols = list(zip(*rec, strict=True)) if rec else [()] * 6
-    at, lrs, lam, ys, seen, products = cols
+    _, lrs, _, ys, seen, products = cols  # steps and λ_j are run.measure_steps, run.measurements
     y = np.asarray(ys, dtype=float)
     settled, err = _tracking(y, setpoint, r.diverged, band, window)
     return ControlledTraining(
-        measure_steps=np.asarray(at, dtype=int), lr=np.asarray(lrs, dtype=float),
-        sharpness=np.asarray(lam, dtype=float), normalized_sharpness=y,
-        measurement=np.asarray(seen, dtype=float), loss=r.losses, theta=r.theta,
-        setpoint=setpoint, diverged=r.diverged, diverged_at=r.diverged_at,
+        lr=np.asarray(lrs, dtype=float), normalized_sharpness=y,
+        measurement=np.asarray(seen, dtype=float), setpoint=setpoint,
         n_products=int(sum(products)), band=band, window=window, settled=settled,
         tracking_error=err, run=r,
     )
@@ -171,11 +170,12 @@ def train_with_sharpness_control(objective: Any, controller: Any, steps: int, *,
             f"controller.dt = {controller.dt:g} must equal measure_every = {M}: one controller "
             "sample is measure_every optimizer steps"
         )
-    tol = float(check_positive("lanczos_tol", check_scalar("lanczos_tol", lanczos_tol)))
+    tol = check_tol("lanczos_tol", lanczos_tol)
+    log_measurement = check_bool("log_measurement", log_measurement)
     rng = as_rng(seed)
     lanczos_seed = int(rng.integers(2**31 - 1))
     policy = Feedback(controller, Sharpness(tol, lanczos_seed), every=M, ema=ema,
-                      log=bool(log_measurement))
+                      log=log_measurement)
     setpoint = float(controller.config.setpoint)
     if log_measurement:
         setpoint = math.exp(setpoint)
@@ -221,14 +221,16 @@ def sharpness_response(objective: Any, lrs: Any, *, measure_every: int = 5,
     array([0.4, 0.4, 0.8])
     """
     check_objective(objective)
-    lr_seq = check_positive("lrs", lrs).ravel()
-    if lr_seq.size == 0:
-        raise ValueError("lrs must hold at least one learning rate")
+    lr_seq = check_positive("lrs", lrs)
+    if lr_seq.ndim != 1 or lr_seq.size == 0:
+        raise ValueError(f"lrs must be a non-empty 1-D array of learning rates, got shape "
+                         f"{lr_seq.shape}")
     M = check_int("measure_every", measure_every, minimum=1)
-    tol = float(check_positive("lanczos_tol", check_scalar("lanczos_tol", lanczos_tol)))
+    tol = check_tol("lanczos_tol", lanczos_tol)
+    log_measurement = check_bool("log_measurement", log_measurement)
     rng = as_rng(seed)
     lanczos_seed = int(rng.integers(2**31 - 1))
     policy = Feedback(_Sequence(lr_seq), Sharpness(tol, lanczos_seed), every=M,
-                      log=bool(log_measurement))
+                      log=log_measurement)
     return _controlled(objective, policy, lr_seq.size * M, theta0, rng, divergence_factor,
                        None, 0.05, 0.25)

@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from lrctl._validation import as_float_array, check_choice, check_int, check_scalar
+from lrctl._validation import (
+    as_float_array,
+    check_choice,
+    check_finite,
+    check_int,
+    check_output,
+    check_scalar,
+)
 
 __all__ = ["Divergence"]
 
@@ -74,10 +81,30 @@ class Divergence:
         return cls(factor=f, loss_floor=floor)
 
     def level(self, reference: Any, initial_loss: Any) -> Any:
-        """The loss level above which a run has diverged, given r_t and L_0 (broadcasts)."""
-        r = np.asarray(reference, dtype=float)
-        eps = 1e-12 * np.maximum(1.0, np.abs(np.asarray(initial_loss, dtype=float) - self.loss_floor))
-        return r + (self.factor - 1.0) * np.maximum(np.abs(r - self.loss_floor), eps)
+        """The loss level above which a run has diverged, given r_t and L_0 (broadcasts).
+
+        >>> float(Divergence(factor=4.0).level(0.5, 1.0))      # 0.5 + 3·0.5
+        2.0
+        """
+        r = check_finite("reference", reference)
+        L0 = check_finite("initial_loss", initial_loss)
+        try:
+            np.broadcast_shapes(r.shape, L0.shape)
+        except ValueError:
+            raise ValueError(f"reference (shape {r.shape}) and initial_loss (shape {L0.shape}) "
+                             "must broadcast") from None
+        out = self._level(r, L0)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def _level_unchecked(self, r: Any, L0: Any) -> Any:
+        """The level without argument checks; inf where it overflows (nothing then exceeds it)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            eps = 1e-12 * np.maximum(1.0, np.abs(np.asarray(L0, dtype=float) - self.loss_floor))
+            return r + (self.factor - 1.0) * np.maximum(np.abs(r - self.loss_floor), eps)
+
+    def _level(self, r: Any, L0: Any) -> Any:
+        return check_output(self._level_unchecked(r, L0),
+                            "reference, initial_loss or the rule's factor")
 
     def first_divergence(self, losses: Any, initial_loss: float) -> int | None:
         """The index t into ``losses`` (L_1, L_2, …) where the rule fires, or ``None``.
@@ -88,8 +115,8 @@ class Divergence:
         from numpy.lib.stride_tricks import sliding_window_view
 
         y = as_float_array("losses", losses)
-        if y.ndim != 1:
-            raise ValueError(f"losses must be a 1-D array, got shape {y.shape}")
+        if y.ndim != 1 or y.size == 0:
+            raise ValueError(f"losses must be a non-empty 1-D array, got shape {y.shape}")
         L0 = check_scalar("initial_loss", initial_loss)
         bad = ~np.isfinite(y)
         first_bad = int(np.argmax(bad)) if bad.any() else y.size
@@ -100,7 +127,7 @@ class Divergence:
             med = np.nanmedian(sliding_window_view(padded, w), axis=1)
             ref = (np.minimum.accumulate(np.minimum(med, L0)) if self.reference == "best"
                    else np.full(med.shape, L0))
-            over = med > self.level(ref, L0)
+            over = med > self._level_unchecked(ref, L0)
             if over.any():
                 return int(np.argmax(over))
         return first_bad if first_bad < y.size else None
@@ -118,7 +145,7 @@ class _Watch:
         self.best = loss0.copy()
         self.simple = rule.window == 1 and rule.reference == "initial"
         if self.simple:
-            self.fixed_level = rule.level(loss0, loss0)
+            self.fixed_level = rule._level_unchecked(loss0, loss0)
         self.history = np.empty((len(loss0), steps)) if rule.window > 1 else None
 
     def exceeded(self, rows: np.ndarray, t: int, loss: np.ndarray) -> np.ndarray:
@@ -135,4 +162,4 @@ class _Watch:
         if self.rule.reference == "best":
             ref = np.minimum(self.best[rows], med)
             self.best[rows] = ref
-        return med > self.rule.level(ref, self.loss0[rows])
+        return med > self.rule._level_unchecked(ref, self.loss0[rows])

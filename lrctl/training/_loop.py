@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
     check_finite,
     check_in_interval,
@@ -16,7 +17,7 @@ from lrctl._validation import (
     check_scalar,
     scalar_or_array,
 )
-from lrctl.objectives import block_index, check_objective
+from lrctl.objectives import ResultOverflow, block_index, check_objective
 from lrctl.training._divergence import Divergence
 from lrctl.training._policies import Constant, Observation, Scheduled, policy_runs
 
@@ -45,7 +46,8 @@ class Run:
         The finite rate of the step that produced the diverged iterate (``None`` when the run
         did not diverge or the rate itself was not finite).
     diverged_loss
-        The loss that fired the rule (possibly inf or NaN; ``None`` when it did not diverge).
+        The finite loss that fired the rule; ``None`` when the run did not diverge or the
+        loss that stopped it was not finite (NaN or inf).
     distances
         ‖θ_t − reference‖ for t = 0 … n when ``run`` was given a reference, else ``None``.
     measure_steps, measurements
@@ -72,6 +74,8 @@ class Run:
     snapshots: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     policy_state: Any = None
 
+    __repr__ = summary_repr
+
     @property
     def steps(self) -> int:
         """n, the steps completed."""
@@ -85,7 +89,29 @@ class Run:
 
 def _evaluate(objective: Any, theta: np.ndarray, batch: Any, stacked: bool
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Losses (k,) and gradients (k, dim) of the k rows of ``theta`` (finite rows only)."""
+    """Losses (k,) and gradients (k, dim) of the k rows of ``theta`` (finite rows only).
+
+    A row whose evaluation overflows (:class:`lrctl.objectives.ResultOverflow`, raised by
+    lrctl's own objectives) gets the loss inf: the loop then records it as diverged.
+    """
+    try:
+        return _evaluate_rows(objective, theta, batch, stacked)
+    except ResultOverflow:
+        if len(theta) == 1 and not stacked:
+            return np.full(1, np.inf), np.zeros_like(theta)
+    losses = np.empty(len(theta))
+    grads = np.empty_like(theta)
+    for i in range(len(theta)):  # the rare overflow path: find the rows, one at a time
+        try:
+            lo, gr = _evaluate_rows(objective, theta[i:i + 1], batch, stacked)
+            losses[i], grads[i] = lo[0], gr[0]
+        except ResultOverflow:
+            losses[i], grads[i] = np.inf, 0.0
+    return losses, grads
+
+
+def _evaluate_rows(objective: Any, theta: np.ndarray, batch: Any, stacked: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
     target, kw = objective, {}
     if batch is not None:
         if callable(getattr(batch, "grad", None)):
@@ -119,6 +145,33 @@ def _evaluate(objective: Any, theta: np.ndarray, batch: Any, stacked: bool
         raise ValueError(f"the objective's gradient must have shape {theta.shape}, "
                          f"got {grad.shape}")
     return loss, grad
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    """‖x‖ along the last axis without overflow for entries near the float64 limit."""
+    scale = np.max(np.abs(x), axis=-1, keepdims=True)
+    safe = np.where(scale > 0, scale, 1.0)
+    with np.errstate(over="ignore"):
+        return (safe[..., 0] * np.linalg.norm(x / safe, axis=-1))
+
+
+def _snapshot_steps(value: Any) -> set[int]:
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"snapshot_at must be a sequence of steps (ints >= 0), got "
+                        f"{type(value).__name__}")
+    items = np.asarray(value).ravel().tolist() if isinstance(value, np.ndarray) else list(value)
+    return {check_int("snapshot_at", s, minimum=0) for s in items}
+
+
+def _accepts_batch(objective: Any) -> bool:
+    import inspect
+
+    fn = getattr(objective, "loss_and_grad", None) or objective.grad
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return True
+    return "batch" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _start(objective: Any, theta0: Any, k: int | None) -> np.ndarray:
@@ -216,7 +269,7 @@ def run(
     ref = None if reference is None else check_finite("reference", reference)
     if ref is not None and ref.shape != (objective.dim,):
         raise ValueError(f"reference must have shape ({objective.dim},), got {ref.shape}")
-    snap_set = {check_int("snapshot_at", s, minimum=0) for s in snapshot_at}
+    snap_set = _snapshot_steps(snapshot_at)
     measure = getattr(policy, "measure", None)
     every = 1
     if measure is not None:
@@ -227,7 +280,12 @@ def run(
         if k is not None:
             raise TypeError("a measuring policy drives one run, not a stack")
     stacked = bool(getattr(objective, "stacked", False))
-    it = None if batches is None else iter(batches)
+    it = None
+    if batches is not None:
+        if isinstance(batches, (str, bytes, dict)) or not hasattr(batches, "__iter__"):
+            raise TypeError(f"batches must be an iterable of mini-batches (one per step), got "
+                            f"{type(batches).__name__}")
+        it = iter(batches)
 
     def next_batch(t: int) -> Any:
         if it is None or t >= steps:
@@ -238,7 +296,13 @@ def run(
             raise ValueError(f"batches ran out at step {t}: give one batch per step "
                              f"({steps})") from None
 
-    loss, grad = _evaluate(objective, theta, next_batch(0), stacked)
+    first = next_batch(0)
+    if first is not None and not callable(getattr(first, "grad", None)) and not _accepts_batch(
+            objective):
+        raise TypeError(f"batches: {type(objective).__name__}'s methods take no batch= "
+                        "argument; give objectives (one per step) as the batches, or an "
+                        "objective whose loss/grad accept batch=")
+    loss, grad = _evaluate(objective, theta, first, stacked)
     if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))):
         raise ValueError("the objective's loss or gradient at theta0 is not finite")
     watch = rule._watch(loss, steps)
@@ -247,7 +311,7 @@ def run(
     dists = None
     if ref is not None:
         dists = np.empty((n, steps + 1))
-        dists[:, 0] = np.linalg.norm(theta - ref, axis=-1)
+        dists[:, 0] = _norm(theta - ref)
     snaps: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(n)]
     if 0 in snap_set:
         for i in range(n):
@@ -329,7 +393,7 @@ def run(
             i = rows[j]
             diverged_at[i] = t + 1
             diverged_lr[i] = scalar_or_array(r[j])
-            diverged_loss[i] = float(new_loss[j])
+            diverged_loss[i] = float(new_loss[j]) if np.isfinite(new_loss[j]) else None
         active[rows[~ok]] = False
         good = rows[ok]
         theta[good] = new[ok]
@@ -341,7 +405,7 @@ def run(
         losses[good, t + 1] = new_loss[ok]
         done[good] = t + 1
         if dists is not None:
-            dists[good, t + 1] = np.linalg.norm(new[ok] - ref, axis=-1)
+            dists[good, t + 1] = _norm(new[ok] - ref)
         if t + 1 in snap_set:
             for i in good:
                 snaps[i].append((t + 1, theta[i].copy()))

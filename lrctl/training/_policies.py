@@ -24,12 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
+    as_rng,
+    check_bool,
     check_choice,
     check_in_interval,
     check_int,
     check_positive,
     check_scalar,
+    check_tol,
 )
 
 __all__ = [
@@ -74,6 +78,22 @@ class Observation:
     measurement: Any
     objective: Any
 
+    __repr__ = summary_repr
+
+
+def check_observation(obs: Any, name: str = "obs") -> Observation:
+    """``obs`` if it is an :class:`Observation`, else a ``TypeError`` naming ``name``."""
+    if not isinstance(obs, Observation):
+        raise TypeError(f"{name} must be an lrctl.training.Observation (what run() passes a "
+                        f"policy), got {type(obs).__name__}")
+    return obs
+
+
+def _stateless(state: Any) -> None:
+    if state is not None:
+        raise TypeError(f"state must be None for a stateless policy (it has no init), got "
+                        f"{type(state).__name__}")
+
 
 def _rates(name: str, value: Any, *, allow_zero: bool = False) -> tuple[Any, int | None]:
     """A positive rate or a 1-D array of K rates, and K (``None`` for a scalar)."""
@@ -106,7 +126,7 @@ def _broadcast_runs(**named: int | None) -> int | None:
 class Constant:
     """η_t = lr. An array of K rates runs K stacked runs.
 
-    >>> Constant(0.1).update(None, None)
+    >>> Constant(0.1).update(Observation(0, *[None] * 7), None)
     (0.1, None)
     """
 
@@ -117,7 +137,9 @@ class Constant:
         object.__setattr__(self, "lr", lr)
         object.__setattr__(self, "runs", k)
 
-    def update(self, obs: Observation | None, state: Any) -> tuple[Any, Any]:
+    def update(self, obs: Observation, state: Any) -> tuple[Any, Any]:
+        check_observation(obs)
+        _stateless(state)
         return self.lr, state
 
 
@@ -148,6 +170,8 @@ class Scheduled:
         object.__setattr__(self, "runs", len(items) if many else None)
 
     def update(self, obs: Observation, state: Any) -> tuple[Any, Any]:
+        check_observation(obs)
+        _stateless(state)
         t = obs.step
         if self.runs is None:
             return float(self.schedule(t)), state
@@ -177,17 +201,22 @@ class ExponentialRamp:
         object.__setattr__(self, "lr_min", lo)
         object.__setattr__(self, "lr_max", hi)
         object.__setattr__(self, "steps", check_int("steps", self.steps, minimum=2))
+        rates = np.geomspace(lo, hi, self.steps)
+        if not np.all(np.isfinite(rates)):
+            raise ValueError(f"lr_min={lo:g} and lr_max={hi:g} overflow the geometric grid; "
+                             "choose rates within float64 range")
+        rates.setflags(write=False)
+        object.__setattr__(self, "_lrs", rates)
 
     @property
     def lrs(self) -> np.ndarray:
         """The n rates η_0 … η_{n−1}."""
-        return np.geomspace(self.lr_min, self.lr_max, self.steps)
+        return self._lrs.copy()
 
-    def init(self, obs: Observation) -> np.ndarray:
-        return self.lrs
-
-    def update(self, obs: Observation, state: np.ndarray) -> tuple[float, np.ndarray]:
-        return float(state[min(obs.step, len(state) - 1)]), state
+    def update(self, obs: Observation, state: Any) -> tuple[float, Any]:
+        check_observation(obs)
+        _stateless(state)
+        return float(self._lrs[min(obs.step, self.steps - 1)]), state
 
 
 # ---------------------------------------------------------------------------------------
@@ -233,6 +262,8 @@ class Hypergradient:
         object.__setattr__(self, "runs", k)
 
     def update(self, obs: Observation, state: Any) -> tuple[Any, Any]:
+        check_observation(obs)
+        _stateless(state)
         if obs.prev_grad is None:
             return self.lr0, state
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -260,11 +291,14 @@ class Sharpness:
     seed: Any = 0
 
     def __post_init__(self) -> None:
-        check_positive("tol", check_scalar("tol", self.tol))
+        object.__setattr__(self, "tol", check_tol("tol", self.tol))
+        as_rng(self.seed)  # validates: an int >= 0, a SeedSequence, a Generator or None
 
     def __call__(self, objective: Any, theta: np.ndarray) -> Any:
         from lrctl.curvature import top_eigenvalue
+        from lrctl.objectives import check_objective
 
+        check_objective(objective, require=("dim", "hvp"))  # no raw AttributeError for no hvp
         return top_eigenvalue(lambda v: objective.hvp(theta, v), objective.dim, tol=self.tol,
                               seed=self.seed)
 
@@ -312,14 +346,18 @@ class Feedback:
         object.__setattr__(self, "ema", float(check_in_interval(
             "ema", check_scalar("ema", self.ema), 0.0, 1.0)))
         for name in ("normalize", "log"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
 
     def init(self, obs: Observation) -> dict[str, Any]:
+        check_observation(obs)
         self.controller.reset()
         return {"lr": float(self.controller.lr), "filtered": None, "record": []}
 
     def update(self, obs: Observation, state: dict[str, Any]) -> tuple[float, Any]:
+        check_observation(obs)
+        if not (isinstance(state, dict) and {"lr", "filtered", "record"} <= state.keys()):
+            raise TypeError(f"state must be the dict that Feedback.init returns, got "
+                            f"{type(state).__name__}")
         if obs.measurement is None:
             return state["lr"], state
         raw = obs.measurement
@@ -340,7 +378,8 @@ class Feedback:
 
 def policy_runs(policy: Any) -> int | None:
     """K, the number of stacked runs ``policy`` drives (``None``: one run)."""
-    if not callable(getattr(policy, "update", None)):
+    if isinstance(policy, (dict, list, tuple, set)) or not callable(
+            getattr(policy, "update", None)):
         raise TypeError(f"policy must have update(observation, state) -> (lr, state); "
                         f"{type(policy).__name__} has no update method")
     k = getattr(policy, "runs", None)
