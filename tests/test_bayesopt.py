@@ -8,7 +8,9 @@ a 200 001-point grid, hand values, and a search killed in a subprocess and resum
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import signal
 import sqlite3
 import subprocess
@@ -232,67 +234,56 @@ def test_parallel_batches_with_executors():
     thr = within_tolerance(FORRESTER.minimum()[1])
     with ThreadPoolExecutor(2) as pool:
         res = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 16, batch_size=2,
-                                                              executor=pool)
+                                                              executor=pool, synchronous=True)
     assert res.n_trials == 16 and res.best_value <= thr
-    # the default executor: a process pool (the objective is picklable)
-    res2 = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 6, batch_size=2)
-    np.testing.assert_array_equal(res2.lrs, res.lrs[:6])  # same search, whatever the executor
+    # the default executor: a process pool (the objective is picklable); batch-synchronous
+    # mode makes the same search whatever the executor
+    res2 = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 6, batch_size=2,
+                                                           synchronous=True)
+    np.testing.assert_array_equal(res2.lrs, res.lrs[:6])
+    ser = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 6, batch_size=2,
+                                                          synchronous=True,
+                                                          executor=SerialExecutor())
+    np.testing.assert_array_equal(ser.lrs, res.lrs[:6])
+    # asynchronous (the default) with 2 threads: a proposal per returned evaluation
+    with ThreadPoolExecutor(2) as pool:
+        opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+        res3 = opt.run(FORRESTER, 16, batch_size=2, executor=pool)
+    assert res3.n_trials == 16 and res3.best_value <= thr
+    assert res3.numbers.tolist() == list(range(16))
 
 
-def test_progress_callback():
-    seen: list[SearchProgress] = []
-    BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 5, executor=SerialExecutor(),
-                                                    progress=seen.append)
-    assert [p.n_complete for p in seen] == [1, 2, 3, 4, 5]
-    assert all(p.n_total == 5 for p in seen)
-    assert seen[-1].best_value == min(p.trial.value for p in seen)
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_asynchronous_run_keeps_every_worker_busy(synchronous):
+    # 3 workers; the first rate of the initial design takes 0.4 s, every other one 0.02 s.
+    # Asynchronous mode proposes a new rate whenever one returns, so the two fast workers go
+    # on while the straggler runs; batch-synchronous mode waits for the whole batch of 3.
+    import threading
 
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+    slow = float(opt.from_unit(opt._initial_x[0]))
+    starts, lock = [], threading.Lock()
+    slow_end = []
 
-def test_log_transform_models_positive_losses_and_refuses_nonpositive():
-    f = QuadraticGDLoss()
-    opt = BayesianOptimizer((1e-3, 10.0), seed=0, transform="log")
-    res = opt.run(f, 8, executor=SerialExecutor())
-    gp = opt.posterior()
-    ok = res.statuses == "ok"
-    worst = np.max(res.values[ok])
-    expected = np.log(np.where(ok, res.values, np.minimum(res.values, worst)))
-    np.testing.assert_allclose(gp.y, expected)  # ln of the values, diverged ones imputed
-    t = opt.ask()
-    rec = opt.tell(t, -1.0)
-    assert rec.status == "failed" and "transform='log'" in rec.error and rec.info["value"] == -1
-
-
-def test_objective_failures_are_recorded_not_hidden():
     def objective(lr):
-        if lr > 0.1:
-            return math.nan
-        if lr < 1e-3:
-            raise FloatingPointError("boom")
-        return math.log(lr) ** 2
+        with lock:
+            starts.append(time.monotonic())
+        time.sleep(0.4 if lr == slow else 0.02)
+        if lr == slow:
+            slow_end.append(time.monotonic())
+        return FORRESTER(lr)
 
-    opt = BayesianOptimizer((1e-4, 1.0), seed=0, n_initial=4)
-    res = opt.run(objective, 10, executor=SerialExecutor(), max_consecutive_failures=10)
-    failed = res.statuses == "failed"
-    assert failed.sum() >= 1
-    for lr, err, st in zip(res.lrs, res.errors, res.statuses, strict=True):
-        if lr > 0.1:
-            assert st == "failed" and err == "objective returned NaN"
-        elif lr < 1e-3:
-            assert st == "failed" and "FloatingPointError: boom" in err
-        else:
-            assert st == "ok"
-    assert res.best_value is not None and res.best_lr <= 0.1
-    # inf is refused with advice
-    opt2 = BayesianOptimizer((1e-4, 1.0), seed=0)
-    assert "finite penalty" in opt2.tell(opt2.ask(), math.inf).error
-
-
-def test_nan_from_the_first_step_stops_with_a_clear_error():
-    opt = BayesianOptimizer((1e-4, 1.0), seed=0)
-    with pytest.raises(RuntimeError, match=r"the last 3 trials failed.*NaN"):
-        opt.run(lambda lr: math.nan, 20, executor=SerialExecutor(), max_consecutive_failures=3)
-    res = opt.result()
-    assert res.n_trials == 3 and res.n_failed == 3 and res.best_value is None
+    seen: list[SearchProgress] = []
+    with ThreadPoolExecutor(3) as pool:
+        res = opt.run(objective, 9, batch_size=3, executor=pool, progress=seen.append,
+                      synchronous=synchronous)
+    started_during = sum(t < slow_end[0] for t in starts)
+    if synchronous:
+        assert started_during == 3  # the first batch only
+    else:
+        assert started_during >= 6  # the two fast workers kept going (about 0.4/0.02 · 2)
+    assert res.n_trials == 9 and [p.n_complete for p in seen] == list(range(1, 10))
+    assert all(t.status != "pending" for t in opt.trials)
 
 
 class _FlakyExecutor(Executor):
@@ -312,20 +303,28 @@ class _FlakyExecutor(Executor):
         return fut
 
 
-def test_executor_failing_mid_batch_records_failed_trials(tmp_path):
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_executor_failing_mid_batch_records_failed_trials(tmp_path, synchronous):
     db = tmp_path / "h.sqlite"
     opt = BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db)
     with pytest.raises(RuntimeError, match=r"executor failed.*worker lost"):
-        opt.run(FORRESTER, 12, batch_size=3, executor=_FlakyExecutor({5}))
+        opt.run(FORRESTER, 12, batch_size=3, executor=_FlakyExecutor({5}),
+                synchronous=synchronous)
     res = opt.result()
-    assert res.n_trials == 6 and res.n_failed == 1
+    # The executor runs tasks at submit time, so both modes see trials 0-2 return together
+    # and propose 3-5; the 5th task (trial 4) fails; nothing is proposed after the failure
+    # and the trials in flight are recorded.
+    n_done = 6
+    assert res.n_trials == n_done and res.n_failed == 1
     assert res.statuses[4] == "failed" and "worker lost" in res.errors[4]
+    assert all(t.status != "pending" for t in opt.trials)
     opt.close()
     # resume with a working executor: nothing lost, the failed trial stays failed
     opt2 = BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db)
-    res2 = opt2.run(FORRESTER, 12, batch_size=3, executor=SerialExecutor())
+    res2 = opt2.run(FORRESTER, 12 - n_done, batch_size=3, executor=SerialExecutor(),
+                    synchronous=synchronous)
     assert res2.n_trials == 12 and res2.n_failed == 1
-    np.testing.assert_array_equal(res2.lrs[:6], res.lrs)
+    np.testing.assert_array_equal(res2.lrs[:n_done], res.lrs)
     opt2.close()
 
 
@@ -338,8 +337,19 @@ def test_storage_round_trip_and_settings_check(tmp_path):
         np.testing.assert_array_equal(again.result().values, res.values)
     rows = sqlite3.connect(db).execute("SELECT count(*) FROM trials WHERE study='a'").fetchone()
     assert rows[0] == 6
-    with pytest.raises(ValueError, match=r"study 'a'.*settings"):
+    with pytest.raises(ValueError, match=r"study 'a'.*settings.*seed: stored 0.*seed=1"):
         BayesianOptimizer(FORRESTER.bounds, seed=1, storage=db, study="a")
+    # BO1: every setting that changes the proposals is stored, explore_threshold included
+    with pytest.raises(ValueError, match=r"explore_threshold: stored 0.001.*explore_thr"
+                                         r"eshold=0.5"):
+        BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db, study="a",
+                          explore_threshold=0.5)
+    stored = json.loads(sqlite3.connect(db).execute(
+        "SELECT config FROM studies WHERE name='a'").fetchone()[0])
+    assert stored == json.loads(json.dumps(BayesianOptimizer(FORRESTER.bounds).config()))
+    assert set(stored) == {"bounds", "kappa", "n_initial", "seed", "batch_strategy",
+                           "transform", "grid_size", "min_distance", "explore_threshold",
+                           "delta"}
     with BayesianOptimizer(FORRESTER.bounds, seed=1, storage=db, study="b") as other:
         assert other.trials == ()
 
@@ -347,7 +357,8 @@ def test_storage_round_trip_and_settings_check(tmp_path):
 _CHILD = textwrap.dedent("""
     import sys, time
     from concurrent.futures import ThreadPoolExecutor
-    from lrctl.search import BayesianOptimizer, LogScaleTestFunction
+    from lrctl.bayesopt import BayesianOptimizer
+    from lrctl.search import LogScaleTestFunction
 
     db, log = sys.argv[1], sys.argv[2]
     f = LogScaleTestFunction("forrester", (1e-4, 1.0))
@@ -361,7 +372,7 @@ _CHILD = textwrap.dedent("""
 
     opt = BayesianOptimizer(f.bounds, seed=3, storage=db, study="kill")
     with ThreadPoolExecutor(2) as pool:
-        opt.run(Slow(), 14, batch_size=2, executor=pool)
+        opt.run(Slow(), 14, batch_size=2, executor=pool, synchronous=True)
     print("finished")
 """)
 
@@ -405,7 +416,8 @@ def test_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path):
             counted.append(lr)
             return FORRESTER(lr)
 
-        res = opt.run(counting, 14, batch_size=2, executor=SerialExecutor())
+        res = opt.run(counting, 14 - len(done_before), batch_size=2, executor=SerialExecutor(),
+                      synchronous=True)
     assert res.n_trials == 14
     assert res.numbers.tolist() == list(range(14))
     # every trial finished before the kill is kept exactly as it was ...
@@ -420,7 +432,8 @@ def test_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path):
     assert {float(v) for v in calls_before} >= done_lrs
     # the resumed search is the search an uninterrupted run makes
     ref = BayesianOptimizer(FORRESTER.bounds, seed=3).run(FORRESTER, 14, batch_size=2,
-                                                          executor=SerialExecutor())
+                                                          executor=SerialExecutor(),
+                                                          synchronous=True)
     np.testing.assert_array_equal(res.lrs, ref.lrs)
     np.testing.assert_array_equal(res.values, ref.values)
 
@@ -516,8 +529,10 @@ def test_gp_ucb_schedule_grows_with_the_trials():
 
 def test_unpicklable_objective_on_the_default_process_pool_is_a_clear_failure():
     opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
-    with pytest.raises(RuntimeError, match=r"executor failed.*(?i:pickl)"):
+    with pytest.raises(TypeError, match=r"(?i:pickl).*SerialExecutor.*ThreadPoolExecutor.*"
+                                        r"Dask.*pure=False"):
         opt.run(lambda lr: FORRESTER(lr), 4, batch_size=2)
-    res = opt.result()
-    assert res.n_failed == res.n_trials == 2
-    assert all("executor failed" in e for e in res.errors)
+    assert opt.trials == ()  # refused before anything was proposed
+    # the advice works: a lambda on threads
+    with ThreadPoolExecutor(2) as pool:
+        assert opt.run(lambda lr: FORRESTER(lr), 4, batch_size=2, executor=pool).n_trials == 4
