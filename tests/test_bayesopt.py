@@ -286,6 +286,62 @@ def test_asynchronous_run_keeps_every_worker_busy(synchronous):
     assert all(t.status != "pending" for t in opt.trials)
 
 
+def test_progress_callback():
+    seen: list[SearchProgress] = []
+    BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 5, executor=SerialExecutor(),
+                                                    progress=seen.append)
+    assert [p.n_complete for p in seen] == [1, 2, 3, 4, 5]
+    assert all(p.n_total == 5 for p in seen)
+    assert seen[-1].best_value == min(p.trial.value for p in seen)
+
+
+def test_log_transform_models_positive_losses_and_refuses_nonpositive():
+    f = QuadraticGDLoss()
+    opt = BayesianOptimizer((1e-3, 10.0), seed=0, transform="log")
+    res = opt.run(f, 8, executor=SerialExecutor())
+    gp = opt.posterior()
+    ok = res.statuses == "ok"
+    worst = np.max(res.values[ok])
+    expected = np.log(np.where(ok, res.values, np.minimum(res.values, worst)))
+    np.testing.assert_allclose(gp.y, expected)  # ln of the values, diverged ones imputed
+    t = opt.ask()
+    rec = opt.tell(t, -1.0)
+    assert rec.status == "failed" and "transform='log'" in rec.error and rec.info["value"] == -1
+
+
+def test_objective_failures_are_recorded_not_hidden():
+    def objective(lr):
+        if lr > 0.1:
+            return math.nan
+        if lr < 1e-3:
+            raise FloatingPointError("boom")
+        return math.log(lr) ** 2
+
+    opt = BayesianOptimizer((1e-4, 1.0), seed=0, n_initial=4)
+    res = opt.run(objective, 10, executor=SerialExecutor(), max_consecutive_failures=10)
+    failed = res.statuses == "failed"
+    assert failed.sum() >= 1
+    for lr, err, st in zip(res.lrs, res.errors, res.statuses, strict=True):
+        if lr > 0.1:
+            assert st == "failed" and err == "objective returned NaN"
+        elif lr < 1e-3:
+            assert st == "failed" and "FloatingPointError: boom" in err
+        else:
+            assert st == "ok"
+    assert res.best_value is not None and res.best_lr <= 0.1
+    # inf is refused with advice
+    opt2 = BayesianOptimizer((1e-4, 1.0), seed=0)
+    assert "finite penalty" in opt2.tell(opt2.ask(), math.inf).error
+
+
+def test_nan_from_the_first_step_stops_with_a_clear_error():
+    opt = BayesianOptimizer((1e-4, 1.0), seed=0)
+    with pytest.raises(RuntimeError, match=r"the last 3 trials failed.*NaN"):
+        opt.run(lambda lr: math.nan, 20, executor=SerialExecutor(), max_consecutive_failures=3)
+    res = opt.result()
+    assert res.n_trials == 3 and res.n_failed == 3 and res.best_value is None
+
+
 class _FlakyExecutor(Executor):
     """Runs tasks inline, but the k-th submitted task fails as if a worker died."""
 
@@ -536,3 +592,193 @@ def test_unpicklable_objective_on_the_default_process_pool_is_a_clear_failure():
     # the advice works: a lambda on threads
     with ThreadPoolExecutor(2) as pool:
         assert opt.run(lambda lr: FORRESTER(lr), 4, batch_size=2, executor=pool).n_trials == 4
+
+
+# ---------------------------------------------------------------------------------------
+# Storage of outcomes, resume semantics, reprs (issue 11 item 4, audit BO1-BO5)
+# ---------------------------------------------------------------------------------------
+
+
+def _info_objective(lr):
+    return Evaluation(FORRESTER(lr), info={"step": np.int64(3), "loss": np.float32(0.5),
+                                           "curve": np.array([1.0, 0.5]), "ok": np.bool_(True),
+                                           "name": "sgd"})
+
+
+def _bad_info_objective(lr):
+    return Evaluation(FORRESTER(lr), info="x")  # raises inside the objective
+
+
+def test_numpy_info_is_stored_and_bad_info_is_a_failed_trial(tmp_path):
+    db = tmp_path / "i.sqlite"
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as opt:
+        res = opt.run(_info_objective, 3, executor=SerialExecutor())  # BO2 crashed here
+        assert res.n_trials == 3 and res.n_failed == 0
+        res = opt.run(_bad_info_objective, 2, executor=SerialExecutor())  # BO5 crashed here
+        assert res.n_trials == 5 and res.n_failed == 2
+        assert all("info must be a mapping" in e for e in res.errors[3:])
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as again:
+        assert again.trials[0].info == {"step": 3, "loss": 0.5, "curve": [1.0, 0.5], "ok": True,
+                                        "name": "sgd"}
+    with pytest.raises(TypeError, match=r"info\['f'\] must be a number"):
+        Evaluation(1.0, info={"f": object()})
+    with pytest.raises(TypeError, match="diverged must be a bool"):
+        Evaluation(1.0, diverged="no")
+
+
+def test_run_counts_new_evaluations_on_a_resumed_study(tmp_path):
+    db = tmp_path / "r.sqlite"
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as opt:
+        opt.run(FORRESTER, 4, executor=SerialExecutor())
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as opt:
+        res = opt.run(FORRESTER, 4, executor=SerialExecutor())  # used to do nothing
+    assert res.n_trials == 8 and res.numbers.tolist() == list(range(8))
+    ref = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 8, executor=SerialExecutor())
+    np.testing.assert_array_equal(res.lrs, ref.lrs)  # 4 + 4 is the search of 8
+
+
+def test_outcomes_are_committed_by_the_worker(tmp_path):
+    # With a local executor the worker commits the outcome itself, so the row is finished
+    # before the driver sees the future (checked from inside the next evaluation).
+    db = tmp_path / "w.sqlite"
+    seen = []
+
+    def objective(lr):
+        rows = sqlite3.connect(db).execute("SELECT status FROM trials ORDER BY number").fetchall()
+        seen.append([r[0] for r in rows])
+        return FORRESTER(lr)
+
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as opt:
+        opt.run(objective, 3, executor=SerialExecutor())
+        assert seen[-1] == ["ok", "ok", "pending"]
+        opt.run(objective, 1, executor=SerialExecutor(), record_in_worker=False)
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM trials WHERE status = 'ok'"
+                                       ).fetchone()[0] == 4
+
+
+def test_reprs_summarize():
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+    res = opt.run(FORRESTER, 6, executor=SerialExecutor())
+    text = repr(res)
+    assert text.startswith("SearchResult(n_trials=6, ok=6, diverged=0, failed=0, best_lr=")
+    assert "array" not in text and len(text) < 200
+    snap = opt.snapshot()
+    assert "array" not in repr(snap) and "<401 values" in repr(snap) and len(repr(snap)) < 250
+    assert "array" not in repr(opt.posterior()) and "n=6" in repr(opt.posterior())
+    assert "6 trials" in repr(opt)
+
+
+_ORPHAN_CHILD = textwrap.dedent("""
+    import os, sys, time
+    from lrctl.bayesopt import BayesianOptimizer
+
+    pids = sys.argv[1]
+
+    def objective(lr):
+        with open(pids, "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        time.sleep(30)
+        return lr
+
+    if __name__ == "__main__":
+        BayesianOptimizer((1e-4, 1.0), seed=0).run(objective, 2, batch_size=2)
+""")
+
+
+def test_pool_workers_die_with_the_driver(tmp_path):
+    # BO4: the default process pool's workers must not outlive a SIGKILLed driver.
+    script, pids = tmp_path / "child.py", tmp_path / "pids"
+    script.write_text(_ORPHAN_CHILD)
+    proc = subprocess.Popen([sys.executable, str(script), str(pids)])
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and (not pids.exists() or
+                                           len(pids.read_text().split()) < 2):
+            time.sleep(0.05)
+        workers = [int(p) for p in pids.read_text().split()]
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.time() + 5
+        alive = workers
+        while alive and time.time() < deadline:
+            time.sleep(0.05)
+            alive = [p for p in workers if _running(p)]
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input at the door (audit classes b-f)
+# ---------------------------------------------------------------------------------------
+
+
+def test_gp_functions_refuse_bad_input_and_never_return_nan():
+    gp = fit_gp(*_data())
+    with pytest.raises(ValueError, match="distance must be finite"):  # N3
+        matern52(float("nan"), 0.3)
+    with pytest.raises(ValueError, match="distance must be finite"):
+        matern52(np.inf, 0.3)
+    with pytest.raises(TypeError, match=r"distance must be a number.*bool"):
+        matern52(True, 0.3)
+    assert float(matern52(1e300, 0.3)) == 0.0  # huge but finite: the exact limit
+    mean, std = gp.predict(np.array([1e300, -1e300]))  # N7: was (nan, nan)
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
+    np.testing.assert_allclose(mean, gp.y_mean)  # far from the data: the prior mean
+    assert np.all(np.isfinite(lower_confidence_bound(gp, np.array([1e300]), 1.0)))
+    assert math.isfinite(gp_ucb_kappa(1e300, 1000))  # was inf
+    # √(2 (ln 1000 + 2 ln 1e300 + ln(π²/0.6)))
+    assert gp_ucb_kappa(1e300, 1000) == pytest.approx(
+        math.sqrt(2 * (math.log(1000) + 600 * math.log(10) + math.log(math.pi**2 / 0.6))))
+    with pytest.raises(TypeError, match="gp must be a GaussianProcess1D"):  # C1
+        lower_confidence_bound(3.0, np.array([0.5]), 1.0)
+    with pytest.raises(ValueError, match="y_std must be > 0"):  # N14
+        GaussianProcess1D(np.array([0.0, 1.0]), np.array([1.0, 0.0]), 0.5, 1.0, 1e-6, y_std=-5.0)
+    with pytest.raises(ValueError, match="y is too large to standardize"):
+        GaussianProcess1D(np.array([0.0, 1.0]), np.array([1e308, -1e308]), 0.5, 1.0, 1e-6)
+    for grid in ((), {}, (24,), "ab"):  # C4
+        with pytest.raises(TypeError, match="grid must be a pair"):
+            fit_gp([0, 0.5, 1], [1, 0, 1], grid=grid)
+    with pytest.raises(TypeError, match="trials must be an iterable of Trial"):  # C12
+        SearchResult.from_trials("abc")
+    with pytest.raises(TypeError, match="trials must hold Trial objects"):
+        SearchResult.from_trials([np.zeros(3)])
+
+
+def test_optimizer_methods_refuse_bools_and_nonsense():
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+    with pytest.raises(TypeError, match=r"lr must be a number.*bool"):
+        opt.to_unit(True)
+    with pytest.raises(TypeError, match=r"x must be a number.*bool"):
+        opt.from_unit(True)
+    with pytest.raises(ValueError, match="x must map to a finite positive rate"):
+        opt.from_unit(1e300)
+    with pytest.raises(TypeError, match="fn must be callable"):
+        SerialExecutor().submit(True)
+    t = opt.ask()
+    with pytest.raises(TypeError, match=r"value must be the objective's outcome.*bool"):
+        opt.tell(t, True)
+    with pytest.raises(TypeError, match="synchronous must be a bool"):
+        opt.run(FORRESTER, 1, executor=SerialExecutor(), synchronous="yes")
+    with pytest.raises(TypeError, match="progress must be callable"):
+        opt.run(FORRESTER, 1, executor=SerialExecutor(), progress=3)
+    with pytest.raises(TypeError, match=r"bounds must be numbers.*bool"):
+        BayesianOptimizer((True, 2.0))
+    with pytest.raises(TypeError, match="storage must be a path"):
+        BayesianOptimizer(FORRESTER.bounds, storage=3)
+    with pytest.raises(ValueError, match="lease_seconds must lie in"):
+        BayesianOptimizer(FORRESTER.bounds, lease_seconds=0.0)
