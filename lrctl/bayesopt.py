@@ -805,6 +805,9 @@ def _evaluate(objective: Callable[[float], Any], lr: float,
     ``("recorded", (status, value, error, info))``; if it cannot (no such file, the trial is
     no longer pending), the driver records it.
     """
+    global _COMMITTING
+    if record is not None:
+        _mark_worker(record)
     try:
         out: tuple[str, Any] = ("value", objective(lr))
     except Exception as exc:
@@ -812,6 +815,41 @@ def _evaluate(objective: Callable[[float], Any], lr: float,
         out = ("error", "objective raised " + "".join(tb).strip())
     if record is None:
         return out
+    _COMMITTING = True  # a pool worker whose driver dies now commits first, then exits
+    try:
+        return _commit_outcome(out, record)
+    finally:
+        _COMMITTING = False
+        if _EXIT_AFTER_COMMIT:
+            os._exit(1)
+
+
+#: In a pool worker: an outcome is being committed (the parent's death waits for it), and
+#: the parent died meanwhile (exit once it is committed).
+_COMMITTING = False
+_EXIT_AFTER_COMMIT = False
+
+
+def _mark_worker(record: tuple[str, str, int, str]) -> None:
+    """Note in the study which process evaluates the trial (so that it is not taken over
+    while this process might still commit it)."""
+    path, study, number, _ = record
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60.0,
+                               isolation_level=None)
+    except sqlite3.Error:
+        return
+    try:
+        conn.execute("UPDATE trials SET worker = ? WHERE study = ? AND number = ? AND "
+                     "status = 'pending'", (f"{socket.gethostname()}:{os.getpid()}", study,
+                                            number))
+    except sqlite3.Error:
+        pass
+    finally:
+        conn.close()
+
+
+def _commit_outcome(out: tuple[str, Any], record: tuple[str, str, int, str]) -> tuple[str, Any]:
     path, study, number, transform = record
     kind, payload = out
     outcome = ("failed", None, payload, {}) if kind == "error" else _outcome(payload, transform)
@@ -929,11 +967,12 @@ CREATE TABLE IF NOT EXISTS trials (
     finished REAL,
     owner TEXT,
     lease_until REAL,
+    worker TEXT,
     PRIMARY KEY (study, number)
 );
 """
 #: Columns added since the first schema (a study file written before gets them on open).
-_NEW_COLUMNS = (("owner", "TEXT"), ("lease_until", "REAL"))
+_NEW_COLUMNS = (("owner", "TEXT"), ("lease_until", "REAL"), ("worker", "TEXT"))
 _MISSING = object()
 
 
@@ -943,12 +982,13 @@ def _owner_id() -> str:
 
 
 def _owner_dead(owner: str | None) -> bool:
-    """True when the driver ``owner`` ran on this host and its process is gone (or a
-    zombie); False when it is alive or on another host (only its lease can tell then)."""
+    """True when the driver or worker ``owner`` (``host:pid[:…]``) ran on this host and its
+    process is gone (or a zombie); False when it is alive or on another host (only its lease
+    can tell then)."""
     if not owner:
         return True
     try:
-        host, pid_text, _ = owner.rsplit(":", 2)
+        host, pid_text = owner.split(":")[:2]
         pid = int(pid_text)
     except ValueError:
         return False
@@ -1036,36 +1076,43 @@ class _Storage:
             raise
         self.conn.execute("COMMIT")
 
-    def load(self) -> tuple[list[Trial], dict[int, tuple[str | None, float | None]]]:
-        """Every trial, and (owner, lease_until) of the pending ones."""
+    def load(self) -> tuple[list[Trial], dict[int, tuple[str | None, float | None, str | None]]]:
+        """Every trial, and (owner, lease_until, worker) of the pending ones."""
         rows = self.conn.execute(
-            "SELECT number, lr, status, value, error, batch, info, rule, owner, lease_until "
-            "FROM trials WHERE study = ? ORDER BY number", (self.study,)).fetchall()
+            "SELECT number, lr, status, value, error, batch, info, rule, owner, lease_until, "
+            "worker FROM trials WHERE study = ? ORDER BY number", (self.study,)).fetchall()
         trials, leases = [], {}
-        for n, lr, st, val, err, b, info, rule, owner, until in rows:
+        for n, lr, st, val, err, b, info, rule, owner, until, worker in rows:
             trials.append(Trial(int(n), float(lr), st, val, err, int(b), json.loads(info), rule))
             if st == "pending":
-                leases[int(n)] = (owner, until)
+                leases[int(n)] = (owner, until, worker)
         return trials, leases
 
-    def reclaimable(self, leases: dict[int, tuple[str | None, float | None]]) -> list[int]:
-        """Pending trials of other drivers whose lease expired or whose owner is dead."""
+    def reclaimable(self, leases: dict[int, tuple[str | None, float | None, str | None]]
+                    ) -> list[int]:
+        """Pending trials of other drivers whose lease expired or whose owner is dead, and
+        that no process of this host is still evaluating (a worker of a killed driver
+        commits the outcome it has just computed before it exits)."""
         now = time.time()
         out = []
         for number in sorted(leases):
-            owner, until = leases[number]
+            owner, until, worker = leases[number]
             if owner == self.owner:
                 continue
             if until is None or until < now or _owner_dead(owner):
-                out.append(number)
+                same = owner is not None and worker is not None and \
+                    worker.split(":")[:2] == owner.split(":")[:2]
+                if worker is None or same or _owner_dead(worker):
+                    out.append(number)
         return out
 
     def claim(self, numbers: list[int]) -> None:
         """Take over pending trials (inside :meth:`transaction`)."""
         until = time.time() + self.lease
         self.conn.executemany(
-            "UPDATE trials SET owner = ?, lease_until = ? WHERE study = ? AND number = ? "
-            "AND status = 'pending'", [(self.owner, until, self.study, n) for n in numbers])
+            "UPDATE trials SET owner = ?, lease_until = ?, worker = NULL WHERE study = ? AND "
+            "number = ? AND status = 'pending'", [(self.owner, until, self.study, n)
+                                                  for n in numbers])
         self.start_heartbeat()
 
     def propose(self, trials: list[Trial]) -> None:
@@ -1137,16 +1184,19 @@ class _Storage:
 def _die_with_parent(parent: int) -> None:
     """Process-pool initializer: the worker dies when the driver ``parent`` dies.
 
-    On Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` makes the kernel kill the worker the moment
-    its parent exits; everywhere, a daemon thread also polls the parent's pid every 0.2 s
-    (for start methods whose worker parent is a server process, and for other systems).
+    On Linux ``prctl(PR_SET_PDEATHSIG, SIGUSR1)`` makes the kernel signal the worker the moment
+    its parent exits, and the handler exits at once — or, when the worker is committing an
+    outcome it has just computed, right after the commit. Everywhere, a daemon thread also
+    polls the parent's pid every 0.2 s (for start methods whose worker parent is a server
+    process, and for other systems).
     """
+    signal.signal(signal.SIGUSR1, _parent_died)
     if sys.platform.startswith("linux"):
         try:
             import ctypes
 
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+            libc.prctl(1, signal.SIGUSR1, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # pragma: no cover - no libc prctl
             pass
     if os.getppid() != parent and not _alive(parent):
@@ -1156,9 +1206,19 @@ def _die_with_parent(parent: int) -> None:
         while True:
             time.sleep(0.2)
             if not _alive(parent):
-                os._exit(1)
+                _parent_died(0, None)
 
     threading.Thread(target=watch, name="lrctl-parent-watch", daemon=True).start()
+
+
+def _parent_died(signum: int, frame: Any) -> None:
+    """Exit now, unless an outcome is being committed: then right after the commit (so an
+    evaluation that finished is recorded even when its driver was killed a moment before)."""
+    global _EXIT_AFTER_COMMIT
+    if _COMMITTING:
+        _EXIT_AFTER_COMMIT = True
+    else:
+        os._exit(1)
 
 
 def _alive(pid: int) -> bool:
@@ -1172,9 +1232,19 @@ def _alive(pid: int) -> bool:
 
 
 def _process_pool(workers: int) -> ProcessPoolExecutor:
-    """The default executor: a process pool whose workers die with this process."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
-                               initargs=(os.getpid(),))
+    """The default executor: a process pool whose workers die with this process.
+
+    Workers start from a fork server (spawned where there is none), never by forking this
+    process: a fork copies the locks of this process's other threads (the lease heartbeat)
+    and its SQLite state, and a child forked while one of them was held deadlocks. So the
+    objective is sent by reference, like on macOS and Windows: define it in a module, or
+    in a script under ``if __name__ == "__main__":``.
+    """
+    import multiprocessing
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
 
 
 def _is_local(executor: Executor) -> bool:
@@ -1308,6 +1378,7 @@ class BayesianOptimizer:
         self._finalizer = (None if self._storage is None
                            else weakref.finalize(self, self._storage.close))
         self._trials: dict[int, Trial] = {}
+        self._told: set[int] = set()  # trials this optimizer recorded (told once)
         self._gp_cache: tuple[tuple[int, ...], GaussianProcess1D] | None = None
         if self._storage is not None:
             self._sync()
@@ -1373,7 +1444,7 @@ class BayesianOptimizer:
         return (f"BayesianOptimizer(bounds={self.bounds}, study={self.study!r} {where}, "
                 f"{len(self._trials)} trials, {done} finished)")
 
-    def _sync(self) -> dict[int, tuple[str | None, float | None]]:
+    def _sync(self) -> dict[int, tuple[str | None, float | None, str | None]]:
         """Reload every trial from the storage; returns the leases of the pending ones."""
         assert self._storage is not None
         trials, leases = self._storage.load()
@@ -1462,18 +1533,43 @@ class BayesianOptimizer:
     def _ask(self, n: int, *, reclaimed_alone: bool) -> list[Trial]:
         if self._storage is None:
             return self._fresh(n)
-        with self._storage.transaction():
-            leases = self._sync()
-            numbers = self._storage.reclaimable(leases)[:n]
-            if numbers:
-                self._storage.claim(numbers)
-            out = [self._trials[k] for k in numbers]
-            if not (reclaimed_alone and out):
-                fresh = self._fresh(n - len(out))
-                if fresh:
+        # Optimistic: propose from a plain read (the GP fit takes milliseconds), then take the
+        # write lock and keep the proposals only if no trial changed meanwhile; otherwise
+        # read again. The lock is held for a read and an insert, so the workers' commits
+        # (which need the same lock) wait as little as possible. The last attempt proposes
+        # under the lock.
+        for attempt in range(3):
+            last = attempt == 2
+            if not last:
+                leases = self._sync()
+                if self._storage.reclaimable(leases):
+                    last = True  # taking trials over is decided under the lock
+                else:
+                    state = self._state()
+                    fresh = self._fresh(n)
+            with self._storage.transaction():
+                leases = self._sync()
+                if last:
+                    numbers = self._storage.reclaimable(leases)[:n]
+                    if numbers:
+                        self._storage.claim(numbers)
+                    out = [self._trials[k] for k in numbers]
+                    if not (reclaimed_alone and out):
+                        more = self._fresh(n - len(out))
+                        if more:
+                            self._storage.propose(more)
+                        out += more
+                    return out
+                if self._state() == state and not self._storage.reclaimable(leases):
+                    for t in fresh:
+                        self._trials[t.number] = t
                     self._storage.propose(fresh)
-                out += fresh
-        return out
+                    return fresh
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _state(self) -> tuple[tuple[int, str], ...]:
+        """What the proposals depend on: every trial's number and status."""
+        return tuple((k, self._trials[k].status) for k in sorted(self._trials))
 
     def _fresh(self, n: int) -> list[Trial]:
         batch = 1 + max((t.batch for t in self._trials.values()), default=-1)
@@ -1547,8 +1643,14 @@ class BayesianOptimizer:
             raise ValueError(f"trial {number} was never proposed (known: 0 … "
                              f"{self._next_number() - 1})")
         if old.status != "pending":
-            raise ValueError(f"trial {number} is already finished ({old.status}); a trial is "
-                             "told once")
+            if number in self._told:
+                raise ValueError(f"trial {number} is already finished ({old.status}); a trial "
+                                 "is told once")
+            # recorded already by a worker of ours (read back by a sync) or by another driver
+            # that took the trial over: the first outcome stays
+            self._told.add(number)
+            return old
+        self._told.add(number)
         try:
             info = _clean_info(info)
         except TypeError as exc:
@@ -1585,7 +1687,9 @@ class BayesianOptimizer:
         of ``min(batch_size, cpu_count)`` workers that die with this process, made and shut
         down here; it needs a picklable objective — for lambdas and closures use
         :class:`SerialExecutor`, a ``ThreadPoolExecutor``, or a Dask
-        ``client.get_executor(pure=False)``, which pickles closures with cloudpickle).
+        ``client.get_executor(pure=False)``, which pickles closures with cloudpickle). Its
+        workers start from a fork server, so a script that uses it needs the usual
+        ``if __name__ == "__main__":`` guard.
 
         **Asynchronous** (default): a new rate is proposed the moment an evaluation returns,
         conditioned on the ones still running, so no worker waits for a straggler. The trial
@@ -1621,7 +1725,8 @@ class BayesianOptimizer:
             except Exception as exc:
                 raise TypeError(
                     f"the default process pool cannot send this objective to its workers "
-                    f"({type(exc).__name__}: {exc}); define it at module level, or pass "
+                    f"({type(exc).__name__}: {exc}); define it at module level (in a "
+                    "script, under if __name__ == '__main__':), or pass "
                     "executor=SerialExecutor() (same process), a "
                     "concurrent.futures.ThreadPoolExecutor, or a Dask "
                     "client.get_executor(pure=False) (cloudpickle sends lambdas and closures)"
