@@ -208,3 +208,37 @@ def test_killed_drivers_lose_and_repeat_nothing(tmp_path, n_drivers):
     # the evaluations cut short by the kills were re-run, never more than the pending
     # trials a killed driver had (2 threads each)
     assert cut <= 2 * len(killed)
+
+
+def test_a_lease_expires_without_heartbeat_and_the_first_outcome_stays(tmp_path):
+    # Two drivers in one process (distinct owners): a driver whose heartbeat stopped (a frozen
+    # process, a machine that vanished) keeps its pending trial until the lease expires, then
+    # the other driver takes it over; whoever records first wins, the late one gets that
+    # outcome back instead of an error.
+    db = tmp_path / "l.sqlite"
+    a = BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db, lease_seconds=0.6)
+    b = BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db, lease_seconds=0.6)
+    ta = a.ask()
+    tb = b.ask()
+    assert tb.number == 1  # a's trial 0 is leased: b proposes a new one
+    time.sleep(0.8)
+    assert b.ask().number == 2  # a's heartbeat renews its lease
+    b.tell(2, FORRESTER(b.trials[2].lr))
+    a._storage._stop.set()  # a's heartbeat stops; its lease runs out
+    a._storage._beat.join()
+    time.sleep(0.8)
+    taken = b.ask()
+    assert (taken.number, taken.lr) == (ta.number, ta.lr)  # taken over, same rate
+    first = b.tell(taken, 1.5)
+    late = a.tell(ta, FORRESTER(ta.lr))
+    assert first.value == late.value == 1.5  # the first outcome stays
+    b.tell(tb, FORRESTER(tb.lr))
+    a.close()
+    b.close()
+    rows = _rows_of(db)
+    assert [r[0] for r in rows] == [0, 1, 2] and all(r[2] == "ok" for r in rows)
+
+
+def _rows_of(db):
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT number, lr, status FROM trials ORDER BY number").fetchall()
