@@ -23,8 +23,9 @@ finer grids around the best point. Posterior: μ(x) = ȳ + s_y k*ᵀK⁻¹z,
     LCB(x) = μ(x) − κ σ(x),
 
 which is the upper confidence bound μ' + κσ of the negated loss −f (GP-UCB of Srinivas et al.,
-2010, maximized). κ is a constant (default 1, the best of 0.5 … 2 in
-``benchmarks/bench_bayesopt.py`` once the exploration rule below is on) or the GP-UCB schedule
+2010, maximized). κ is a constant (default 1: chosen with the exploration threshold
+below among κ ∈ {0.5, 1, 2} on the synthetic tuning objectives of ``benchmarks/bench_bayesopt.py``
+and reported out of sample on its real-data objectives) or the GP-UCB schedule
 κ_t = √β_t, β_t = 2 ln(|D| t² π² / (6δ)) (their Theorem 1, |D| the number of grid candidates;
 known to over-explore in practice, their own experiments scale it down). LCB is minimized
 robustly on the bounded 1-D interval: on a dense grid (``grid_size`` points), then the five best
@@ -795,19 +796,21 @@ def _outcome(out: Any, transform: str) -> tuple[str, float | None, str | None, d
 
 
 def _evaluate(objective: Callable[[float], Any], lr: float,
-              record: tuple[str, str, int, str] | None = None) -> tuple[str, Any]:
+              record: tuple[str, str, int, str, str] | None = None) -> tuple[str, Any]:
     """Run the objective in a worker; its own errors come back as data, not as exceptions,
     so that an exception from ``Future.result()`` always means the executor failed.
 
-    With ``record = (sqlite path, study, trial number, transform)`` the worker itself commits
-    the outcome in the transaction that marks the trial finished, the moment the objective
-    returns (so a driver killed after that instant loses nothing), and returns
-    ``("recorded", (status, value, error, info))``; if it cannot (no such file, the trial is
-    no longer pending), the driver records it.
+    With ``record = (sqlite path, study, trial number, transform, owner)`` the worker first
+    notes its pid on the trial (returning ``("taken", None)`` without evaluating when the
+    trial is no longer pending under ``owner``), then commits the outcome itself in the
+    transaction that marks the trial finished, the moment the objective returns (so a driver
+    killed after that instant loses nothing), and returns ``("recorded", (status, value,
+    error, info))``; if it cannot (no such file, the trial is no longer pending), the driver
+    records it.
     """
     global _COMMITTING
-    if record is not None:
-        _mark_worker(record)
+    if record is not None and not _mark_worker(record):
+        return ("taken", None)  # another driver took the trial over: do not evaluate it
     try:
         out: tuple[str, Any] = ("value", objective(lr))
     except Exception as exc:
@@ -830,27 +833,31 @@ _COMMITTING = False
 _EXIT_AFTER_COMMIT = False
 
 
-def _mark_worker(record: tuple[str, str, int, str]) -> None:
+def _mark_worker(record: tuple[str, str, int, str, str]) -> bool:
     """Note in the study which process evaluates the trial (so that it is not taken over
-    while this process might still commit it)."""
-    path, study, number, _ = record
+    while this process might still commit it). False when the trial is no longer pending
+    under the driver that submitted it (taken over meanwhile): then it must not be run."""
+    path, study, number, _, owner = record
     try:
         conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60.0,
                                isolation_level=None)
     except sqlite3.Error:
-        return
+        return True  # cannot see the study: the driver records the outcome
     try:
-        conn.execute("UPDATE trials SET worker = ? WHERE study = ? AND number = ? AND "
-                     "status = 'pending'", (f"{socket.gethostname()}:{os.getpid()}", study,
-                                            number))
+        cur = conn.execute(
+            "UPDATE trials SET worker = ? WHERE study = ? AND number = ? AND status = "
+            "'pending' AND owner = ?", (f"{socket.gethostname()}:{os.getpid()}", study, number,
+                                        owner))
+        return cur.rowcount == 1
     except sqlite3.Error:
-        pass
+        return True
     finally:
         conn.close()
 
 
-def _commit_outcome(out: tuple[str, Any], record: tuple[str, str, int, str]) -> tuple[str, Any]:
-    path, study, number, transform = record
+def _commit_outcome(out: tuple[str, Any],
+                    record: tuple[str, str, int, str, str]) -> tuple[str, Any]:
+    path, study, number, transform, _ = record
     kind, payload = out
     outcome = ("failed", None, payload, {}) if kind == "error" else _outcome(payload, transform)
     try:
@@ -1795,7 +1802,8 @@ class _Loop:
             record = None
             if self.in_worker:
                 assert opt._storage is not None
-                record = (str(opt._storage.path), opt.study, trial.number, opt.transform)
+                record = (str(opt._storage.path), opt.study, trial.number, opt.transform,
+                          opt._storage.owner)
             try:
                 fut = self.pool.submit(_evaluate, self.objective, trial.lr, record)
             except Exception as exc:  # e.g. a broken or shut-down pool
@@ -1815,6 +1823,9 @@ class _Loop:
             msg = f"executor failed: {type(exc).__name__}: {exc}"
             self._announce(opt.tell_failure(trial, msg))
             self.broken.append(msg)
+            return
+        if kind == "taken":  # another driver took the trial over before it started here
+            self.started -= 1
             return
         if kind == "recorded":
             rec = opt._record(trial, *out, stored=True)

@@ -98,6 +98,13 @@ def _n_finished(db):
         return 0
 
 
+def _n_started(tmp_path, pid):
+    try:
+        return sum(e[0] == "start" and e[1] == pid for e in _log(tmp_path))
+    except (FileNotFoundError, ValueError):  # no log yet, or a line being written
+        return 0
+
+
 def _log(tmp_path):
     events = []
     for line in (tmp_path / "calls.log").read_text().splitlines():
@@ -169,10 +176,12 @@ def test_killed_drivers_lose_and_repeat_nothing(tmp_path, n_drivers):
     procs = [_start(tmp_path, 8) for _ in range(n_drivers)]
     killed: set[int] = set()
     try:
-        # kill one driver after 4 finished trials, another (with 4 drivers) after 9
+        # kill one driver once it has started 3 evaluations and 4 trials are finished,
+        # another one (with 4 drivers) at 3 starts and 9 trials
         for victim, after in ((procs[0], 4), (procs[1], 9))[: n_drivers // 2]:
             deadline = time.time() + 15
-            while _n_finished(db) < after and time.time() < deadline:
+            while time.time() < deadline and (_n_finished(db) < after
+                                               or _n_started(tmp_path, victim.pid) < 3):
                 time.sleep(0.02)
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=10)  # reaped: its pid is gone, its trials reclaimable now
@@ -204,6 +213,8 @@ def test_killed_drivers_lose_and_repeat_nothing(tmp_path, n_drivers):
     os.close(fd)
     total = len(_rows(db))
     lost, repeated, cut = _check(tmp_path, killed, total)
+    print(f"drivers {n_drivers}, kills {len(killed)}, trials {total}: lost {lost}, finished "
+          f"evaluations repeated {repeated}, evaluations cut short by a kill and re-run {cut}")
     assert lost == 0 and repeated == 0
     # the evaluations cut short by the kills were re-run, never more than the pending
     # trials a killed driver had (2 threads each)
