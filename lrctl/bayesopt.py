@@ -838,10 +838,8 @@ def _mark_worker(record: tuple[str, str, int, str, str]) -> bool:
     while this process might still commit it). False when the trial is no longer pending
     under the driver that submitted it (taken over meanwhile): then it must not be run."""
     path, study, number, _, owner = record
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60.0,
-                               isolation_level=None)
-    except sqlite3.Error:
+    conn = _worker_connection(path)
+    if conn is None:
         return True  # cannot see the study: the driver records the outcome
     try:
         cur = conn.execute(
@@ -851,8 +849,27 @@ def _mark_worker(record: tuple[str, str, int, str, str]) -> bool:
         return cur.rowcount == 1
     except sqlite3.Error:
         return True
-    finally:
-        conn.close()
+
+
+_LOCAL = threading.local()
+
+
+def _worker_connection(path: str) -> sqlite3.Connection | None:
+    """This thread's connection to the study file (kept open: opening one costs more than the
+    commit it serves), or None when the file does not exist here."""
+    conns = getattr(_LOCAL, "conns", None)
+    if conns is None:
+        conns = _LOCAL.conns = {}
+    key = (os.getpid(), path)
+    if key not in conns:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60.0,
+                                   isolation_level=None)
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process kill
+            conns[key] = conn
+        except sqlite3.Error:
+            return None
+    return conns[key]
 
 
 def _commit_outcome(out: tuple[str, Any],
@@ -860,10 +877,8 @@ def _commit_outcome(out: tuple[str, Any],
     path, study, number, transform, _ = record
     kind, payload = out
     outcome = ("failed", None, payload, {}) if kind == "error" else _outcome(payload, transform)
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60.0,
-                               isolation_level=None)
-    except sqlite3.Error:
+    conn = _worker_connection(path)
+    if conn is None:
         return out
     try:
         if _write_outcome(conn, study, number, outcome):
@@ -871,8 +886,6 @@ def _commit_outcome(out: tuple[str, Any],
         return out
     except sqlite3.Error:
         return out
-    finally:
-        conn.close()
 
 
 def _write_outcome(conn: sqlite3.Connection, study: str, number: int,
@@ -1619,8 +1632,14 @@ class BayesianOptimizer:
             if gp.predict(np.array([x]))[1][0] < self.explore_threshold * prior_std:
                 # The model already knows the value at its pick: a repeat would teach nothing,
                 # so look where it knows least.
+                # (Never an evaluated rate: at the end of a long search σ is small
+                # everywhere, and without the mask its argmax could be an evaluated bound.)
                 grid = np.linspace(0.0, 1.0, self.grid_size)
-                return float(grid[np.argmax(gp.predict(grid)[1])]), "explore"
+                sd = gp.predict(grid)[1]
+                far = np.min(np.abs(grid[:, None] - taken), axis=1) >= self.min_distance
+                if np.any(far):
+                    sd = np.where(far, sd, -np.inf)
+                return float(grid[np.argmax(sd)]), "explore"
         return x, "lcb"
 
     def tell(self, trial: Trial | int, value: Any) -> Trial:

@@ -782,3 +782,14 @@ def test_optimizer_methods_refuse_bools_and_nonsense():
         BayesianOptimizer(FORRESTER.bounds, storage=3)
     with pytest.raises(ValueError, match="lease_seconds must lie in"):
         BayesianOptimizer(FORRESTER.bounds, lease_seconds=0.0)
+
+
+def test_the_exploration_rule_never_repeats_an_evaluated_rate():
+    # Regression: late in a long search σ is small everywhere and argmax σ used to land on an
+    # evaluated bound: this search evaluated η = 1e-4 at trials 6 and 86 and η = 1 at trials
+    # 9 and 85 (found by the kill/resume measurement, whose log counts evaluations per rate).
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=3, grid_size=2001)
+    res = opt.run(FORRESTER, 88, executor=SerialExecutor())
+    x = np.sort(opt.to_unit(res.lrs))
+    assert np.min(np.diff(x)) >= opt.min_distance * (1 - 1e-9)
+    assert any(t.rule == "explore" for t in opt.trials)
