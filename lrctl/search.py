@@ -522,7 +522,7 @@ def evaluations_to_reach(values: ArrayLike, threshold: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LossCurve:
     """An objective evaluated on a grid of learning rates.
 
@@ -542,6 +542,12 @@ class LossCurve:
     values: np.ndarray
     diverged: np.ndarray
     diverged_at: np.ndarray
+
+    def __repr__(self) -> str:
+        lrs = np.asarray(self.lrs)
+        span = f", lr {np.min(lrs):.3g} … {np.max(lrs):.3g}" if lrs.size else ""
+        return (f"LossCurve({lrs.size} rates{span}, "
+                f"{int(np.sum(np.asarray(self.diverged)))} diverged)")
 
     def best(self) -> tuple[float, float]:
         """``(lr, value)`` of the smallest value on the grid among non-diverged rates."""

@@ -453,3 +453,10 @@ def test_targets_outside_the_bounds_are_never_hit():
         for scale in ("log", "linear"):
             assert hit_probability((2.0, 3.0), BOUNDS, [1, 10], scale, method).tolist() == [0, 0]
     assert expected_samples_to_hit(np.array([[2.0, 3.0], [1e-3, 1e-2]]), BOUNDS)[0] == math.inf
+
+
+def test_loss_curve_repr_summarizes():
+    curve = QuadraticGDLoss().evaluate(np.geomspace(1e-3, 10.0, 500))
+    text = repr(curve)
+    assert text.startswith("LossCurve(500 rates, lr 0.001 … 10, ") and "diverged)" in text
+    assert "array" not in text
