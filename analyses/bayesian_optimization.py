@@ -21,9 +21,8 @@ import numpy as np
 from lrctl.plots import search as splots
 from lrctl.plots import subplots
 from lrctl.report import Analysis
+from lrctl.bayesopt import BayesianOptimizer, SerialExecutor
 from lrctl.search import (
-    BayesianOptimizer,
-    SerialExecutor,
     ValidationLoss,
     evaluations_to_reach,
     hit_fraction,

@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _SUBMODULES = frozenset(
     {
         "adaptive",
+        "bayesopt",
         "cerebellar",
         "continual",
         "curvature",
@@ -29,6 +30,7 @@ _SUBMODULES = frozenset(
         "games",
         "jax",
         "objectives",
+        "optuna",
         "plots",
         "quadratic",
         "rangetest",

@@ -23,8 +23,9 @@ finer grids around the best point. Posterior: μ(x) = ȳ + s_y k*ᵀK⁻¹z,
     LCB(x) = μ(x) − κ σ(x),
 
 which is the upper confidence bound μ' + κσ of the negated loss −f (GP-UCB of Srinivas et al.,
-2010, maximized). κ is a constant (default 1, the best of 0.5 … 2 in
-``benchmarks/bench_bayesopt.py`` once the exploration rule below is on) or the GP-UCB schedule
+2010, maximized). κ is a constant (default 1: chosen with the exploration threshold
+below among κ ∈ {0.5, 1, 2} on the synthetic tuning objectives of ``benchmarks/bench_bayesopt.py``
+and reported out of sample on its real-data objectives) or the GP-UCB schedule
 κ_t = √β_t, β_t = 2 ln(|D| t² π² / (6δ)) (their Theorem 1, |D| the number of grid candidates;
 known to over-explore in practice, their own experiments scale it down). LCB is minimized
 robustly on the bounded 1-D interval: on a dense grid (``grid_size`` points), then the five best
@@ -49,10 +50,23 @@ is recorded with the error, never silently dropped. In the surrogate, diverged a
 are imputed to the worst successful value (the history keeps what really happened).
 
 **Persistence.** With ``storage="file.sqlite"`` every trial is written when it is proposed
-(status ``pending``) and again when its value arrives, each in its own committed transaction.
-Opening the same file and study again reloads the history; pending trials of a run that was
-killed are handed out again, first, with their original numbers and rates, so a resumed search
-is the same search: no completed trial is lost or repeated.
+(status ``pending``) and again when its value arrives, each in its own committed transaction;
+with a local executor the worker itself commits the value in the transaction that marks the
+trial finished, the moment the objective returns. Opening the same file and study again
+reloads the history; pending trials of a run that was killed are handed out again, first,
+with their original numbers and rates, so a resumed (batch-synchronous) search is the same
+search: no completed trial is lost or repeated. What remains: an evaluation whose objective
+returned but whose commit had not completed when the process was killed is run again (the
+window is the commit itself, well under a millisecond on a local disk).
+
+**Several drivers.** Any number of optimizers (processes, or machines sharing a local file
+system that supports SQLite locking) may drive one study at once. Each proposal is made under
+the database's write lock (``BEGIN IMMEDIATE``) after re-reading every trial, so numbers are
+unique and each new rate is conditioned on every driver's pending trials (kriging believer /
+constant liar, as in a batch). A driver owns its pending trials under a lease that a heartbeat
+thread renews every ``lease_seconds / 4``; a pending trial whose lease has expired, or whose
+owner ran on the same host and is dead, is taken over by the next driver that asks. An outcome
+is recorded only while the trial is pending, so it is recorded once (the first one stays).
 """
 
 from __future__ import annotations
@@ -60,11 +74,26 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
+import signal
+import socket
 import sqlite3
+import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +104,6 @@ from numpy.typing import ArrayLike
 from lrctl._validation import (
     as_float_array,
     check_choice,
-    check_finite,
     check_in_interval,
     check_int,
     check_positive,
@@ -98,6 +126,7 @@ __all__ = [
     "gp_ucb_kappa",
     "lower_confidence_bound",
     "matern52",
+    "record_evaluations",
 ]
 
 #: How pending rates of a batch enter the surrogate.
@@ -110,6 +139,31 @@ TRANSFORMS = ("none", "log")
 
 _SQRT5 = math.sqrt(5.0)
 _LOG_2PI = math.log(2.0 * math.pi)
+#: √5·d/ℓ is capped here: (1 + s + s²/3) e^{−s} underflows to 0.0 long before (at s ≈ 750),
+#: and the cap keeps s² from overflowing to inf (inf·0 = NaN) for huge distances.
+_S_MAX = 1e3
+
+
+def _real_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float array; bools (``True`` is not a number) and strings refused."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, np.ndarray)
+                                               and value.dtype == bool):
+        raise TypeError(f"{name} must be a number or an array of numbers, got the bool "
+                        f"{value!r:.80}")
+    arr = as_float_array(name, value)
+    if arr.dtype == bool:  # pragma: no cover - as_float_array returns float
+        raise TypeError(f"{name} must be numbers, not bools")
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in
+                                                np.ravel(np.asarray(value, dtype=object))):
+        raise TypeError(f"{name} must be numbers, got a bool in {value!r:.80}")
+    return arr
+
+
+def _finite(name: str, value: Any) -> np.ndarray:
+    arr = _real_array(name, value)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or inf), got {value!r:.80}")
+    return arr
 
 
 # ---------------------------------------------------------------------------------------
@@ -125,10 +179,12 @@ def matern52(distance: ArrayLike, length_scale: float) -> np.ndarray:
     >>> float(matern52(0.0, 0.3)), round(float(matern52(0.3, 0.3)), 6)
     (1.0, 0.523994)
     """
-    d = np.abs(as_float_array("distance", distance))
+    d = np.abs(_real_array("distance", distance))
+    if not np.all(np.isfinite(d)):
+        raise ValueError(f"distance must be finite (no NaN or inf), got {distance!r:.80}")
     ell = check_scalar("length_scale", length_scale)
     check_positive("length_scale", ell)
-    s = _SQRT5 * d / ell
+    s = np.minimum(_SQRT5 * d / ell, _S_MAX)  # beyond _S_MAX the correlation is 0.0 exactly
     return (1.0 + s + s * s / 3.0) * np.exp(-s)
 
 
@@ -136,7 +192,7 @@ def _correlation(x1: np.ndarray, x2: np.ndarray, ell: np.ndarray | float) -> np.
     """Matérn-5/2 correlation matrix; ``ell`` may carry leading batch axes."""
     ell = np.asarray(ell, dtype=float)
     d = np.abs(x1[:, None] - x2[None, :])
-    s = _SQRT5 * d / ell[..., None, None]
+    s = np.minimum(_SQRT5 * d / ell[..., None, None], _S_MAX)
     return (1.0 + s + s * s / 3.0) * np.exp(-s)
 
 
@@ -177,8 +233,8 @@ class GaussianProcess1D:
     _chol_inv: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        x = check_finite("x", self.x).ravel()
-        y = check_finite("y", self.y).ravel()
+        x = _finite("x", self.x).ravel()
+        y = _finite("y", self.y).ravel()
         if x.shape != y.shape or x.size == 0:
             raise ValueError(f"x and y must be non-empty and of equal length, got {x.size} and "
                              f"{y.size}")
@@ -186,11 +242,15 @@ class GaussianProcess1D:
             check_positive(name, check_scalar(name, getattr(self, name)))
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
-        mean = float(np.mean(y)) if math.isnan(self.y_mean) else check_scalar("y_mean",
-                                                                               self.y_mean)
-        std = float(np.std(y)) if math.isnan(self.y_std) else check_scalar("y_std", self.y_std)
+        mean = _nan_or_scalar("y_mean", self.y_mean)
+        mean = _standardization(y)[0] if mean is None else mean
+        std = _nan_or_scalar("y_std", self.y_std)
+        if std is None:
+            std = _standardization(y)[1]
+        elif std <= 0:
+            raise ValueError(f"y_std must be > 0 (NaN: the standard deviation of y), got {std}")
         object.__setattr__(self, "y_mean", mean)
-        object.__setattr__(self, "y_std", std if std > 0 else 1.0)
+        object.__setattr__(self, "y_std", std)
         z = (y - self.y_mean) / self.y_std
         K = self.signal_variance * _correlation(x, x, self.length_scale)
         K[np.diag_indices_from(K)] += self.noise_variance
@@ -202,6 +262,12 @@ class GaussianProcess1D:
         object.__setattr__(self, "_chol_inv", solve_triangular(L, np.eye(L.shape[0]),
                                                                lower=True))
 
+    def __repr__(self) -> str:
+        return (f"GaussianProcess1D(n={self.x.size}, length_scale={self.length_scale:.4g}, "
+                f"signal_variance={self.signal_variance:.4g}, "
+                f"noise_variance={self.noise_variance:.4g}, y_mean={self.y_mean:.4g}, "
+                f"y_std={self.y_std:.4g})")
+
     @property
     def z(self) -> np.ndarray:
         """The standardized observations."""
@@ -209,7 +275,7 @@ class GaussianProcess1D:
 
     def predict(self, x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent function at ``x`` (1-D)."""
-        xs = check_finite("x", x)
+        xs = _finite("x", x)
         flat = np.atleast_1d(xs).ravel()
         k = self.signal_variance * _correlation(flat, self.x, self.length_scale)
         mean_z = k @ self._alpha
@@ -227,8 +293,11 @@ class GaussianProcess1D:
 
     def condition(self, x_new: ArrayLike, y_new: ArrayLike) -> GaussianProcess1D:
         """The GP with (x_new, y_new) added, same hyperparameters and standardization."""
-        xn = np.atleast_1d(check_finite("x_new", x_new)).ravel()
-        yn = np.atleast_1d(check_finite("y_new", y_new)).ravel()
+        xn = np.atleast_1d(_finite("x_new", x_new)).ravel()
+        yn = np.atleast_1d(_finite("y_new", y_new)).ravel()
+        if xn.shape != yn.shape:
+            raise ValueError(f"x_new and y_new must have equal length, got {xn.size} and "
+                             f"{yn.size}")
         return GaussianProcess1D(np.concatenate([self.x, xn]), np.concatenate([self.y, yn]),
                                  self.length_scale, self.signal_variance, self.noise_variance,
                                  self.y_mean, self.y_std)
@@ -293,13 +362,15 @@ def fit_gp(
     >>> bool(abs(mean[0] - np.sin(1.8)) < 0.05)
     True
     """
-    xs = check_finite("x", x).ravel()
-    ys = check_finite("y", y).ravel()
+    xs = _finite("x", x).ravel()
+    ys = _finite("y", y).ravel()
     if xs.shape != ys.shape or xs.size == 0:
         raise ValueError(f"x and y must be non-empty and of equal length, got {xs.size} and "
                          f"{ys.size}")
     lb = _check_bounds("length_scale_bounds", length_scale_bounds)
     nb = _check_bounds("noise_bounds", noise_bounds)
+    if not isinstance(grid, (tuple, list)) or len(grid) != 2:
+        raise TypeError(f"grid must be a pair (n_ell, n_g) of integers >= 2, got {grid!r:.80}")
     n_ell, n_g = (check_int("grid[0]", grid[0], minimum=2), check_int("grid[1]", grid[1],
                                                                         minimum=2))
     zoom = check_int("zoom", zoom, minimum=0)
@@ -308,9 +379,7 @@ def fit_gp(
     else:
         prior_a, prior_b = (float(v) for v in _check_bounds_free("length_scale_prior",
                                                                  length_scale_prior))
-    mean = float(np.mean(ys))
-    std = float(np.std(ys))
-    std = std if std > 0 else 1.0
+    mean, std = _standardization(ys)
     z = (ys - mean) / std
     n = z.size
     if not np.any(z):  # all values equal: nothing to learn, keep the prior
@@ -350,6 +419,23 @@ def fit_gp(
     return GaussianProcess1D(xs, ys, ell, sig2, g * sig2, mean, std)
 
 
+def _nan_or_scalar(name: str, value: Any) -> float | None:
+    """None for NaN (the "compute it" default), else a finite float."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return check_scalar(name, value)
+
+
+def _standardization(y: np.ndarray) -> tuple[float, float]:
+    """(ȳ, s_y) of finite values, s_y = 1 when all are equal (as scikit-learn)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(np.mean(y)), float(np.std(y))
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        raise ValueError(f"y is too large to standardize (mean {mean}, std {std}); rescale "
+                         "the values (e.g. transform='log')")
+    return mean, (std if std > 0 else 1.0)
+
+
 def _check_bounds_free(name: str, value: Any) -> tuple[float, float]:
     b = check_positive(name, value)
     if b.shape != (2,):
@@ -374,6 +460,9 @@ def lower_confidence_bound(gp: GaussianProcess1D, x: ArrayLike, kappa: float) ->
     >>> bool(lcb[1] < lcb[0])      # the unexplored middle is optimistic
     True
     """
+    if not isinstance(gp, GaussianProcess1D):
+        raise TypeError(f"gp must be a GaussianProcess1D (e.g. from fit_gp), got "
+                        f"{type(gp).__name__}")
     kappa = check_scalar("kappa", kappa)
     check_positive("kappa", kappa, allow_zero=True)
     mean, std = gp.predict(x)
@@ -389,13 +478,15 @@ def gp_ucb_kappa(t: ArrayLike, n_candidates: int, delta: float = 0.1) -> np.ndar
     >>> round(gp_ucb_kappa(1, 1000), 4)      # √(2 ln(1000 π²/0.6)) = √19.416
     4.4064
     """
-    tt = check_finite("t", t)
+    tt = _finite("t", t)
     if np.any(tt < 1):
         raise ValueError(f"t must be >= 1 (the iteration number), got {t!r}")
     n_candidates = check_int("n_candidates", n_candidates, minimum=1)
     delta = check_scalar("delta", delta)
     check_in_interval("delta", delta, 0.0, 1.0, low_closed=False)
-    beta = 2.0 * np.log(n_candidates * tt**2 * math.pi**2 / (6.0 * delta))
+    # in logarithms, so that a huge t cannot overflow t²
+    beta = 2.0 * (math.log(n_candidates) + 2.0 * np.log(tt)
+                  + math.log(math.pi**2 / (6.0 * delta)))
     out = np.sqrt(beta)
     return float(out) if out.ndim == 0 else out
 
@@ -438,6 +529,41 @@ def _minimize_acquisition(gp: GaussianProcess1D, kappa: float, grid_size: int,
 STATUSES = ("pending", "ok", "diverged", "failed")
 
 
+def _clean_info(info: Any) -> dict[str, Any]:
+    """``info`` as a JSON-safe ``{str: float | int | bool | str | list}``.
+
+    numpy scalars become Python numbers and numpy arrays nested lists; anything else is a
+    ``TypeError`` naming the key.
+    """
+    if not isinstance(info, Mapping):
+        raise TypeError(f"info must be a mapping of names to numbers, got "
+                        f"{type(info).__name__} {info!r:.60}")
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if not isinstance(key, str):
+            raise TypeError(f"info keys must be strings, got {key!r:.60}")
+        out[key] = _json_value(f"info[{key!r}]", value)
+    return out
+
+
+def _json_value(name: str, value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (str, int)):
+        return value
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (np.ndarray, list, tuple)):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
+        return arr.tolist()
+    raise TypeError(f"{name} must be a number, a string, a bool or an array of numbers, got "
+                    f"{type(value).__name__} {value!r:.60}")
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What an objective may return instead of a bare float.
@@ -447,14 +573,25 @@ class Evaluation:
     value
         The finite objective value (for a diverged rate: the finite penalty).
     diverged
-        True when training at this rate diverged and ``value`` is a penalty.
+        True when training at this rate diverged and ``value`` is a penalty (a bool).
     info
-        Extra numbers to store with the trial (e.g. the step training diverged at).
+        Extra numbers to store with the trial (e.g. the step training diverged at): Python or
+        numpy scalars, strings, bools or arrays (stored as lists). Checked here, so that a
+        bad ``info`` fails inside the objective and is recorded as a failed trial.
+
+    >>> Evaluation(0.5, info={"step": np.int64(3), "curve": np.array([1.0, 0.5])}).info
+    {'step': 3, 'curve': [1.0, 0.5]}
     """
 
     value: float
     diverged: bool = False
-    info: Mapping[str, float] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.diverged, (bool, np.bool_)):
+            raise TypeError(f"diverged must be a bool, got {self.diverged!r:.60}")
+        object.__setattr__(self, "diverged", bool(self.diverged))
+        object.__setattr__(self, "info", _clean_info(self.info))
 
 
 @dataclass(frozen=True)
@@ -473,11 +610,23 @@ class Trial:
     value: float | None = None
     error: str | None = None
     batch: int = 0
-    info: Mapping[str, float] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
     rule: str = ""
 
 
-@dataclass(frozen=True)
+def _summary(arr: np.ndarray) -> str:
+    """A short repr of an array: its size and range, not every entry."""
+    a = np.asarray(arr)
+    if a.size <= 6:
+        return np.array2string(a, precision=4, separator=", ")
+    if a.dtype.kind in "iuf":
+        finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
+        rng = (f", min {np.min(finite):.4g}, max {np.max(finite):.4g}" if finite.size else "")
+        return f"<{a.size} values{rng}>"
+    return f"<{a.size} entries>"
+
+
+@dataclass(frozen=True, repr=False)
 class SearchResult:
     """The finished trials of a search, in the order they were proposed.
 
@@ -493,6 +642,9 @@ class SearchResult:
         The best ``"ok"`` trial (None when there is none).
     errors
         The error message of each failed trial (None elsewhere).
+
+    The repr summarizes: ``SearchResult(n_trials=40, ok=36, diverged=4, failed=0,
+    best_lr=1.91, best_value=...)``.
     """
 
     numbers: np.ndarray
@@ -503,6 +655,14 @@ class SearchResult:
     best_lr: float | None
     best_value: float | None
     best_number: int | None
+
+    def __repr__(self) -> str:
+        best = ("best_lr=None" if self.best_lr is None else
+                f"best_lr={self.best_lr:.6g}, best_value={self.best_value:.6g}, "
+                f"best_number={self.best_number}")
+        ok = int(np.sum(self.statuses == "ok"))
+        return (f"SearchResult(n_trials={self.n_trials}, ok={ok}, diverged={self.n_diverged}, "
+                f"failed={self.n_failed}, {best})")
 
     @property
     def n_trials(self) -> int:
@@ -523,7 +683,15 @@ class SearchResult:
 
     @classmethod
     def from_trials(cls, trials: Iterable[Trial]) -> SearchResult:
-        done = sorted((t for t in trials if t.status != "pending"), key=lambda t: t.number)
+        """The finished trials among ``trials`` (any iterable of :class:`Trial`)."""
+        if isinstance(trials, (str, bytes)) or not isinstance(trials, Iterable):
+            raise TypeError(f"trials must be an iterable of Trial, got {type(trials).__name__}")
+        items = list(trials)
+        for t in items:
+            if not isinstance(t, Trial):
+                raise TypeError(f"trials must hold Trial objects, got {type(t).__name__} "
+                                f"{t!r:.60}")
+        done = sorted((t for t in items if t.status != "pending"), key=lambda t: t.number)
         values = np.array([math.nan if t.value is None else t.value for t in done], dtype=float)
         statuses = np.array([t.status for t in done], dtype="<U8")
         ok = [t for t in done if t.status == "ok"]
@@ -540,7 +708,7 @@ class SearchResult:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PosteriorSnapshot:
     """The surrogate and the acquisition of a search at one moment, on a grid of rates.
 
@@ -578,10 +746,19 @@ class PosteriorSnapshot:
     rule: str
     transform: str
 
+    def __repr__(self) -> str:
+        return (f"PosteriorSnapshot(n_finished={self.n_finished}, lrs={_summary(self.lrs)}, "
+                f"kappa={self.kappa:.4g}, next_lr={self.next_lr:.6g}, rule={self.rule!r}, "
+                f"transform={self.transform!r})")
+
 
 @dataclass(frozen=True)
 class SearchProgress:
-    """Passed to the ``progress`` callback of :meth:`BayesianOptimizer.run` after each trial."""
+    """Passed to the ``progress`` callback of :meth:`BayesianOptimizer.run` after each trial.
+
+    ``n_complete`` counts the evaluations finished in this ``run`` call, ``n_total`` is its
+    ``n_trials``; the best rate and value are the study's.
+    """
 
     n_complete: int
     n_total: int
@@ -597,6 +774,8 @@ class SerialExecutor(Executor):
     """
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         fut: Future = Future()
         try:
             fut.set_result(fn(*args, **kwargs))
@@ -605,26 +784,132 @@ class SerialExecutor(Executor):
         return fut
 
 
-def _evaluate(objective: Callable[[float], Any], lr: float) -> tuple[str, Any]:
+def _outcome(out: Any, transform: str) -> tuple[str, float | None, str | None, dict[str, Any]]:
+    """``(status, value, error, info)`` of what an objective returned, for ``transform``."""
+    status, val, error, info = _interpret(out)
+    if transform == "log" and val is not None and val <= 0:
+        info = {**info, "value": val}
+        status, val, error = "failed", None, (
+            f"objective returned {val!r} <= 0, which transform='log' cannot model (the "
+            "value is kept in info); use transform='none' for objectives that can be <= 0")
+    return status, val, error, info
+
+
+def _evaluate(objective: Callable[[float], Any], lr: float,
+              record: tuple[str, str, int, str, str] | None = None) -> tuple[str, Any]:
     """Run the objective in a worker; its own errors come back as data, not as exceptions,
-    so that an exception from ``Future.result()`` always means the executor failed."""
+    so that an exception from ``Future.result()`` always means the executor failed.
+
+    With ``record = (sqlite path, study, trial number, transform, owner)`` the worker first
+    notes its pid on the trial (returning ``("taken", None)`` without evaluating when the
+    trial is no longer pending under ``owner``), then commits the outcome itself in the
+    transaction that marks the trial finished, the moment the objective returns (so a driver
+    killed after that instant loses nothing), and returns ``("recorded", (status, value,
+    error, info))``; if it cannot (no such file, the trial is no longer pending), the driver
+    records it.
+    """
+    global _COMMITTING
+    if record is not None and not _mark_worker(record):
+        return ("taken", None)  # another driver took the trial over: do not evaluate it
     try:
-        return ("value", objective(lr))
+        out: tuple[str, Any] = ("value", objective(lr))
     except Exception as exc:
         tb = traceback.format_exception_only(type(exc), exc)
-        return ("error", "objective raised " + "".join(tb).strip())
+        out = ("error", "objective raised " + "".join(tb).strip())
+    if record is None:
+        return out
+    _COMMITTING = True  # a pool worker whose driver dies now commits first, then exits
+    try:
+        return _commit_outcome(out, record)
+    finally:
+        _COMMITTING = False
+        if _EXIT_AFTER_COMMIT:
+            os._exit(1)
 
 
-def _interpret(out: Any) -> tuple[str, float | None, str | None, dict[str, float]]:
+#: In a pool worker: an outcome is being committed (the parent's death waits for it), and
+#: the parent died meanwhile (exit once it is committed).
+_COMMITTING = False
+_EXIT_AFTER_COMMIT = False
+
+
+def _mark_worker(record: tuple[str, str, int, str, str]) -> bool:
+    """Note in the study which process evaluates the trial (so that it is not taken over
+    while this process might still commit it). False when the trial is no longer pending
+    under the driver that submitted it (taken over meanwhile): then it must not be run."""
+    path, study, number, _, owner = record
+    conn = _worker_connection(path)
+    if conn is None:
+        return True  # cannot see the study: the driver records the outcome
+    try:
+        cur = conn.execute(
+            "UPDATE trials SET worker = ? WHERE study = ? AND number = ? AND status = "
+            "'pending' AND owner = ?", (f"{socket.gethostname()}:{os.getpid()}", study, number,
+                                        owner))
+        return cur.rowcount == 1
+    except sqlite3.Error:
+        return True
+
+
+_LOCAL = threading.local()
+
+
+def _worker_connection(path: str) -> sqlite3.Connection | None:
+    """This thread's connection to the study file (kept open: opening one costs more than the
+    commit it serves), or None when the file does not exist here."""
+    conns = getattr(_LOCAL, "conns", None)
+    if conns is None:
+        conns = _LOCAL.conns = {}
+    key = (os.getpid(), path)
+    if key not in conns:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60.0,
+                                   isolation_level=None)
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process kill
+            conns[key] = conn
+        except sqlite3.Error:
+            return None
+    return conns[key]
+
+
+def _commit_outcome(out: tuple[str, Any],
+                    record: tuple[str, str, int, str, str]) -> tuple[str, Any]:
+    path, study, number, transform, _ = record
+    kind, payload = out
+    outcome = ("failed", None, payload, {}) if kind == "error" else _outcome(payload, transform)
+    conn = _worker_connection(path)
+    if conn is None:
+        return out
+    try:
+        if _write_outcome(conn, study, number, outcome):
+            return ("recorded", outcome)
+        return out
+    except sqlite3.Error:
+        return out
+
+
+def _write_outcome(conn: sqlite3.Connection, study: str, number: int,
+                   outcome: tuple[str, float | None, str | None, dict[str, Any]]) -> bool:
+    """Mark a pending trial finished with its outcome, in one transaction; False when the
+    trial is no longer pending (someone recorded it first)."""
+    status, value, error, info = outcome
+    cur = conn.execute(
+        "UPDATE trials SET status = ?, value = ?, error = ?, info = ?, finished = ?, "
+        "lease_until = NULL WHERE study = ? AND number = ? AND status = 'pending'",
+        (status, value, error, json.dumps(info), time.time(), study, number))
+    return cur.rowcount == 1
+
+
+def _interpret(out: Any) -> tuple[str, float | None, str | None, dict[str, Any]]:
     """``(status, value, error, info)`` of what an objective returned."""
-    info: dict[str, float] = {}
+    info: dict[str, Any] = {}
     diverged = False
     if isinstance(out, Evaluation):
         value, diverged, info = out.value, bool(out.diverged), dict(out.info)
     else:
         value = out
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        if isinstance(value, np.ndarray) and value.shape == ():
+        if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
             value = value.item()
         else:
             return ("failed", None, f"objective returned {type(value).__name__} {value!r:.60}, "
@@ -638,23 +923,38 @@ def _interpret(out: Any) -> tuple[str, float | None, str | None, dict[str, float
     return ("diverged" if diverged else "ok", value, None, info)
 
 
-def _record_random(objective: Any, lrs: np.ndarray) -> SearchResult:
-    """Evaluate at given rates in order and record the outcomes as trials (random search)."""
-    from lrctl.search import LossCurve
+def record_evaluations(objective: Callable[[float], Any], lrs: ArrayLike) -> SearchResult:
+    """Evaluate ``objective`` at the given rates, in order, and record every outcome as a
+    trial (numbers 0, 1, …), as :meth:`BayesianOptimizer.run` records its own.
 
-    trials = []
+    When ``objective`` has a vectorized ``evaluate(lrs)`` it is called once: its result may
+    be an array of values or an object with ``values`` and ``diverged`` arrays (such as
+    :class:`lrctl.search.LossCurve`). Exceptions, NaN and inf become failed trials.
+
+    >>> res = record_evaluations(lambda lr: (lr - 0.1) ** 2, [0.01, 0.1, 1.0])
+    >>> res.best_lr, res.statuses.tolist()
+    (0.1, ['ok', 'ok', 'ok'])
+    """
+    if not callable(objective) and not callable(getattr(objective, "evaluate", None)):
+        raise TypeError(f"objective must be callable (or have an evaluate(lrs) method), got "
+                        f"{type(objective).__name__} {objective!r:.60}")
+    rates = np.atleast_1d(check_positive("lrs", _real_array("lrs", lrs))).ravel()
     batch_eval = getattr(objective, "evaluate", None)
     if callable(batch_eval):
-        out = batch_eval(lrs)
-        if isinstance(out, LossCurve):
+        out = batch_eval(rates)
+        if hasattr(out, "values") and hasattr(out, "diverged"):
             outs: list[Any] = [Evaluation(float(v), bool(dv)) for v, dv in
-                               zip(out.values, out.diverged, strict=True)]
+                               zip(np.ravel(out.values), np.ravel(out.diverged), strict=True)]
         else:
             outs = list(np.asarray(out, dtype=float).ravel())
-        results = [("value", o) for o in outs]
+        if len(outs) != rates.size:
+            raise ValueError(f"objective.evaluate returned {len(outs)} values for "
+                             f"{rates.size} rates")
+        results: list[tuple[str, Any]] = [("value", o) for o in outs]
     else:
-        results = [_evaluate(objective, float(lr)) for lr in lrs]
-    for i, (lr, (kind, out)) in enumerate(zip(lrs, results, strict=True)):
+        results = [_evaluate(objective, float(lr)) for lr in rates]
+    trials = []
+    for i, (lr, (kind, out)) in enumerate(zip(rates, results, strict=True)):
         if kind == "error":
             trials.append(Trial(i, float(lr), "failed", None, out))
         else:
@@ -664,7 +964,7 @@ def _record_random(objective: Any, lrs: np.ndarray) -> SearchResult:
 
 
 # ---------------------------------------------------------------------------------------
-# SQLite history
+# SQLite history, shared by several drivers
 # ---------------------------------------------------------------------------------------
 
 _SCHEMA = """
@@ -685,62 +985,291 @@ CREATE TABLE IF NOT EXISTS trials (
     rule TEXT NOT NULL DEFAULT '',
     proposed REAL NOT NULL,
     finished REAL,
+    owner TEXT,
+    lease_until REAL,
+    worker TEXT,
     PRIMARY KEY (study, number)
 );
 """
+#: Columns added since the first schema (a study file written before gets them on open).
+_NEW_COLUMNS = (("owner", "TEXT"), ("lease_until", "REAL"), ("worker", "TEXT"))
+_MISSING = object()
+
+
+def _owner_id() -> str:
+    """``host:pid:random`` — one driver (one optimizer object) of a study."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _owner_dead(owner: str | None) -> bool:
+    """True when the driver or worker ``owner`` (``host:pid[:…]``) ran on this host and its
+    process is gone (or a zombie); False when it is alive or on another host (only its lease
+    can tell then)."""
+    if not owner:
+        return True
+    try:
+        host, pid_text = owner.split(":")[:2]
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    try:  # a killed child that its parent has not reaped yet is a zombie: dead for us
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class _Storage:
-    """The trials of one study in an SQLite file; every write is its own transaction."""
+    """The trials of one study in an SQLite file, shared safely by several drivers.
 
-    def __init__(self, path: str | os.PathLike[str], study: str, config: dict[str, Any]) -> None:
+    Every change is one transaction. A proposal is made inside ``BEGIN IMMEDIATE`` (the
+    database's write lock), after re-reading every trial, so two drivers never propose the
+    same number and each proposal sees every other driver's pending trials. A driver owns the
+    pending trials it proposed or reclaimed (``owner``) under a lease (``lease_until``) that a
+    heartbeat thread renews every ``lease_seconds / 4``; another driver reclaims a pending
+    trial when its lease has expired or when its owner ran on this host and is dead.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], study: str, config: dict[str, Any],
+                 lease_seconds: float) -> None:
         self.path = Path(path)
         self.study = study
-        self.conn = sqlite3.connect(self.path, timeout=60.0)
-        with self.conn:
+        self.owner = _owner_id()
+        self.lease = lease_seconds
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        self._closed = False
+        self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            self.conn.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill
             self.conn.executescript(_SCHEMA)
-        text = json.dumps(config, sort_keys=True)
-        row = self.conn.execute("SELECT config FROM studies WHERE name = ?", (study,)).fetchone()
-        if row is None:
-            with self.conn:
-                self.conn.execute("INSERT INTO studies VALUES (?, ?, ?)", (study, text,
-                                                                           time.time()))
-        elif json.loads(row[0]) != json.loads(text):
-            raise ValueError(
-                f"study {study!r} in {str(self.path)!r} was created with the settings "
-                f"{row[0]}, which differ from {text}; resume it with the same settings or use "
-                "a new study name"
-            )
+            with self.transaction():
+                have = {r[1] for r in self.conn.execute("PRAGMA table_info(trials)")}
+                for name, kind in _NEW_COLUMNS:
+                    if name not in have:
+                        self.conn.execute(f"ALTER TABLE trials ADD COLUMN {name} {kind}")
+                self._check_config(config)
+        except BaseException:
+            self.conn.close()
+            raise
 
-    def load(self) -> list[Trial]:
+    def _check_config(self, config: dict[str, Any]) -> None:
+        given = json.loads(json.dumps(config, sort_keys=True))
+        row = self.conn.execute("SELECT config FROM studies WHERE name = ?",
+                                (self.study,)).fetchone()
+        if row is None:
+            self.conn.execute("INSERT INTO studies VALUES (?, ?, ?)",
+                              (self.study, json.dumps(given, sort_keys=True), time.time()))
+            return
+        stored = json.loads(row[0])
+        diff = [k for k in sorted(set(stored) | set(given))
+                if stored.get(k, _MISSING) != given.get(k, _MISSING)]
+        if diff:
+            what = "; ".join(
+                f"{k}: stored {stored[k]!r}" if k in stored else f"{k}: not stored"
+                for k in diff)
+            given_text = ", ".join(f"{k}={given.get(k)!r}" for k in diff)
+            raise ValueError(
+                f"study {self.study!r} in {str(self.path)!r} was created with other settings "
+                f"that change the proposals ({what}), and this optimizer has {given_text}; "
+                "resume it with the stored settings or use a new study name")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on any exception)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def load(self) -> tuple[list[Trial], dict[int, tuple[str | None, float | None, str | None]]]:
+        """Every trial, and (owner, lease_until, worker) of the pending ones."""
         rows = self.conn.execute(
-            "SELECT number, lr, status, value, error, batch, info, rule FROM trials "
-            "WHERE study = ? ORDER BY number", (self.study,)).fetchall()
-        return [Trial(int(n), float(lr), st, val, err, int(b), json.loads(info), rule)
-                for n, lr, st, val, err, b, info, rule in rows]
+            "SELECT number, lr, status, value, error, batch, info, rule, owner, lease_until, "
+            "worker FROM trials WHERE study = ? ORDER BY number", (self.study,)).fetchall()
+        trials, leases = [], {}
+        for n, lr, st, val, err, b, info, rule, owner, until, worker in rows:
+            trials.append(Trial(int(n), float(lr), st, val, err, int(b), json.loads(info), rule))
+            if st == "pending":
+                leases[int(n)] = (owner, until, worker)
+        return trials, leases
+
+    def reclaimable(self, leases: dict[int, tuple[str | None, float | None, str | None]]
+                    ) -> list[int]:
+        """Pending trials of other drivers whose lease expired or whose owner is dead, and
+        that no process of this host is still evaluating (a worker of a killed driver
+        commits the outcome it has just computed before it exits)."""
+        now = time.time()
+        out = []
+        for number in sorted(leases):
+            owner, until, worker = leases[number]
+            if owner == self.owner:
+                continue
+            if until is None or until < now or _owner_dead(owner):
+                same = owner is not None and worker is not None and \
+                    worker.split(":")[:2] == owner.split(":")[:2]
+                if worker is None or same or _owner_dead(worker):
+                    out.append(number)
+        return out
+
+    def claim(self, numbers: list[int]) -> None:
+        """Take over pending trials (inside :meth:`transaction`)."""
+        until = time.time() + self.lease
+        self.conn.executemany(
+            "UPDATE trials SET owner = ?, lease_until = ?, worker = NULL WHERE study = ? AND "
+            "number = ? AND status = 'pending'", [(self.owner, until, self.study, n)
+                                                  for n in numbers])
+        self.start_heartbeat()
 
     def propose(self, trials: list[Trial]) -> None:
-        """Store a batch of proposals in one transaction: a kill leaves all or none."""
+        """Store new proposals, owned by this driver (inside :meth:`transaction`)."""
         now = time.time()
-        with self.conn:
-            self.conn.executemany(
-                "INSERT INTO trials (study, number, lr, batch, status, rule, proposed) "
-                "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                [(self.study, t.number, t.lr, t.batch, t.rule, now) for t in trials])
+        self.conn.executemany(
+            "INSERT INTO trials (study, number, lr, batch, status, rule, proposed, owner, "
+            "lease_until) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            [(self.study, t.number, t.lr, t.batch, t.rule, now, self.owner, now + self.lease)
+             for t in trials])
+        self.start_heartbeat()
 
-    def finish(self, trial: Trial) -> None:
-        with self.conn:
-            cur = self.conn.execute(
-                "UPDATE trials SET status = ?, value = ?, error = ?, info = ?, finished = ? "
-                "WHERE study = ? AND number = ? AND status = 'pending'",
-                (trial.status, trial.value, trial.error, json.dumps(dict(trial.info)),
-                 time.time(), self.study, trial.number))
-            if cur.rowcount != 1:
-                raise RuntimeError(f"trial {trial.number} of study {self.study!r} is not pending "
-                                   "in the storage; was it told twice?")
+    def finish(self, trial: Trial) -> Trial | None:
+        """Record an outcome; None on success, else the trial as already recorded (by a
+        driver that reclaimed it: the first outcome stays)."""
+        with self.transaction():
+            outcome = (trial.status, trial.value, trial.error, dict(trial.info))
+            if _write_outcome(self.conn, self.study, trial.number, outcome):
+                return None
+        return self.get(trial.number)
+
+    def get(self, number: int) -> Trial:
+        row = self.conn.execute(
+            "SELECT number, lr, status, value, error, batch, info, rule FROM trials "
+            "WHERE study = ? AND number = ?", (self.study, number)).fetchone()
+        if row is None:
+            raise RuntimeError(f"trial {number} of study {self.study!r} is missing from "
+                               f"{str(self.path)!r}")
+        n, lr, st, val, err, b, info, rule = row
+        return Trial(int(n), float(lr), st, val, err, int(b), json.loads(info), rule)
+
+    # -- the lease --------------------------------------------------------------------------
+    def start_heartbeat(self) -> None:
+        if self._beat is None and not self._closed:
+            self._beat = threading.Thread(target=self._heartbeat, name="lrctl-bo-lease",
+                                          daemon=True)
+            self._beat.start()
+
+    def _heartbeat(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            while not self._stop.wait(self.lease / 4.0):
+                try:
+                    conn.execute(
+                        "UPDATE trials SET lease_until = ? WHERE study = ? AND owner = ? AND "
+                        "status = 'pending'", (time.time() + self.lease, self.study, self.owner))
+                except sqlite3.Error:  # busy for 60 s: try again at the next beat
+                    continue
+        finally:
+            conn.close()
 
     def close(self) -> None:
+        """Stop the heartbeat, hand this driver's pending trials back (lease expired now)
+        and close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        try:
+            self.conn.execute("UPDATE trials SET lease_until = 0 WHERE study = ? AND owner = ? "
+                              "AND status = 'pending'", (self.study, self.owner))
+        except sqlite3.Error:
+            pass
         self.conn.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Process-pool initializer: the worker dies when the driver ``parent`` dies.
+
+    On Linux ``prctl(PR_SET_PDEATHSIG, SIGUSR1)`` makes the kernel signal the worker the moment
+    its parent exits, and the handler exits at once — or, when the worker is committing an
+    outcome it has just computed, right after the commit. Everywhere, a daemon thread also
+    polls the parent's pid every 0.2 s (for start methods whose worker parent is a server
+    process, and for other systems).
+    """
+    signal.signal(signal.SIGUSR1, _parent_died)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGUSR1, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent and not _alive(parent):
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.2)
+            if not _alive(parent):
+                _parent_died(0, None)
+
+    threading.Thread(target=watch, name="lrctl-parent-watch", daemon=True).start()
+
+
+def _parent_died(signum: int, frame: Any) -> None:
+    """Exit now, unless an outcome is being committed: then right after the commit (so an
+    evaluation that finished is recorded even when its driver was killed a moment before)."""
+    global _EXIT_AFTER_COMMIT
+    if _COMMITTING:
+        _EXIT_AFTER_COMMIT = True
+    else:
+        os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """The default executor: a process pool whose workers die with this process.
+
+    Workers start from a fork server (spawned where there is none), never by forking this
+    process: a fork copies the locks of this process's other threads (the lease heartbeat)
+    and its SQLite state, and a child forked while one of them was held deadlocks. So the
+    objective is sent by reference, like on macOS and Windows: define it in a module, or
+    in a script under ``if __name__ == "__main__":``.
+    """
+    import multiprocessing
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
+
+
+def _is_local(executor: Executor) -> bool:
+    """Executors whose workers see this machine's files (they may commit outcomes)."""
+    return isinstance(executor, (SerialExecutor, ThreadPoolExecutor, ProcessPoolExecutor))
 
 
 # ---------------------------------------------------------------------------------------
@@ -768,10 +1297,12 @@ class BayesianOptimizer:
         Seed of the initial design (the rest of the search is deterministic given the values).
     storage
         Path of an SQLite file holding the history (created if missing), or None to keep it
-        in memory only.
+        in memory only. Several optimizers (processes, machines on a shared local disk) may
+        drive one study at once: see the module docstring.
     study
-        Name of the study within the storage; opening an existing study resumes it (the
-        settings must match).
+        Name of the study within the storage; opening an existing study resumes it. Every
+        setting that changes the proposals (:meth:`config`) is stored with the study and a
+        different value on resume is refused, naming the setting.
     batch_strategy
         ``"kriging-believer"`` or ``"constant-liar"`` (see the module docstring).
     transform
@@ -787,6 +1318,10 @@ class BayesianOptimizer:
         is refining a basin it has mapped); the next rate is then the most uncertain one,
         argmax σ. 0 disables the rule. It keeps the search from circling a local minimum
         forever when the fitted length scale is too long (see docs/search.md).
+    lease_seconds
+        With a storage: how long this driver's pending trials stay its own without a
+        heartbeat (renewed every ``lease_seconds / 4`` by a thread); after that another
+        driver may take them over. Not a search setting (not stored).
 
     >>> from lrctl.search import LogScaleTestFunction
     >>> f = LogScaleTestFunction("forrester", (1e-4, 1.0))     # minimum −6.0207
@@ -811,14 +1346,17 @@ class BayesianOptimizer:
         min_distance: float = 1e-3,
         explore_threshold: float = 1e-3,
         delta: float = 0.1,
+        lease_seconds: float = 60.0,
     ) -> None:
-        b = check_positive("bounds", bounds)
+        b = check_positive("bounds", _real_array("bounds", bounds))
         if b.shape != (2,):
             raise ValueError(f"bounds must be a pair (low, high), got shape {b.shape}")
         if not b[0] < b[1]:
             what = "empty" if b[0] == b[1] else "inverted"
             raise ValueError(f"bounds must satisfy 0 < low < high, got the {what} interval "
                              f"({b[0]}, {b[1]})")
+        if not math.isfinite(math.log(b[1]) - math.log(b[0])):  # pragma: no cover
+            raise ValueError(f"bounds span too many decades: {bounds!r}")
         self.bounds = (float(b[0]), float(b[1]))
         if isinstance(kappa, str):
             check_choice("kappa", kappa, ("gp-ucb",))
@@ -841,60 +1379,97 @@ class BayesianOptimizer:
         dl = check_scalar("delta", delta)
         check_in_interval("delta", dl, 0.0, 1.0, low_closed=False, high_closed=False)
         self.delta = dl
+        lease = check_scalar("lease_seconds", lease_seconds)
+        check_in_interval("lease_seconds", lease, 0.0, 1e7, low_closed=False)
+        self.lease_seconds = lease
         if not isinstance(study, str) or not study:
             raise ValueError(f"study must be a non-empty string, got {study!r}")
+        if storage is not None and not isinstance(storage, (str, os.PathLike)):
+            raise TypeError(f"storage must be a path (str or os.PathLike) or None, got "
+                            f"{type(storage).__name__}")
         self.study = study
+        if self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed}")
         rng = np.random.default_rng(self.seed)
         cells = rng.permutation(self.n_initial)
         self._initial_x = (cells + rng.uniform(size=self.n_initial)) / self.n_initial
-        self._storage = None if storage is None else _Storage(storage, study, self.config())
+        self._storage = None if storage is None else _Storage(storage, study, self.config(),
+                                                              lease)
+        self._finalizer = (None if self._storage is None
+                           else weakref.finalize(self, self._storage.close))
         self._trials: dict[int, Trial] = {}
-        self._orphans: list[int] = []
+        self._told: set[int] = set()  # trials this optimizer recorded (told once)
         self._gp_cache: tuple[tuple[int, ...], GaussianProcess1D] | None = None
         if self._storage is not None:
-            for t in self._storage.load():
-                self._trials[t.number] = t
-                if t.status == "pending":
-                    self._orphans.append(t.number)
+            self._sync()
 
     # -- configuration and coordinates -------------------------------------------------------
     def config(self) -> dict[str, Any]:
-        """The settings that define the search (stored with the study and checked on resume)."""
+        """Every setting that changes the proposals (stored with the study and checked on
+        resume)."""
         return {"bounds": list(self.bounds), "kappa": self.kappa, "n_initial": self.n_initial,
                 "seed": self.seed, "batch_strategy": self.batch_strategy,
-                "transform": self.transform, "grid_size": self.grid_size, "min_distance": self.min_distance,
+                "transform": self.transform, "grid_size": self.grid_size,
+                "min_distance": self.min_distance, "explore_threshold": self.explore_threshold,
                 "delta": self.delta}
 
     def to_unit(self, lr: ArrayLike) -> np.ndarray:
         """x = (ln η − ln η_lo)/(ln η_hi − ln η_lo)."""
         lo, hi = math.log(self.bounds[0]), math.log(self.bounds[1])
-        return (np.log(check_positive("lr", lr)) - lo) / (hi - lo)
+        return (np.log(check_positive("lr", _real_array("lr", lr))) - lo) / (hi - lo)
 
     def from_unit(self, x: ArrayLike) -> np.ndarray:
         """η = exp(ln η_lo + x (ln η_hi − ln η_lo)), the inverse of :meth:`to_unit`."""
         lo, hi = math.log(self.bounds[0]), math.log(self.bounds[1])
-        return np.exp(lo + check_finite("x", x) * (hi - lo))
+        xs = _finite("x", x)
+        with np.errstate(over="ignore"):
+            out = np.exp(lo + xs * (hi - lo))
+        if not np.all(np.isfinite(out) & (out > 0)):
+            raise ValueError(f"x must map to a finite positive rate (x = 0 is the low bound, "
+                             f"1 the high one), got {x!r:.80}")
+        return out
 
     # -- history --------------------------------------------------------------------------
     @property
     def trials(self) -> tuple[Trial, ...]:
-        """Every trial so far, pending ones included, by number."""
+        """Every trial so far, pending ones included, by number (as of the last read of the
+        storage: every ask, tell and run reads it)."""
         return tuple(self._trials[k] for k in sorted(self._trials))
 
     def result(self) -> SearchResult:
         """The finished trials as a :class:`SearchResult`."""
         return SearchResult.from_trials(self._trials.values())
 
-    def close(self) -> None:
-        """Close the storage (the history stays in the file)."""
+    def refresh(self) -> SearchResult:
+        """Re-read the storage (other drivers' trials) and return :meth:`result`."""
         if self._storage is not None:
-            self._storage.close()
+            self._sync()
+        return self.result()
+
+    def close(self) -> None:
+        """Close the storage (the history stays in the file). Pending trials this optimizer
+        owns are handed back at once: the next driver to ask takes them over."""
+        if self._finalizer is not None:
+            self._finalizer()
 
     def __enter__(self) -> BayesianOptimizer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        done = len(self._finished())
+        where = "in memory" if self._storage is None else f"{str(self._storage.path)!r}"
+        return (f"BayesianOptimizer(bounds={self.bounds}, study={self.study!r} {where}, "
+                f"{len(self._trials)} trials, {done} finished)")
+
+    def _sync(self) -> dict[int, tuple[str | None, float | None, str | None]]:
+        """Reload every trial from the storage; returns the leases of the pending ones."""
+        assert self._storage is not None
+        trials, leases = self._storage.load()
+        self._trials = {t.number: t for t in trials}
+        return leases
 
     def _finished(self) -> list[Trial]:
         return [t for t in self.trials if t.status != "pending"]
@@ -943,17 +1518,21 @@ class BayesianOptimizer:
         gp = self.posterior()
         if gp is None:
             raise ValueError("snapshot needs at least one finished trial with a usable value")
-        grid = np.geomspace(*self.bounds, 401) if lrs is None else check_positive("lrs", lrs)
+        grid = (np.geomspace(*self.bounds, 401) if lrs is None
+                else check_positive("lrs", _real_array("lrs", lrs)))
         x = self.to_unit(grid)
         mean, std = gp.predict(x)
         kappa = self._kappa_now()
         xo, yo = self._surrogate_data()
-        x_next, rule = self._propose(len(self._trials))
+        x_next, rule = self._propose(self._next_number())
         return PosteriorSnapshot(
             n_finished=len(self._finished()), lrs=grid, mean=mean, std=std,
             acquisition=mean - kappa * std, kappa=kappa, observed_lrs=self.from_unit(xo),
             observed_values=yo, next_lr=float(self.from_unit(x_next)), rule=rule,
             transform=self.transform)
+
+    def _next_number(self) -> int:
+        return 1 + max(self._trials, default=-1)
 
     # -- ask / tell -----------------------------------------------------------------------
     def ask(self) -> Trial:
@@ -963,28 +1542,70 @@ class BayesianOptimizer:
     def ask_batch(self, n: int) -> list[Trial]:
         """Propose ``n`` learning rates at once, for parallel evaluation.
 
-        Pending trials of an interrupted run (loaded from the storage) are returned first.
+        With a storage, the study is re-read and the proposals are claimed in one
+        transaction under the database's write lock: pending trials that no live driver owns
+        (an interrupted run's, or a dead driver's after its lease) are returned first, with
+        their original numbers and rates; the new proposals are conditioned on every pending
+        trial of every driver.
         """
-        n = check_int("n", n, minimum=1)
-        out: list[Trial] = []
-        while self._orphans and len(out) < n:
-            out.append(self._trials[self._orphans.pop(0)])
+        return self._ask(check_int("n", n, minimum=1), reclaimed_alone=False)
+
+    def _ask(self, n: int, *, reclaimed_alone: bool) -> list[Trial]:
+        if self._storage is None:
+            return self._fresh(n)
+        # Optimistic: propose from a plain read (the GP fit takes milliseconds), then take the
+        # write lock and keep the proposals only if no trial changed meanwhile; otherwise
+        # read again. The lock is held for a read and an insert, so the workers' commits
+        # (which need the same lock) wait as little as possible. The last attempt proposes
+        # under the lock.
+        for attempt in range(3):
+            last = attempt == 2
+            if not last:
+                leases = self._sync()
+                if self._storage.reclaimable(leases):
+                    last = True  # taking trials over is decided under the lock
+                else:
+                    state = self._state()
+                    fresh = self._fresh(n)
+            with self._storage.transaction():
+                leases = self._sync()
+                if last:
+                    numbers = self._storage.reclaimable(leases)[:n]
+                    if numbers:
+                        self._storage.claim(numbers)
+                    out = [self._trials[k] for k in numbers]
+                    if not (reclaimed_alone and out):
+                        more = self._fresh(n - len(out))
+                        if more:
+                            self._storage.propose(more)
+                        out += more
+                    return out
+                if self._state() == state and not self._storage.reclaimable(leases):
+                    for t in fresh:
+                        self._trials[t.number] = t
+                    self._storage.propose(fresh)
+                    return fresh
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _state(self) -> tuple[tuple[int, str], ...]:
+        """What the proposals depend on: every trial's number and status."""
+        return tuple((k, self._trials[k].status) for k in sorted(self._trials))
+
+    def _fresh(self, n: int) -> list[Trial]:
         batch = 1 + max((t.batch for t in self._trials.values()), default=-1)
         fresh: list[Trial] = []
         try:
-            while len(out) + len(fresh) < n:
-                number = len(self._trials)
+            for _ in range(n):
+                number = self._next_number()
                 x, rule = self._propose(number)
                 trial = Trial(number, float(self.from_unit(x)), batch=batch, rule=rule)
                 self._trials[number] = trial  # pending: the next proposal of the batch sees it
                 fresh.append(trial)
-            if self._storage is not None and fresh:
-                self._storage.propose(fresh)
         except BaseException:
             for t in fresh:  # not stored, so not proposed
                 del self._trials[t.number]
             raise
-        return out + fresh
+        return fresh
 
     def _propose(self, number: int) -> tuple[float, str]:
         """The next x and the rule that chose it (see :data:`RULES`)."""
@@ -1011,20 +1632,25 @@ class BayesianOptimizer:
             if gp.predict(np.array([x]))[1][0] < self.explore_threshold * prior_std:
                 # The model already knows the value at its pick: a repeat would teach nothing,
                 # so look where it knows least.
+                # (Never an evaluated rate: at the end of a long search σ is small
+                # everywhere, and without the mask its argmax could be an evaluated bound.)
                 grid = np.linspace(0.0, 1.0, self.grid_size)
-                return float(grid[np.argmax(gp.predict(grid)[1])]), "explore"
+                sd = gp.predict(grid)[1]
+                far = np.min(np.abs(grid[:, None] - taken), axis=1) >= self.min_distance
+                if np.any(far):
+                    sd = np.where(far, sd, -np.inf)
+                return float(grid[np.argmax(sd)]), "explore"
         return x, "lcb"
 
     def tell(self, trial: Trial | int, value: Any) -> Trial:
         """Record the outcome of a pending trial: a float, an :class:`Evaluation`, or anything
-        else (recorded as a failed trial with the reason). Returns the recorded trial."""
-        status, val, error, info = _interpret(value)
-        if self.transform == "log" and val is not None and val <= 0:
-            info = {**info, "value": val}
-            status, val, error = "failed", None, (
-                f"objective returned {val!r} <= 0, which transform='log' cannot model (the "
-                "value is kept in info); use transform='none' for objectives that can be <= 0")
-        return self._record(trial, status, val, error, info)
+        else an objective might return (recorded as a failed trial with the reason; a bool is
+        refused here as a ``TypeError``, since ``True`` is not a loss). Returns the recorded
+        trial."""
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"value must be the objective's outcome (a number or an "
+                            f"Evaluation), got the bool {value!r}")
+        return self._record(trial, *_outcome(value, self.transform))
 
     def tell_failure(self, trial: Trial | int, error: str) -> Trial:
         """Record a pending trial as failed, with the reason."""
@@ -1033,21 +1659,34 @@ class BayesianOptimizer:
         return self._record(trial, "failed", None, error, {})
 
     def _record(self, trial: Trial | int, status: str, value: float | None, error: str | None,
-                info: dict[str, float]) -> Trial:
+                info: dict[str, Any], *, stored: bool = False) -> Trial:
         number = trial.number if isinstance(trial, Trial) else check_int("trial", trial)
         old = self._trials.get(number)
+        if old is None and self._storage is not None:
+            self._sync()
+            old = self._trials.get(number)
         if old is None:
             raise ValueError(f"trial {number} was never proposed (known: 0 … "
-                             f"{len(self._trials) - 1})")
+                             f"{self._next_number() - 1})")
         if old.status != "pending":
-            raise ValueError(f"trial {number} is already finished ({old.status}); a trial is "
-                             "told once")
+            if number in self._told:
+                raise ValueError(f"trial {number} is already finished ({old.status}); a trial "
+                                 "is told once")
+            # recorded already by a worker of ours (read back by a sync) or by another driver
+            # that took the trial over: the first outcome stays
+            self._told.add(number)
+            return old
+        self._told.add(number)
+        try:
+            info = _clean_info(info)
+        except TypeError as exc:
+            status, value, error, info = "failed", None, f"bad info: {exc}", {}
         new = Trial(number, old.lr, status, value, error, old.batch, info, old.rule)
-        if self._storage is not None:
-            self._storage.finish(new)
+        if self._storage is not None and not stored:
+            first = self._storage.finish(new)
+            if first is not None:  # another driver recorded it first: its outcome stays
+                new = first
         self._trials[number] = new
-        if number in self._orphans:
-            self._orphans.remove(number)
         return new
 
     # -- the loop ---------------------------------------------------------------------------
@@ -1058,86 +1697,170 @@ class BayesianOptimizer:
         *,
         batch_size: int = 1,
         executor: Executor | None = None,
+        synchronous: bool = False,
         progress: Callable[[SearchProgress], Any] | None = None,
         max_consecutive_failures: int = 5,
+        record_in_worker: bool | None = None,
     ) -> SearchResult:
-        """Optimize ``objective(lr)`` until the study holds ``n_trials`` finished trials.
+        """Evaluate ``objective(lr)`` at ``n_trials`` new rates; returns the study's result.
 
-        ``n_trials`` counts the trials already in the study, so calling ``run`` again with the
-        same arguments on a resumed study finishes the same search. Each batch of
-        ``batch_size`` rates is submitted to ``executor`` (default: a process pool of
-        ``min(batch_size, cpu_count)`` workers, made and shut down here; a Dask
-        ``Client.get_executor()``, a ``ThreadPoolExecutor`` or :class:`SerialExecutor` work
-        too). Every outcome is recorded the moment it arrives.
+        ``n_trials`` counts the evaluations made by this call (trials of an interrupted run
+        that are taken over count among them), not the trials already in the study: on a
+        resumed study ``run(f, 4)`` evaluates 4 more rates. To finish a search of N trials,
+        ask for ``N - opt.result().n_trials``.
 
-        Raises ``RuntimeError`` (after recording the trials as failed) when the executor fails
-        or ``max_consecutive_failures`` trials in a row fail.
+        Up to ``batch_size`` evaluations run at once on ``executor`` (default: a process pool
+        of ``min(batch_size, cpu_count)`` workers that die with this process, made and shut
+        down here; it needs a picklable objective — for lambdas and closures use
+        :class:`SerialExecutor`, a ``ThreadPoolExecutor``, or a Dask
+        ``client.get_executor(pure=False)``, which pickles closures with cloudpickle). Its
+        workers start from a fork server, so a script that uses it needs the usual
+        ``if __name__ == "__main__":`` guard.
+
+        **Asynchronous** (default): a new rate is proposed the moment an evaluation returns,
+        conditioned on the ones still running, so no worker waits for a straggler. The trial
+        sequence then depends on the order evaluations finish. **Batch-synchronous**
+        (``synchronous=True``): ``batch_size`` rates are proposed together and the next batch
+        waits for all of them; the trial sequence is then the same on every executor.
+
+        Every outcome is committed the moment it arrives; with a storage and a local executor
+        (``record_in_worker=None`` means: a process or thread pool or :class:`SerialExecutor`)
+        the worker commits it itself in the transaction that marks the trial finished.
+
+        Raises ``RuntimeError`` (after recording the trials as failed and the running ones as
+        they finish) when the executor fails or ``max_consecutive_failures`` trials in a row
+        fail.
         """
         if not callable(objective):
             raise TypeError(f"objective must be callable, got {type(objective).__name__}")
         n_trials = check_int("n_trials", n_trials, minimum=1)
         batch_size = check_int("batch_size", batch_size, minimum=1)
         max_fail = check_int("max_consecutive_failures", max_consecutive_failures, minimum=1)
+        _check_bool("synchronous", synchronous)
+        if record_in_worker is not None:
+            _check_bool("record_in_worker", record_in_worker)
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be callable or None, got {type(progress).__name__}")
         if executor is not None and not isinstance(executor, Executor):
             raise TypeError("executor must be a concurrent.futures.Executor (or None for a "
                             f"process pool), got {type(executor).__name__}")
         own = executor is None
-        pool = ProcessPoolExecutor(max_workers=min(batch_size, os.cpu_count() or 1)) if own \
-            else executor
+        if own:
+            try:
+                pickle.dumps(objective)
+            except Exception as exc:
+                raise TypeError(
+                    f"the default process pool cannot send this objective to its workers "
+                    f"({type(exc).__name__}: {exc}); define it at module level (in a "
+                    "script, under if __name__ == '__main__':), or pass "
+                    "executor=SerialExecutor() (same process), a "
+                    "concurrent.futures.ThreadPoolExecutor, or a Dask "
+                    "client.get_executor(pure=False) (cloudpickle sends lambdas and closures)"
+                ) from exc
+        pool = _process_pool(min(batch_size, os.cpu_count() or 1)) if own else executor
+        in_worker = (_is_local(pool) if record_in_worker is None else record_in_worker) and \
+            self._storage is not None
+        loop = _Loop(self, objective, pool, n_trials, batch_size, synchronous, progress,
+                     max_fail, in_worker)
         try:
-            while len(self._finished()) < n_trials:
-                if self._orphans:
-                    batch = self.ask_batch(len(self._orphans))
-                else:
-                    started = len(self._trials)
-                    batch = self.ask_batch(min(batch_size, n_trials - started))
-                self._run_batch(objective, batch, pool, n_trials, progress)
-                self._check_failures(max_fail)
+            loop.run()
         finally:
             if own:
                 pool.shutdown(wait=True, cancel_futures=True)
         return self.result()
 
-    def _run_batch(self, objective: Callable[[float], Any], batch: list[Trial], pool: Executor,
-                   n_total: int, progress: Callable[[SearchProgress], Any] | None) -> None:
-        futures: dict[Future, Trial] = {}
-        broken: list[str] = []
-        for trial in batch:
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r:.60}")
+    return bool(value)
+
+
+class _Loop:
+    """One call of :meth:`BayesianOptimizer.run`: keeps up to ``batch_size`` evaluations in
+    flight and records each outcome as it arrives."""
+
+    def __init__(self, opt: BayesianOptimizer, objective: Callable[[float], Any],
+                 pool: Executor, n_trials: int, batch_size: int, synchronous: bool,
+                 progress: Callable[[SearchProgress], Any] | None, max_fail: int,
+                 in_worker: bool) -> None:
+        self.opt, self.objective, self.pool = opt, objective, pool
+        self.n, self.width, self.sync = n_trials, batch_size, synchronous
+        self.progress, self.max_fail, self.in_worker = progress, max_fail, in_worker
+        self.inflight: dict[Future, Trial] = {}
+        self.started = self.done = 0
+        self.broken: list[str] = []
+        self.failing: str | None = None
+        self.streak = 0
+
+    def run(self) -> None:
+        while True:
+            if not self.broken and self.failing is None and self.started < self.n:
+                free = self.width - len(self.inflight)
+                if self.sync and self.inflight:
+                    free = 0
+                if free > 0:
+                    self._submit(self.opt._ask(min(free, self.n - self.started),
+                                               reclaimed_alone=self.sync))
+            if not self.inflight:
+                break
+            finished, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: self.inflight[f].number):
+                self._collect(fut, self.inflight.pop(fut))
+        if self.broken:
+            raise RuntimeError(f"{len(self.broken)} trial(s) were recorded as failed because "
+                               f"the executor failed ({self.broken[0]}); the history is saved, "
+                               "resume with a working executor")
+        if self.failing is not None:
+            raise RuntimeError(self.failing)
+
+    def _submit(self, trials: list[Trial]) -> None:
+        opt = self.opt
+        for trial in trials:
+            self.started += 1
+            record = None
+            if self.in_worker:
+                assert opt._storage is not None
+                record = (str(opt._storage.path), opt.study, trial.number, opt.transform,
+                          opt._storage.owner)
             try:
-                futures[pool.submit(_evaluate, objective, trial.lr)] = trial
+                fut = self.pool.submit(_evaluate, self.objective, trial.lr, record)
             except Exception as exc:  # e.g. a broken or shut-down pool
-                self._announce(self.tell_failure(trial, f"executor failed to start the trial: "
-                                                        f"{type(exc).__name__}: {exc}"),
-                               n_total, progress)
-                broken.append(f"{type(exc).__name__}: {exc}")
-        for fut in as_completed(futures):
-            trial = futures[fut]
-            try:
-                kind, out = fut.result()
-            except BaseException as exc:  # the executor, not the objective, failed
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                msg = f"executor failed: {type(exc).__name__}: {exc}"
-                self._announce(self.tell_failure(trial, msg), n_total, progress)
-                broken.append(msg)
+                msg = f"executor failed to start the trial: {type(exc).__name__}: {exc}"
+                self._announce(opt.tell_failure(trial, msg))
+                self.broken.append(f"{type(exc).__name__}: {exc}")
                 continue
-            rec = self.tell_failure(trial, out) if kind == "error" else self.tell(trial, out)
-            self._announce(rec, n_total, progress)
-        if broken:
-            raise RuntimeError(f"{len(broken)} trial(s) of this batch were recorded as failed "
-                               f"because the executor failed ({broken[0]}); the history is "
-                               "saved, resume with a working executor")
+            self.inflight[fut] = trial
 
-    def _announce(self, trial: Trial, n_total: int,
-                  progress: Callable[[SearchProgress], Any] | None) -> None:
-        if progress is None:
+    def _collect(self, fut: Future, trial: Trial) -> None:
+        opt = self.opt
+        try:
+            kind, out = fut.result()
+        except BaseException as exc:  # the executor, not the objective, failed
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            msg = f"executor failed: {type(exc).__name__}: {exc}"
+            self._announce(opt.tell_failure(trial, msg))
+            self.broken.append(msg)
             return
-        res = self.result()
-        progress(SearchProgress(res.n_trials, n_total, res.best_lr, res.best_value, trial))
+        if kind == "taken":  # another driver took the trial over before it started here
+            self.started -= 1
+            return
+        if kind == "recorded":
+            rec = opt._record(trial, *out, stored=True)
+        elif kind == "error":
+            rec = opt.tell_failure(trial, out)
+        else:
+            rec = opt._record(trial, *_outcome(out, opt.transform))
+        self._announce(rec)
+        self.streak = self.streak + 1 if rec.status == "failed" else 0
+        if self.streak >= self.max_fail and self.failing is None:
+            self.failing = (f"the last {self.max_fail} trials failed (last error: {rec.error})"
+                            "; the objective is not usable at these rates")
 
-    def _check_failures(self, max_fail: int) -> None:
-        done = self._finished()
-        tail = done[-max_fail:]
-        if len(tail) == max_fail and all(t.status == "failed" for t in tail):
-            raise RuntimeError(f"the last {max_fail} trials failed (last error: {tail[-1].error})"
-                               "; the objective is not usable at these rates")
+    def _announce(self, trial: Trial) -> None:
+        self.done += 1
+        if self.progress is None:
+            return
+        res = self.opt.result()
+        self.progress(SearchProgress(self.done, self.n, res.best_lr, res.best_value, trial))

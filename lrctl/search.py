@@ -37,10 +37,9 @@ All four are computed in closed form from the measure of the target inside the b
 checked against simulation (:func:`monte_carlo_hit_probability`, which draws the actual designs
 with :func:`sample_lrs` and tests membership in η).
 
-**Bayesian optimization** over ln η lives in :mod:`lrctl.bayesopt` and is re-exported here:
-:class:`BayesianOptimizer`, :func:`fit_gp`, :class:`GaussianProcess1D`,
-:func:`lower_confidence_bound`, :func:`gp_ucb_kappa`. The objectives it is compared on are
-here: :class:`ValidationLoss` (a linear model trained by full-batch gradient descent on a real
+**Bayesian optimization** over ln η lives in :mod:`lrctl.bayesopt` (one home per name:
+``from lrctl.bayesopt import BayesianOptimizer, SerialExecutor, ...``; this module imports
+from it, never the reverse). The objectives it is compared on are here: :class:`ValidationLoss` (a linear model trained by full-batch gradient descent on a real
 data set, scored on held-out data) and :class:`LogScaleTestFunction` (analytic 1-D functions of
 the normalized log learning rate).
 """
@@ -63,53 +62,22 @@ from lrctl._validation import (
     check_positive,
     check_scalar,
 )
-from lrctl.bayesopt import (
-    BATCH_STRATEGIES,
-    RULES,
-    TRANSFORMS,
-    BayesianOptimizer,
-    Evaluation,
-    GaussianProcess1D,
-    PosteriorSnapshot,
-    SearchProgress,
-    SearchResult,
-    SerialExecutor,
-    Trial,
-    fit_gp,
-    gp_ucb_kappa,
-    lower_confidence_bound,
-    matern52,
-)
+from lrctl.bayesopt import Evaluation, SearchResult, record_evaluations
 
 __all__ = [
-    "BATCH_STRATEGIES",
     "METHODS",
-    "RULES",
     "SCALES",
     "TEST_FUNCTIONS",
-    "TRANSFORMS",
-    "BayesianOptimizer",
-    "Evaluation",
-    "GaussianProcess1D",
     "LogScaleTestFunction",
     "LossCurve",
     "MonteCarloEstimate",
-    "PosteriorSnapshot",
     "QuadraticGDLoss",
-    "SearchProgress",
-    "SearchResult",
-    "SerialExecutor",
-    "Trial",
     "ValidationLoss",
     "derive_hit_probability",
     "evaluations_to_reach",
     "expected_samples_to_hit",
-    "fit_gp",
-    "gp_ucb_kappa",
     "hit_fraction",
     "hit_probability",
-    "lower_confidence_bound",
-    "matern52",
     "monte_carlo_hit_probability",
     "random_search",
     "sample_lrs",
@@ -127,9 +95,29 @@ METHODS = ("random", "grid", "shifted-grid", "stratified")
 # ---------------------------------------------------------------------------------------
 
 
+def _no_bool(name: str, value: Any) -> Any:
+    """``True`` is not a number: refuse bools (also inside arrays and lists)."""
+    if isinstance(value, (bool, np.bool_)) or (
+            isinstance(value, (np.ndarray, list, tuple))
+            and np.asarray(value, dtype=object).dtype == object
+            and any(isinstance(v, (bool, np.bool_)) for v in np.ravel(np.asarray(value,
+                                                                                  dtype=object)))):
+        raise TypeError(f"{name} must be numbers, got a bool in {value!r:.80}")
+    if isinstance(value, np.ndarray) and value.dtype == bool:
+        raise TypeError(f"{name} must be numbers, got a bool array")
+    return value
+
+
+def _seed(seed: Any) -> Any:
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed must be an int, a SeedSequence, a Generator or None, got the "
+                        f"bool {seed!r}")
+    return seed
+
+
 def _bounds(bounds: Any, scale: str) -> tuple[float, float]:
     """Validated search bounds ``(low, high)``: finite, low < high, low > 0 on a log scale."""
-    b = check_finite("bounds", bounds)
+    b = check_finite("bounds", _no_bool("bounds", bounds))
     if b.shape != (2,):
         raise ValueError(f"bounds must be a pair (low, high), got an array of shape {b.shape}")
     low, high = float(b[0]), float(b[1])
@@ -143,7 +131,7 @@ def _bounds(bounds: Any, scale: str) -> tuple[float, float]:
 
 def _targets(target: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(lo, hi)`` arrays of the target interval(s): shape (2,) or (..., 2), lo < hi."""
-    t = check_finite("target", target)
+    t = check_finite("target", _no_bool("target", target))
     if t.ndim == 0 or t.shape[-1] != 2:
         raise ValueError(
             f"target must be an interval (lo, hi) or an array of them with last axis 2, "
@@ -408,7 +396,7 @@ def sample_lrs(
     low, high = _bounds(bounds, scale)
     n = check_int("n", n, minimum=1)
     size = check_int("size", size, minimum=1)
-    rng = as_rng(seed)
+    rng = as_rng(_seed(seed))
     if method == "grid":
         row = np.geomspace(low, high, n) if scale == "log" else np.linspace(low, high, n)
         return np.tile(row, (size, 1))
@@ -446,6 +434,7 @@ class MonteCarloEstimate:
 
     def contains(self, value: float) -> bool:
         """Whether ``value`` lies in the interval (widened by 1e-12 for exact 0 and 1)."""
+        value = check_scalar("value", value)
         return bool(self.low - 1e-12 <= value <= self.high + 1e-12)
 
 
@@ -496,7 +485,7 @@ def within_tolerance(best_value: ArrayLike, rel: float = 0.02) -> np.ndarray | f
     >>> within_tolerance(-6.0)
     -5.88
     """
-    f = check_finite("best_value", best_value)
+    f = check_finite("best_value", _no_bool("best_value", best_value))
     rel = check_scalar("rel", rel)
     check_in_interval("rel", rel, 0.0, 1.0, low_closed=False, high_closed=True)
     out = f + rel * np.abs(f)
@@ -506,16 +495,23 @@ def within_tolerance(best_value: ArrayLike, rel: float = 0.02) -> np.ndarray | f
 def evaluations_to_reach(values: ArrayLike, threshold: float) -> float:
     """1 + the index of the first entry of ``values`` that is ≤ ``threshold``; ``inf`` if none.
 
-    NaN entries (failed trials) count as evaluations that did not reach the threshold.
+    NaN entries count as evaluations that did not reach the threshold: they are the failed
+    trials of a :class:`~lrctl.bayesopt.SearchResult` (its ``values`` are NaN exactly there),
+    which cost an evaluation each. ``values`` must be a non-empty 1-D sequence.
 
     >>> evaluations_to_reach([3.0, 2.0, 0.9, 0.5], 1.0)
+    3.0
+    >>> evaluations_to_reach([3.0, float("nan"), 0.5], 1.0)   # a failed trial counts
     3.0
     >>> evaluations_to_reach([3.0, 2.0], 1.0)
     inf
     """
     from lrctl._validation import as_float_array
 
-    v = as_float_array("values", values).ravel()
+    v = as_float_array("values", _no_bool("values", values))
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D sequence of values, got shape "
+                         f"{v.shape}")
     threshold = check_scalar("threshold", threshold)
     with np.errstate(invalid="ignore"):
         hit = np.flatnonzero(v <= threshold)
@@ -527,7 +523,7 @@ def evaluations_to_reach(values: ArrayLike, threshold: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LossCurve:
     """An objective evaluated on a grid of learning rates.
 
@@ -547,6 +543,12 @@ class LossCurve:
     values: np.ndarray
     diverged: np.ndarray
     diverged_at: np.ndarray
+
+    def __repr__(self) -> str:
+        lrs = np.asarray(self.lrs)
+        span = f", lr {np.min(lrs):.3g} … {np.max(lrs):.3g}" if lrs.size else ""
+        return (f"LossCurve({lrs.size} rates{span}, "
+                f"{int(np.sum(np.asarray(self.diverged)))} diverged)")
 
     def best(self) -> tuple[float, float]:
         """``(lr, value)`` of the smallest value on the grid among non-diverged rates."""
@@ -750,7 +752,7 @@ class LogScaleTestFunction:
 
     def evaluate(self, lrs: ArrayLike) -> np.ndarray:
         """g(x(η)) for every rate of ``lrs`` (vectorized)."""
-        lrs = check_in_interval("lrs", lrs, self.bounds[0] * (1 - 1e-12),
+        lrs = check_in_interval("lrs", _no_bool("lrs", lrs), self.bounds[0] * (1 - 1e-12),
                                 self.bounds[1] * (1 + 1e-12), high_closed=True)
         return TEST_FUNCTIONS[self.name]["f"](self._x(lrs))
 
@@ -817,7 +819,7 @@ class QuadraticGDLoss:
 
     def evaluate(self, lrs: ArrayLike) -> LossCurve:
         """f at every rate of ``lrs`` (vectorized over rates, eigenvalues and steps)."""
-        lrs_arr = check_positive("lrs", lrs)
+        lrs_arr = check_positive("lrs", _no_bool("lrs", lrs))
         flat = np.atleast_1d(lrs_arr).ravel()
         weight = 0.5 * self.eigenvalues * self.initial_error**2
         t = np.arange(1, self.steps + 1)
@@ -887,9 +889,10 @@ def random_search(
     >>> res.n_trials, res.best_value < -5.0
     (20, True)
     """
-    from lrctl.bayesopt import _record_random
-
+    if not callable(objective) and not callable(getattr(objective, "evaluate", None)):
+        raise TypeError(f"objective must be callable (or have an evaluate(lrs) method), got "
+                        f"{type(objective).__name__} {objective!r:.60}")
     check_choice("scale", scale, SCALES)
     n_trials = check_int("n_trials", n_trials, minimum=1)
     lrs = sample_lrs(bounds, n_trials, scale, "random", seed=seed)[0]
-    return _record_random(objective, lrs)
+    return record_evaluations(objective, lrs)

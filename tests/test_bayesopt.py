@@ -8,7 +8,9 @@ a 200 001-point grid, hand values, and a search killed in a subprocess and resum
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import signal
 import sqlite3
 import subprocess
@@ -232,11 +234,56 @@ def test_parallel_batches_with_executors():
     thr = within_tolerance(FORRESTER.minimum()[1])
     with ThreadPoolExecutor(2) as pool:
         res = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 16, batch_size=2,
-                                                              executor=pool)
+                                                              executor=pool, synchronous=True)
     assert res.n_trials == 16 and res.best_value <= thr
-    # the default executor: a process pool (the objective is picklable)
-    res2 = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 6, batch_size=2)
-    np.testing.assert_array_equal(res2.lrs, res.lrs[:6])  # same search, whatever the executor
+    # the default executor: a process pool (the objective is picklable); batch-synchronous
+    # mode makes the same search whatever the executor
+    res2 = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 6, batch_size=2,
+                                                           synchronous=True)
+    np.testing.assert_array_equal(res2.lrs, res.lrs[:6])
+    ser = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 6, batch_size=2,
+                                                          synchronous=True,
+                                                          executor=SerialExecutor())
+    np.testing.assert_array_equal(ser.lrs, res.lrs[:6])
+    # asynchronous (the default) with 2 threads: a proposal per returned evaluation
+    with ThreadPoolExecutor(2) as pool:
+        opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+        res3 = opt.run(FORRESTER, 16, batch_size=2, executor=pool)
+    assert res3.n_trials == 16 and res3.best_value <= thr
+    assert res3.numbers.tolist() == list(range(16))
+
+
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_asynchronous_run_keeps_every_worker_busy(synchronous):
+    # 3 workers; the first rate of the initial design takes 0.4 s, every other one 0.02 s.
+    # Asynchronous mode proposes a new rate whenever one returns, so the two fast workers go
+    # on while the straggler runs; batch-synchronous mode waits for the whole batch of 3.
+    import threading
+
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+    slow = float(opt.from_unit(opt._initial_x[0]))
+    starts, lock = [], threading.Lock()
+    slow_end = []
+
+    def objective(lr):
+        with lock:
+            starts.append(time.monotonic())
+        time.sleep(0.4 if lr == slow else 0.02)
+        if lr == slow:
+            slow_end.append(time.monotonic())
+        return FORRESTER(lr)
+
+    seen: list[SearchProgress] = []
+    with ThreadPoolExecutor(3) as pool:
+        res = opt.run(objective, 9, batch_size=3, executor=pool, progress=seen.append,
+                      synchronous=synchronous)
+    started_during = sum(t < slow_end[0] for t in starts)
+    if synchronous:
+        assert started_during == 3  # the first batch only
+    else:
+        assert started_during >= 6  # the two fast workers kept going (about 0.4/0.02 · 2)
+    assert res.n_trials == 9 and [p.n_complete for p in seen] == list(range(1, 10))
+    assert all(t.status != "pending" for t in opt.trials)
 
 
 def test_progress_callback():
@@ -312,20 +359,28 @@ class _FlakyExecutor(Executor):
         return fut
 
 
-def test_executor_failing_mid_batch_records_failed_trials(tmp_path):
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_executor_failing_mid_batch_records_failed_trials(tmp_path, synchronous):
     db = tmp_path / "h.sqlite"
     opt = BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db)
     with pytest.raises(RuntimeError, match=r"executor failed.*worker lost"):
-        opt.run(FORRESTER, 12, batch_size=3, executor=_FlakyExecutor({5}))
+        opt.run(FORRESTER, 12, batch_size=3, executor=_FlakyExecutor({5}),
+                synchronous=synchronous)
     res = opt.result()
-    assert res.n_trials == 6 and res.n_failed == 1
+    # The executor runs tasks at submit time, so both modes see trials 0-2 return together
+    # and propose 3-5; the 5th task (trial 4) fails; nothing is proposed after the failure
+    # and the trials in flight are recorded.
+    n_done = 6
+    assert res.n_trials == n_done and res.n_failed == 1
     assert res.statuses[4] == "failed" and "worker lost" in res.errors[4]
+    assert all(t.status != "pending" for t in opt.trials)
     opt.close()
     # resume with a working executor: nothing lost, the failed trial stays failed
     opt2 = BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db)
-    res2 = opt2.run(FORRESTER, 12, batch_size=3, executor=SerialExecutor())
+    res2 = opt2.run(FORRESTER, 12 - n_done, batch_size=3, executor=SerialExecutor(),
+                    synchronous=synchronous)
     assert res2.n_trials == 12 and res2.n_failed == 1
-    np.testing.assert_array_equal(res2.lrs[:6], res.lrs)
+    np.testing.assert_array_equal(res2.lrs[:n_done], res.lrs)
     opt2.close()
 
 
@@ -338,8 +393,19 @@ def test_storage_round_trip_and_settings_check(tmp_path):
         np.testing.assert_array_equal(again.result().values, res.values)
     rows = sqlite3.connect(db).execute("SELECT count(*) FROM trials WHERE study='a'").fetchone()
     assert rows[0] == 6
-    with pytest.raises(ValueError, match=r"study 'a'.*settings"):
+    with pytest.raises(ValueError, match=r"study 'a'.*settings.*seed: stored 0.*seed=1"):
         BayesianOptimizer(FORRESTER.bounds, seed=1, storage=db, study="a")
+    # BO1: every setting that changes the proposals is stored, explore_threshold included
+    with pytest.raises(ValueError, match=r"explore_threshold: stored 0.001.*explore_thr"
+                                         r"eshold=0.5"):
+        BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db, study="a",
+                          explore_threshold=0.5)
+    stored = json.loads(sqlite3.connect(db).execute(
+        "SELECT config FROM studies WHERE name='a'").fetchone()[0])
+    assert stored == json.loads(json.dumps(BayesianOptimizer(FORRESTER.bounds).config()))
+    assert set(stored) == {"bounds", "kappa", "n_initial", "seed", "batch_strategy",
+                           "transform", "grid_size", "min_distance", "explore_threshold",
+                           "delta"}
     with BayesianOptimizer(FORRESTER.bounds, seed=1, storage=db, study="b") as other:
         assert other.trials == ()
 
@@ -347,7 +413,8 @@ def test_storage_round_trip_and_settings_check(tmp_path):
 _CHILD = textwrap.dedent("""
     import sys, time
     from concurrent.futures import ThreadPoolExecutor
-    from lrctl.search import BayesianOptimizer, LogScaleTestFunction
+    from lrctl.bayesopt import BayesianOptimizer
+    from lrctl.search import LogScaleTestFunction
 
     db, log = sys.argv[1], sys.argv[2]
     f = LogScaleTestFunction("forrester", (1e-4, 1.0))
@@ -361,7 +428,7 @@ _CHILD = textwrap.dedent("""
 
     opt = BayesianOptimizer(f.bounds, seed=3, storage=db, study="kill")
     with ThreadPoolExecutor(2) as pool:
-        opt.run(Slow(), 14, batch_size=2, executor=pool)
+        opt.run(Slow(), 14, batch_size=2, executor=pool, synchronous=True)
     print("finished")
 """)
 
@@ -405,7 +472,8 @@ def test_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path):
             counted.append(lr)
             return FORRESTER(lr)
 
-        res = opt.run(counting, 14, batch_size=2, executor=SerialExecutor())
+        res = opt.run(counting, 14 - len(done_before), batch_size=2, executor=SerialExecutor(),
+                      synchronous=True)
     assert res.n_trials == 14
     assert res.numbers.tolist() == list(range(14))
     # every trial finished before the kill is kept exactly as it was ...
@@ -420,7 +488,8 @@ def test_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path):
     assert {float(v) for v in calls_before} >= done_lrs
     # the resumed search is the search an uninterrupted run makes
     ref = BayesianOptimizer(FORRESTER.bounds, seed=3).run(FORRESTER, 14, batch_size=2,
-                                                          executor=SerialExecutor())
+                                                          executor=SerialExecutor(),
+                                                          synchronous=True)
     np.testing.assert_array_equal(res.lrs, ref.lrs)
     np.testing.assert_array_equal(res.values, ref.values)
 
@@ -516,8 +585,211 @@ def test_gp_ucb_schedule_grows_with_the_trials():
 
 def test_unpicklable_objective_on_the_default_process_pool_is_a_clear_failure():
     opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
-    with pytest.raises(RuntimeError, match=r"executor failed.*(?i:pickl)"):
+    with pytest.raises(TypeError, match=r"(?i:pickl).*SerialExecutor.*ThreadPoolExecutor.*"
+                                        r"Dask.*pure=False"):
         opt.run(lambda lr: FORRESTER(lr), 4, batch_size=2)
-    res = opt.result()
-    assert res.n_failed == res.n_trials == 2
-    assert all("executor failed" in e for e in res.errors)
+    assert opt.trials == ()  # refused before anything was proposed
+    # the advice works: a lambda on threads
+    with ThreadPoolExecutor(2) as pool:
+        assert opt.run(lambda lr: FORRESTER(lr), 4, batch_size=2, executor=pool).n_trials == 4
+
+
+# ---------------------------------------------------------------------------------------
+# Storage of outcomes, resume semantics, reprs (issue 11 item 4, audit BO1-BO5)
+# ---------------------------------------------------------------------------------------
+
+
+def _info_objective(lr):
+    return Evaluation(FORRESTER(lr), info={"step": np.int64(3), "loss": np.float32(0.5),
+                                           "curve": np.array([1.0, 0.5]), "ok": np.bool_(True),
+                                           "name": "sgd"})
+
+
+def _bad_info_objective(lr):
+    return Evaluation(FORRESTER(lr), info="x")  # raises inside the objective
+
+
+def test_numpy_info_is_stored_and_bad_info_is_a_failed_trial(tmp_path):
+    db = tmp_path / "i.sqlite"
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as opt:
+        res = opt.run(_info_objective, 3, executor=SerialExecutor())  # BO2 crashed here
+        assert res.n_trials == 3 and res.n_failed == 0
+        res = opt.run(_bad_info_objective, 2, executor=SerialExecutor())  # BO5 crashed here
+        assert res.n_trials == 5 and res.n_failed == 2
+        assert all("info must be a mapping" in e for e in res.errors[3:])
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as again:
+        assert again.trials[0].info == {"step": 3, "loss": 0.5, "curve": [1.0, 0.5], "ok": True,
+                                        "name": "sgd"}
+    with pytest.raises(TypeError, match=r"info\['f'\] must be a number"):
+        Evaluation(1.0, info={"f": object()})
+    with pytest.raises(TypeError, match="diverged must be a bool"):
+        Evaluation(1.0, diverged="no")
+
+
+def test_run_counts_new_evaluations_on_a_resumed_study(tmp_path):
+    db = tmp_path / "r.sqlite"
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as opt:
+        opt.run(FORRESTER, 4, executor=SerialExecutor())
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as opt:
+        res = opt.run(FORRESTER, 4, executor=SerialExecutor())  # used to do nothing
+    assert res.n_trials == 8 and res.numbers.tolist() == list(range(8))
+    ref = BayesianOptimizer(FORRESTER.bounds, seed=0).run(FORRESTER, 8, executor=SerialExecutor())
+    np.testing.assert_array_equal(res.lrs, ref.lrs)  # 4 + 4 is the search of 8
+
+
+def test_outcomes_are_committed_by_the_worker(tmp_path):
+    # With a local executor the worker commits the outcome itself, so the row is finished
+    # before the driver sees the future (checked from inside the next evaluation).
+    db = tmp_path / "w.sqlite"
+    seen = []
+
+    def objective(lr):
+        rows = sqlite3.connect(db).execute("SELECT status FROM trials ORDER BY number").fetchall()
+        seen.append([r[0] for r in rows])
+        return FORRESTER(lr)
+
+    with BayesianOptimizer(FORRESTER.bounds, seed=0, storage=db) as opt:
+        opt.run(objective, 3, executor=SerialExecutor())
+        assert seen[-1] == ["ok", "ok", "pending"]
+        opt.run(objective, 1, executor=SerialExecutor(), record_in_worker=False)
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM trials WHERE status = 'ok'"
+                                       ).fetchone()[0] == 4
+
+
+def test_reprs_summarize():
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+    res = opt.run(FORRESTER, 6, executor=SerialExecutor())
+    text = repr(res)
+    assert text.startswith("SearchResult(n_trials=6, ok=6, diverged=0, failed=0, best_lr=")
+    assert "array" not in text and len(text) < 200
+    snap = opt.snapshot()
+    assert "array" not in repr(snap) and "<401 values" in repr(snap) and len(repr(snap)) < 250
+    assert "array" not in repr(opt.posterior()) and "n=6" in repr(opt.posterior())
+    assert "6 trials" in repr(opt)
+
+
+_ORPHAN_CHILD = textwrap.dedent("""
+    import os, sys, time
+    from lrctl.bayesopt import BayesianOptimizer
+
+    pids = sys.argv[1]
+
+    def objective(lr):
+        with open(pids, "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        time.sleep(30)
+        return lr
+
+    if __name__ == "__main__":
+        BayesianOptimizer((1e-4, 1.0), seed=0).run(objective, 2, batch_size=2)
+""")
+
+
+def test_pool_workers_die_with_the_driver(tmp_path):
+    # BO4: the default process pool's workers must not outlive a SIGKILLed driver.
+    script, pids = tmp_path / "child.py", tmp_path / "pids"
+    script.write_text(_ORPHAN_CHILD)
+    proc = subprocess.Popen([sys.executable, str(script), str(pids)])
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and (not pids.exists() or
+                                           len(pids.read_text().split()) < 2):
+            time.sleep(0.05)
+        workers = [int(p) for p in pids.read_text().split()]
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.time() + 5
+        alive = workers
+        while alive and time.time() < deadline:
+            time.sleep(0.05)
+            alive = [p for p in workers if _running(p)]
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input at the door (audit classes b-f)
+# ---------------------------------------------------------------------------------------
+
+
+def test_gp_functions_refuse_bad_input_and_never_return_nan():
+    gp = fit_gp(*_data())
+    with pytest.raises(ValueError, match="distance must be finite"):  # N3
+        matern52(float("nan"), 0.3)
+    with pytest.raises(ValueError, match="distance must be finite"):
+        matern52(np.inf, 0.3)
+    with pytest.raises(TypeError, match=r"distance must be a number.*bool"):
+        matern52(True, 0.3)
+    assert float(matern52(1e300, 0.3)) == 0.0  # huge but finite: the exact limit
+    mean, std = gp.predict(np.array([1e300, -1e300]))  # N7: was (nan, nan)
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
+    np.testing.assert_allclose(mean, gp.y_mean)  # far from the data: the prior mean
+    assert np.all(np.isfinite(lower_confidence_bound(gp, np.array([1e300]), 1.0)))
+    assert math.isfinite(gp_ucb_kappa(1e300, 1000))  # was inf
+    # √(2 (ln 1000 + 2 ln 1e300 + ln(π²/0.6)))
+    assert gp_ucb_kappa(1e300, 1000) == pytest.approx(
+        math.sqrt(2 * (math.log(1000) + 600 * math.log(10) + math.log(math.pi**2 / 0.6))))
+    with pytest.raises(TypeError, match="gp must be a GaussianProcess1D"):  # C1
+        lower_confidence_bound(3.0, np.array([0.5]), 1.0)
+    with pytest.raises(ValueError, match="y_std must be > 0"):  # N14
+        GaussianProcess1D(np.array([0.0, 1.0]), np.array([1.0, 0.0]), 0.5, 1.0, 1e-6, y_std=-5.0)
+    with pytest.raises(ValueError, match="y is too large to standardize"):
+        GaussianProcess1D(np.array([0.0, 1.0]), np.array([1e308, -1e308]), 0.5, 1.0, 1e-6)
+    for grid in ((), {}, (24,), "ab"):  # C4
+        with pytest.raises(TypeError, match="grid must be a pair"):
+            fit_gp([0, 0.5, 1], [1, 0, 1], grid=grid)
+    with pytest.raises(TypeError, match="trials must be an iterable of Trial"):  # C12
+        SearchResult.from_trials("abc")
+    with pytest.raises(TypeError, match="trials must hold Trial objects"):
+        SearchResult.from_trials([np.zeros(3)])
+
+
+def test_optimizer_methods_refuse_bools_and_nonsense():
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+    with pytest.raises(TypeError, match=r"lr must be a number.*bool"):
+        opt.to_unit(True)
+    with pytest.raises(TypeError, match=r"x must be a number.*bool"):
+        opt.from_unit(True)
+    with pytest.raises(ValueError, match="x must map to a finite positive rate"):
+        opt.from_unit(1e300)
+    with pytest.raises(TypeError, match="fn must be callable"):
+        SerialExecutor().submit(True)
+    t = opt.ask()
+    with pytest.raises(TypeError, match=r"value must be the objective's outcome.*bool"):
+        opt.tell(t, True)
+    with pytest.raises(TypeError, match="synchronous must be a bool"):
+        opt.run(FORRESTER, 1, executor=SerialExecutor(), synchronous="yes")
+    with pytest.raises(TypeError, match="progress must be callable"):
+        opt.run(FORRESTER, 1, executor=SerialExecutor(), progress=3)
+    with pytest.raises(TypeError, match=r"bounds must be numbers.*bool"):
+        BayesianOptimizer((True, 2.0))
+    with pytest.raises(TypeError, match="storage must be a path"):
+        BayesianOptimizer(FORRESTER.bounds, storage=3)
+    with pytest.raises(ValueError, match="lease_seconds must lie in"):
+        BayesianOptimizer(FORRESTER.bounds, lease_seconds=0.0)
+
+
+def test_the_exploration_rule_never_repeats_an_evaluated_rate():
+    # Regression: late in a long search σ is small everywhere and argmax σ used to land on an
+    # evaluated bound: this search evaluated η = 1e-4 at trials 6 and 86 and η = 1 at trials
+    # 9 and 85 (found by the kill/resume measurement, whose log counts evaluations per rate).
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=3, grid_size=2001)
+    res = opt.run(FORRESTER, 88, executor=SerialExecutor())
+    x = np.sort(opt.to_unit(res.lrs))
+    assert np.min(np.diff(x)) >= opt.min_distance * (1 - 1e-9)
+    assert any(t.rule == "explore" for t in opt.trials)

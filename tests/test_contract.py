@@ -64,7 +64,7 @@ ENFORCED_ELSEWHERE_LATER = frozenset(
      "plots.adaptive", "plots.curvature", "plots.diffusion", "plots.continual", "plots.cerebellar", "plots.federated",
      "plots.games", "plots.quadratic", "plots.rangetest", "plots.schedules", "plots.search",
      "plots.zdomain", "report", "search", "zdomain",
-     "jax", "torch"}
+     "jax", "optuna", "torch"}
 )
 
 #: Seconds one call may take before it counts as a hang (class e).

@@ -121,21 +121,46 @@ def test_grid_matches_enumeration(lo, width, n, scale):
 
 @settings(max_examples=40, deadline=None)
 @given(lo=st.floats(0.0, 0.99), width=st.floats(1e-4, 1.0), n=st.integers(1, 500),
-       scale=st.sampled_from(["log", "linear"]))
-def test_design_ordering_and_monotonicity(lo, width, n, scale):
+       k=st.integers(2, 4), scale=st.sampled_from(["log", "linear"]))
+def test_design_ordering_and_monotonicity(lo, width, n, k, scale):
     low, high = 1e-4, 1.0
     u = np.array([lo, min(lo + width, 1.0)])
     t = np.exp(np.log(low) + u * np.log(high / low)) if scale == "log" else low + u * (high - low)
     if not t[0] < t[1]:
         return
-    r = hit_probability(t, (low, high), [n, n + 1], scale, "random")
-    s = hit_probability(t, (low, high), [n, n + 1], scale, "stratified")
-    g = hit_probability(t, (low, high), [n, n + 1], scale, "shifted-grid")
+    ns = [n, n + 1, k * n]
+    r = hit_probability(t, (low, high), ns, scale, "random")
+    s = hit_probability(t, (low, high), ns, scale, "stratified")
+    g = hit_probability(t, (low, high), ns, scale, "shifted-grid")
     # a shifted grid beats one-point-per-cell, which beats independent samples (by concavity
     # of ln(1 - x): equal overlaps maximize the miss probability)
     assert np.all(g >= s - 1e-12) and np.all(s >= r - 1e-12)
     assert np.all(r >= 0) and np.all(g <= 1)
-    assert r[1] >= r[0] and g[1] >= g[0] and s[1] >= s[0] - 1e-12
+    # random and shifted-grid designs are monotone in n ...
+    assert r[1] >= r[0] and g[1] >= g[0]
+    # ... the stratified one is not (see the regression below), but splitting every cell
+    # into k equal cells never lowers it: within one coarse cell of width Δ the target's
+    # overlaps o_i with the fine cells give 1 − Π(1 − k o_i/Δ) ≥ Σ o_i/Δ.
+    assert s[2] >= s[0] - 1e-12
+
+
+def test_stratified_hit_probability_is_not_monotone_in_n():
+    # Regression (audit T1): the old property test assumed P_strat(n + 1) ≥ P_strat(n), which
+    # is false. Target [0.09765625, 0.1015625] of the log range of [1e-4, 1] (width 1/256).
+    low, high = 1e-4, 1.0
+    u = np.array([0.09765625, 0.1015625])
+    t = np.exp(np.log(low) + u * np.log(high / low))
+    p59, p60 = hit_probability(t, (low, high), [59, 60], "log", "stratified")
+    # hand values: n = 59, cell boundary 6/59 = 0.1016949 is outside, 5/59 = 0.0847 too, so the
+    # target lies inside cell 5: P = 59 · 0.00390625 = 0.23047; n = 60: boundary 0.1 inside,
+    # overlaps 0.00234375 and 0.0015625, P = 1 − (1 − 0.140625)(1 − 0.09375) = 0.22119
+    assert p59 == pytest.approx(59 * 0.00390625, rel=1e-9)
+    assert p60 == pytest.approx(1 - (1 - 60 * 0.00234375) * (1 - 60 * 0.0015625), rel=1e-9)
+    assert p60 < p59
+    for n, p in ((59, p59), (60, p60)):  # simulation agrees with the closed form
+        mc = monte_carlo_hit_probability(t, (low, high), n, "log", "stratified",
+                                         n_trials=20_000, seed=n)
+        assert mc.contains(p)
 
 
 def test_log_random_search_does_not_care_where_the_target_sits():
@@ -246,7 +271,14 @@ def test_success_criteria():
     assert within_tolerance(0.5) == pytest.approx(0.51)  # 0.5 + 0.02 * 0.5
     assert within_tolerance(-6.0) == pytest.approx(-5.88)  # -6 + 0.02 * 6
     assert evaluations_to_reach([3.0, math.nan, 0.9], 1.0) == 3.0
-    assert evaluations_to_reach([], 1.0) == math.inf
+    assert evaluations_to_reach([3.0, 2.0], 1.0) == math.inf
+    # audit N16: an empty history is refused (it is no search), bools are not values
+    with pytest.raises(ValueError, match="values must be a non-empty 1-D"):
+        evaluations_to_reach([], 1.0)
+    with pytest.raises(TypeError, match="values must be numbers"):
+        evaluations_to_reach([True, 0.5], 1.0)
+    with pytest.raises(TypeError, match="threshold must be a real number"):
+        evaluations_to_reach([0.5], True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,3 +453,10 @@ def test_targets_outside_the_bounds_are_never_hit():
         for scale in ("log", "linear"):
             assert hit_probability((2.0, 3.0), BOUNDS, [1, 10], scale, method).tolist() == [0, 0]
     assert expected_samples_to_hit(np.array([[2.0, 3.0], [1e-3, 1e-2]]), BOUNDS)[0] == math.inf
+
+
+def test_loss_curve_repr_summarizes():
+    curve = QuadraticGDLoss().evaluate(np.geomspace(1e-3, 10.0, 500))
+    text = repr(curve)
+    assert text.startswith("LossCurve(500 rates, lr 0.001 … 10, ") and "diverged)" in text
+    assert "array" not in text

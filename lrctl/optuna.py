@@ -1,0 +1,269 @@
+r"""lrctl's GP-UCB search of the learning rate inside Optuna, and lrctl studies exported to it.
+
+An adapter (it imports Optuna at the top, so only ``import lrctl.optuna`` needs it;
+``import lrctl`` never does). Install with ``pip install lrctl[optuna]``.
+
+**The sampler.** :class:`GPUCBSampler` is an ``optuna.samplers.BaseSampler``. The parameter
+it searches, a float suggested with ``log=True`` on [η_lo, η_hi] (the learning rate:
+``param_name``, or by default the first such parameter a trial suggests), is proposed exactly
+as :class:`lrctl.bayesopt.BayesianOptimizer` proposes it: in x = (ln η − ln η_lo)/(ln η_hi −
+ln η_lo), the minimizer of LCB(x) = μ(x) − κσ(x) of a Matérn-5/2 GP fitted to the study's
+trials, the pending ones entered as in a batch (kriging believer or constant liar), after an
+initial stratified design of ``n_initial`` rates (given to trials 0 … n_initial − 1 by
+their Optuna number, so concurrent workers get distinct rates). The trials are read from the
+study's storage at every suggestion, so it works with any storage (in memory, RDB, journal)
+and any number of workers. How each trial enters the GP:
+
+- ``COMPLETE``: its value (negated for a study that maximizes);
+- ``RUNNING`` (another worker's, or an earlier trial of this process): pending;
+- ``PRUNED``: its last intermediate value (the pruner judged it on that value); a pruned
+  trial with no intermediate value is treated like a failed one;
+- ``FAIL``: failed, imputed to the worst value observed (as lrctl does);
+- ``WAITING``: ignored.
+
+Optuna stores a parameter only once the sampler has returned it, so two workers that ask
+at the same instant see neither's rate and can be given the same one (measured: 1 repeat in
+16 trials with ``n_jobs=2``); lrctl's own drivers (:class:`~lrctl.bayesopt.BayesianOptimizer`
+on a shared SQLite study) claim each proposal in a transaction and have no such race.
+
+Every other parameter is delegated to ``independent_sampler`` (default
+``optuna.samplers.RandomSampler(seed)``). Pruners work unchanged (they read intermediate
+values, not the sampler). Multi-objective studies are refused.
+
+**Export.** :func:`export_to_optuna` writes an lrctl study (a
+:class:`~lrctl.bayesopt.BayesianOptimizer`, or a study in an SQLite file) into an Optuna
+storage, one ``COMPLETE`` trial per ``ok`` or ``diverged`` trial and one ``FAIL`` per failed
+one, so that ``optuna.visualization`` and optuna-dashboard read lrctl's history.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, FloatDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from lrctl._validation import check_int, check_positive, check_scalar
+from lrctl.bayesopt import BATCH_STRATEGIES, TRANSFORMS, BayesianOptimizer, Trial
+
+__all__ = ["GPUCBSampler", "export_to_optuna"]
+
+
+class GPUCBSampler(BaseSampler):
+    """lrctl's GP-UCB for the learning rate, any other parameter from another sampler.
+
+    Parameters
+    ----------
+    seed
+        Seed of the initial design (and of the default independent sampler).
+    independent_sampler
+        The sampler of every parameter other than the learning rate (default
+        ``RandomSampler(seed)``).
+    param_name
+        The parameter to search by GP-UCB; it must be suggested as a float with
+        ``log=True``. None: the first log-scale float parameter a trial suggests.
+    kappa, n_initial, batch_strategy, transform, grid_size, min_distance, explore_threshold
+        As in :class:`lrctl.bayesopt.BayesianOptimizer`.
+
+    >>> import optuna
+    >>> from lrctl.search import LogScaleTestFunction
+    >>> f = LogScaleTestFunction("forrester", (1e-4, 1.0))   # minimum −6.0207
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> study = optuna.create_study(sampler=GPUCBSampler(seed=0))
+    >>> study.optimize(lambda t: f(t.suggest_float("lr", 1e-4, 1.0, log=True)), n_trials=12)
+    >>> study.best_value < -5.9
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        independent_sampler: BaseSampler | None = None,
+        param_name: str | None = None,
+        kappa: float = 1.0,
+        n_initial: int = 3,
+        batch_strategy: str = "kriging-believer",
+        transform: str = "none",
+        grid_size: int = 2001,
+        min_distance: float = 1e-3,
+        explore_threshold: float = 1e-3,
+    ) -> None:
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
+        if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
+            raise TypeError(f"independent_sampler must be an optuna BaseSampler or None, got "
+                            f"{type(independent_sampler).__name__}")
+        if param_name is not None and (not isinstance(param_name, str) or not param_name):
+            raise TypeError(f"param_name must be a non-empty string or None, got "
+                            f"{param_name!r:.60}")
+        self._seed = 0 if seed is None else int(seed)
+        self._independent = (RandomSampler(seed=seed) if independent_sampler is None
+                             else independent_sampler)
+        self._param = param_name
+        # The settings are checked once by building an optimizer with them.
+        self._settings = {"kappa": kappa, "n_initial": n_initial,
+                          "batch_strategy": batch_strategy, "transform": transform,
+                          "grid_size": grid_size, "min_distance": min_distance,
+                          "explore_threshold": explore_threshold}
+        if not isinstance(batch_strategy, str) or batch_strategy not in BATCH_STRATEGIES:
+            raise ValueError(f"batch_strategy must be one of {BATCH_STRATEGIES}, got "
+                             f"{batch_strategy!r:.60}")
+        if not isinstance(transform, str) or transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r:.60}")
+        BayesianOptimizer((1e-3, 1.0), seed=self._seed, **self._settings)
+
+    # -- BaseSampler ------------------------------------------------------------------------
+    def reseed_rng(self) -> None:
+        self._independent.reseed_rng()
+
+    def infer_relative_search_space(self, study: optuna.Study,
+                                    trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._independent.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Any) -> None:
+        self._independent.after_trial(study, trial, state, values)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        if not self._is_target(trial, param_name, param_distribution):
+            return self._independent.sample_independent(study, trial, param_name,
+                                                        param_distribution)
+        if len(study.directions) != 1:
+            raise ValueError("GPUCBSampler searches one objective; this study has "
+                             f"{len(study.directions)}")
+        assert isinstance(param_distribution, FloatDistribution)
+        lo, hi = param_distribution.low, param_distribution.high
+        opt = BayesianOptimizer((lo, hi), seed=self._seed, **self._settings)
+        sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+        states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED, TrialState.FAIL)
+        for t in study.get_trials(deepcopy=False, states=states):
+            if t.number == trial.number or param_name not in t.params:
+                continue
+            lr = float(t.params[param_name])
+            if not lo <= lr <= hi:  # an earlier search range
+                continue
+            opt._trials[t.number] = _as_lrctl_trial(t, lr, sign, opt.transform)
+        x, _ = opt._propose(trial.number)
+        return float(min(max(float(opt.from_unit(x)), lo), hi))
+
+    def _is_target(self, trial: FrozenTrial, name: str, dist: BaseDistribution) -> bool:
+        is_log_float = (isinstance(dist, FloatDistribution) and dist.log and dist.step is None)
+        if self._param is not None:
+            if name == self._param and not is_log_float:
+                raise ValueError(f"GPUCBSampler searches {name!r} on a log scale: suggest it "
+                                 f"with suggest_float(..., log=True), got {dist!r}")
+            return name == self._param
+        if not is_log_float:
+            return False
+        # the first log-scale float this trial suggests (its other ones go to the
+        # independent sampler)
+        return not any(isinstance(d, FloatDistribution) and d.log and d.step is None
+                       for n, d in trial.distributions.items() if n != name)
+
+
+def _as_lrctl_trial(t: FrozenTrial, lr: float, sign: float, transform: str) -> Trial:
+    """An Optuna trial as an lrctl trial (see the module docstring for the states)."""
+    if t.state == TrialState.RUNNING:
+        return Trial(t.number, lr)
+    value: float | None = None
+    if t.state == TrialState.COMPLETE and t.value is not None:
+        value = sign * float(t.value)
+    elif t.state == TrialState.PRUNED and t.intermediate_values:
+        value = sign * float(t.intermediate_values[max(t.intermediate_values)])
+    if value is None or not math.isfinite(value) or (transform == "log" and value <= 0):
+        return Trial(t.number, lr, "failed", None, f"optuna trial {t.state.name}")
+    return Trial(t.number, lr, "ok", value)
+
+
+def export_to_optuna(study_or_storage: BayesianOptimizer | str | os.PathLike[str],
+                     optuna_storage: str | optuna.storages.BaseStorage | None,
+                     study_name: str, *, lrctl_study: str = "default",
+                     param_name: str = "lr") -> optuna.Study:
+    """Write an lrctl study into an Optuna storage; returns the new Optuna study.
+
+    ``study_or_storage`` is a :class:`~lrctl.bayesopt.BayesianOptimizer` or the path of an
+    lrctl SQLite file (with ``lrctl_study`` naming the study in it; it is opened with the
+    settings stored there). Each finished trial becomes an Optuna trial with
+    ``params={param_name: lr}`` on ``FloatDistribution(η_lo, η_hi, log=True)``: ``ok`` and
+    ``diverged`` ones ``COMPLETE`` with their value, failed ones ``FAIL``; the user attributes
+    keep lrctl's trial number, status, rule, error and info. Pending trials are not exported.
+    The Optuna study (direction ``minimize``) must not exist yet.
+
+    >>> import optuna
+    >>> from lrctl.bayesopt import BayesianOptimizer, SerialExecutor
+    >>> opt = BayesianOptimizer((1e-4, 1.0), seed=0)
+    >>> res = opt.run(lambda lr: (np.log10(lr) + 2) ** 2, 5, executor=SerialExecutor())
+    >>> ostudy = export_to_optuna(opt, None, "exported")
+    >>> len(ostudy.trials), ostudy.best_value == res.best_value
+    (5, True)
+    """
+    if isinstance(study_or_storage, BayesianOptimizer):
+        opt, own = study_or_storage, False
+    elif isinstance(study_or_storage, (str, os.PathLike)):
+        opt, own = _open_lrctl(study_or_storage, lrctl_study), True
+    else:
+        raise TypeError(f"study_or_storage must be a BayesianOptimizer or the path of an lrctl "
+                        f"SQLite file, got {type(study_or_storage).__name__}")
+    if not isinstance(study_name, str) or not study_name:
+        raise TypeError(f"study_name must be a non-empty string, got {study_name!r:.60}")
+    if not isinstance(param_name, str) or not param_name:
+        raise TypeError(f"param_name must be a non-empty string, got {param_name!r:.60}")
+    try:
+        trials = [t for t in opt.trials if t.status != "pending"]
+        lo, hi = opt.bounds
+        dist = FloatDistribution(lo, hi, log=True)
+        out = []
+        for t in trials:
+            attrs = {"lrctl_number": t.number, "lrctl_status": t.status, "lrctl_rule": t.rule,
+                     "lrctl_error": t.error, "lrctl_info": dict(t.info)}
+            if t.status == "failed":
+                out.append(optuna.trial.create_trial(
+                    state=TrialState.FAIL, params={param_name: t.lr},
+                    distributions={param_name: dist}, user_attrs=attrs))
+            else:
+                out.append(optuna.trial.create_trial(
+                    state=TrialState.COMPLETE, value=float(t.value),
+                    params={param_name: t.lr}, distributions={param_name: dist},
+                    user_attrs=attrs))
+        study = optuna.create_study(storage=optuna_storage, study_name=study_name,
+                                    direction="minimize")
+        study.set_user_attr("lrctl_config", opt.config())
+        study.add_trials(out)
+        return study
+    finally:
+        if own:
+            opt.close()
+
+
+def _open_lrctl(path: str | os.PathLike[str], study: str) -> BayesianOptimizer:
+    """An optimizer on a stored lrctl study, with the settings stored in the file."""
+    import json
+    import sqlite3
+
+    if not os.path.exists(path):
+        raise ValueError(f"no lrctl study file at {str(path)!r}")
+    with sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT config FROM studies WHERE name = ?", (study,)).fetchone()
+    if row is None:
+        raise ValueError(f"{str(path)!r} holds no lrctl study named {study!r}")
+    config = json.loads(row[0])
+    bounds = config.pop("bounds")
+    check_positive("bounds", np.asarray(bounds, dtype=float))
+    if not isinstance(config.get("kappa"), str):
+        config["kappa"] = check_scalar("kappa", config["kappa"])
+    return BayesianOptimizer(tuple(bounds), storage=path, study=study, **config)
