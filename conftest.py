@@ -14,4 +14,5 @@ def _have(module: str) -> bool:
 collect_ignore = [
     *([] if _have("torch") else ["lrctl/torch"]),
     *([] if _have("jax") and _have("optax") else ["lrctl/jax.py"]),
+    *([] if _have("optuna") else ["lrctl/optuna.py"]),
 ]
