@@ -67,3 +67,65 @@ VALID_AT[("cerebellar.fit_cerebellar_rate", "trajectory")] = {"arr-neg", "longer
 VALID_AT[("cerebellar.fit_cerebellar_rate", "c_opt")] = _SIGNED
 VALID_AT[("cerebellar.fit_two_rate", "perturbation")] = {"arr-neg"}
 VALID_AT[("cerebellar.fit_two_rate", "output")] = {"arr-neg"}
+
+# -- continual
+
+
+def _sp_result():
+    from lrctl.continual import simulate_stability_plasticity
+    from lrctl.schedules import constant
+
+    return simulate_stability_plasticity(constant(0.1), 10.0, 1.0, 1.0, n_points=5)
+
+
+def _comparison():
+    from lrctl.continual import compare_schedules
+    from lrctl.schedules import constant
+
+    return compare_schedules({"lo": constant(0.01), "hi": constant(0.1)}, 10.0, 1.0, 10.0)
+
+
+_T6 = np.linspace(0.0, 10.0, 6)
+SPECIAL.update({
+    # the first observation at t = 0 (the fit starts the model there); P, R of a = 1, b = 1
+    # under constant(0.1): P = 1 − e^{−0.1 t}, R = e^{−0.01 t}
+    "continual.fit_stability_plasticity": {"t": lambda: _T6.copy(),
+                                          "plasticity": lambda: 1 - np.exp(-0.1 * _T6),
+                                          "retention": lambda: np.exp(-0.01 * _T6)},
+    "continual.pareto_front": {"plasticity": lambda: np.array([0.9, 0.8, 0.7]),
+                               "retention": lambda: np.array([0.5, 0.6, 0.55])},
+    "continual.prediction_agreement": {"predicted": lambda: np.array([0.1, 0.5, 0.3, 0.9]),
+                                       "measured": lambda: np.array([0.2, 0.4, 0.5, 0.8])},
+    "continual.ScheduleComparison.score": {"weight": lambda: np.array([0.0, 0.5, 1.0])},
+    "continual.ScheduleComparison.best": {"weight": lambda: 0.5},
+    "continual.StabilityPlasticityResult.at": {"t": lambda: np.array([1.0, 5.0])},
+    "continual.train_two_tasks": {"horizon": lambda: 10},
+    "continual.equal_plasticity_constant": {"horizon": lambda: 10.0},
+})
+INSTANCES.update({
+    "continual.StabilityPlasticityResult": _sp_result,
+    "continual.ScheduleComparison": _comparison,
+})
+for _fn in ("simulate_stability_plasticity", "compare_schedules", "constant_rate_frontier",
+            "closed_form_stability_plasticity", "fit_stability_plasticity"):
+    # a = 0 (nothing learned) and b = 0 (nothing forgotten) are the documented limits
+    for _p in ("plasticity", "forgetting"):
+        VALID_AT[(f"continual.{_fn}", _p)] = {"zero"}
+for _p in ("t", "plasticity", "forgetting"):  # the closed form broadcasts over t, a, b
+    VALID_AT[("continual.closed_form_stability_plasticity", _p)] = (
+        VALID_AT.get(("continual.closed_form_stability_plasticity", _p), set()) | _GRID)
+VALID_AT[("continual.closed_form_stability_plasticity", "t")] |= {"zero"}  # P(0) = P0
+VALID_AT[("continual.constant_rate_frontier", "lr")] = {"zero"} | _GRID  # vectorized over lr
+VALID_AT[("continual.simulate_stability_plasticity", "max_step")] = {"+inf", "arr-inf"}  # no limit
+VALID_AT[("continual.StabilityPlasticityResult.at", "t")] = {"zero"} | _GRID  # the solved range
+VALID_AT[("continual.ScheduleComparison.score", "weight")] = {"zero"} | _GRID  # w in [0, 1]
+VALID_AT[("continual.ScheduleComparison.best", "weight")] = {"zero"}
+# observations of any sign and any length are data
+VALID_AT[("continual.prediction_agreement", "predicted")] = {"zero", "negative", "arr-neg"}
+VALID_AT[("continual.prediction_agreement", "measured")] = {"zero", "negative", "arr-neg"}
+VALID_AT[("continual.pareto_front", "plasticity")] = {"arr-neg"}
+VALID_AT[("continual.pareto_front", "retention")] = {"arr-neg"}
+VALID_AT[("continual.pareto_front", "tol")] = {"zero"}  # exact dominance (the default)
+VALID_AT[("continual.fit_stability_plasticity", "plasticity")] |= {"arr-neg"}
+VALID_AT[("continual.fit_stability_plasticity", "retention")] = {"arr-neg"}
+VALID_AT[("continual.train_two_tasks", "l2")] = {"zero"}  # no weight penalty
