@@ -129,3 +129,82 @@ VALID_AT[("continual.pareto_front", "tol")] = {"zero"}  # exact dominance (the d
 VALID_AT[("continual.fit_stability_plasticity", "plasticity")] |= {"arr-neg"}
 VALID_AT[("continual.fit_stability_plasticity", "retention")] = {"arr-neg"}
 VALID_AT[("continual.train_two_tasks", "l2")] = {"zero"}  # no weight penalty
+
+# -- zdomain
+
+
+def _pi_config():
+    from lrctl.zdomain import PIConfig
+
+    return PIConfig(kp=0.4, ki=0.2, setpoint=1.0, lr0=0.01, lr_min=1e-4, lr_max=1.0)
+
+
+def _polygon():
+    from lrctl.zdomain import first_order_plant, stability_polygon
+
+    return stability_polygon(first_order_plant(0.9, 0.5))
+
+
+_U16 = np.tile([0.1, 0.1, 0.2, 0.2], 5)  # an lr trace that steps up and down (20 samples)
+
+
+def _measurement16() -> np.ndarray:
+    # y_{k+1} = 0.6·y_k + 0.4·log(lr_k): the first-order plant the fit must recover
+    y = np.zeros(_U16.size)
+    for k in range(_U16.size - 1):
+        y[k + 1] = 0.6 * y[k] + 0.4 * np.log(_U16[k])
+    return y
+
+
+SPECIAL.update({
+    "zdomain.identify_first_order": {"lr": lambda: _U16.copy(), "measurement": _measurement16},
+    "zdomain.PIController.update": {"measurement": lambda: 0.8},
+    "zdomain.PIController.from_config": {"config": _pi_config},
+    "zdomain.PIController.load_state_dict": {"state": lambda: _pi_controller().state_dict()},
+    "zdomain.StabilityPolygon": {"a": lambda: np.array([[1.0, 0.0], [0.0, 1.0]]),
+                                 "b": lambda: np.array([1.0, 1.0])},
+    "zdomain.StabilityPolygon.contains": {"kp": lambda: 0.4, "ki": lambda: 0.2},
+    "zdomain.first_order_plant": {"a": lambda: 0.9, "b": lambda: 0.5},
+    "zdomain.loss_ratio_operating_points": {"ratio": lambda: 0.25, "curvature": lambda: 2.0},
+})
+
+
+def _pi_controller():
+    from lrctl.zdomain import PIController
+
+    return PIController(kp=0.4, ki=0.2, setpoint=1.0, lr0=0.01, lr_min=1e-4, lr_max=1.0)
+
+
+INSTANCES.update({"zdomain.StabilityPolygon": _polygon,
+                  "zdomain.PIController": _pi_controller})
+
+# PI gains of either sign are controllers (a plant with a negative gain, as the loss ratio
+# below η = 1/λ, needs negative gains); kp = 0 is pure integral, ki = 0 pure proportional
+# control; the setpoint is any real target. The gain-plane maps broadcast over (kp, ki).
+for _fn in ("PIConfig", "PIController", "pi_controller"):
+    for _p in ("kp", "ki"):
+        VALID_AT[(f"zdomain.{_fn}", _p)] = set(_SIGNED)
+for _fn in ("PIConfig", "PIController"):
+    VALID_AT[(f"zdomain.{_fn}", "setpoint")] = set(_SIGNED)
+for _fn in ("stability_region", "closed_loop_spectral_radius", "StabilityPolygon.contains"):
+    for _p in ("kp", "ki"):
+        VALID_AT[(f"zdomain.{_fn}", _p)] = _SIGNED | _GRID
+for _fn in ("is_schur_stable", "stability_region"):
+    VALID_AT[(f"zdomain.{_fn}", "tol")] = {"zero"}  # the strict test |z| < 1 (documented)
+# any real polynomial coefficients; one more coefficient is a higher degree; rows are a batch
+for _fn in ("is_schur_stable", "classify_stability"):
+    VALID_AT[(f"zdomain.{_fn}", "coeffs")] = {"arr-neg", "longer", "nonsquare"}
+VALID_AT[("zdomain.jury_table", "coeffs")] = {"arr-neg", "longer"}
+VALID_AT[("zdomain.loss_ratio_gain", "lr")] = set(_GRID)  # vectorized
+VALID_AT[("zdomain.loss_ratio_gain", "curvature")] = set(_GRID)
+VALID_AT[("zdomain.sharpness_plant", "beta")] = {"zero"}  # no EMA (the default)
+# reference and disturbance signals of any sign (a constant or one value per step)
+for _p in ("reference", "disturbance"):
+    VALID_AT[("zdomain.simulate_closed_loop", _p)] = set(_SIGNED)
+VALID_AT[("zdomain.step_response", "amplitude")] = set(_SIGNED)
+VALID_AT[("zdomain.first_order_plant", "a")] = set(_SIGNED)  # any real pole
+VALID_AT[("zdomain.first_order_plant", "b")] = {"negative", "arr-neg"}  # a negative gain
+VALID_AT[("zdomain.PIController.update", "measurement")] = set(_SIGNED)
+VALID_AT[("zdomain.identify_first_order", "measurement")] = {"arr-neg"}
+VALID_AT[("zdomain.predicted_ramp_error", "slope")] = set(_SIGNED)
+VALID_AT[("zdomain.ramp_disturbance_response", "slope")] = set(_SIGNED)
