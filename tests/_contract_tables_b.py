@@ -208,3 +208,60 @@ VALID_AT[("zdomain.PIController.update", "measurement")] = set(_SIGNED)
 VALID_AT[("zdomain.identify_first_order", "measurement")] = {"arr-neg"}
 VALID_AT[("zdomain.predicted_ramp_error", "slope")] = set(_SIGNED)
 VALID_AT[("zdomain.ramp_disturbance_response", "slope")] = set(_SIGNED)
+
+# -- derivation
+
+
+def _sym(name: str):
+    import sympy
+
+    return sympy.Symbol(name, positive=True)
+
+
+SPECIAL.update({
+    "derivation.Derivation": {
+        "title": lambda: "The gradient-descent stability bound",
+        "result": lambda: 2 / _sym("lam"),
+        "statement": lambda: __import__("sympy").Lt(_sym("eta"), 2 / _sym("lam")),
+        "steps": lambda: (("The error contracts when |1 − ηλ| < 1",
+                           __import__("sympy").Lt(abs(1 - _sym("eta") * _sym("lam")), 1)),),
+        "assumptions": lambda: ("λ > 0",),
+        "symbols": lambda: {"lam": _sym("lam"), "eta": _sym("eta")},
+    },
+})
+VALID_AT[("derivation.Derivation", "title")] = {"str"}  # any non-empty one-line title
+VALID_AT[("derivation.Derivation", "symbols")] = {"dict"}  # no symbols: nothing to lambdify
+
+# -- jax
+
+
+def _jax_fun(p, d):
+    import jax.numpy as jnp
+
+    return 0.5 * jnp.sum((p - d) ** 2)
+
+
+SPECIAL.update({
+    "jax.JaxObjective": {"fun": lambda: _jax_fun, "params": lambda: np.zeros(2),
+                         "data": lambda: np.ones(2)},
+    "jax.JaxObjective.hvp": {"theta": lambda: np.zeros(2), "v": lambda: np.array([1.0, 0.0])},
+})
+for _fn in ("loss", "grad", "loss_and_grad", "hessian", "unravel"):
+    SPECIAL[f"jax.JaxObjective.{_fn}"] = {"theta": lambda: np.zeros(2)}
+for _fn in ("loss", "grad", "loss_and_grad", "hessian", "hvp", "unravel"):
+    VALID_AT[(f"jax.JaxObjective.{_fn}", "theta")] = set(_SIGNED) | {"nonsquare"}  # (K, dim)
+    VALID_AT[(f"jax.JaxObjective.{_fn}", "batch")] = {"arr-neg"}  # data of any sign
+VALID_AT[("jax.JaxObjective.hvp", "v")] = set(_SIGNED) | {"nonsquare"}
+VALID_AT[("jax.JaxObjective", "params")] = set(_SIGNED) | {"nonsquare", "3d", "longer"}
+VALID_AT[("jax.JaxObjective", "data")] = set(_SIGNED)
+for _p in ("kp", "ki", "setpoint"):  # as zdomain.PIConfig: gains and setpoint of either sign
+    VALID_AT[("jax.pi_lr_controller", _p)] = set(_SIGNED)
+
+#: Callables the harness must not call with generated arguments (merged into DO_NOT_CALL).
+DO_NOT_CALL = frozenset({
+    # a pytree node (NamedTuple): JAX rebuilds it from arbitrary leaves (tracers, None, the
+    # bools of a tree_map), so its constructor cannot refuse anything; the state it holds is
+    # built and advanced by pi_lr_controller, whose arguments are checked.
+    "jax.PIState",
+})
+VALID_AT[("jax.JaxObjective", "data")] |= {"3d"}  # data is fun's: (p − d) broadcasts a (2, 2, 2) d
