@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
     as_rng,
     check_finite,
@@ -404,6 +405,8 @@ class CerebellarResult:
         steps (always for k < 2; for k = 2 without noise the error keeps its size).
     """
 
+    __repr__ = summary_repr
+
     c: np.ndarray
     executed: np.ndarray
     c_opt: float
@@ -591,6 +594,8 @@ class AdaptationResult:
     elsewhere (the arrays end at the divergence).
     """
 
+    __repr__ = summary_repr
+
     states: np.ndarray
     output: np.ndarray
     error: np.ndarray
@@ -714,6 +719,8 @@ class SpontaneousRecoveryResult:
     adaptation) and ``rebound_trial`` its clamp trial index.
     """
 
+    __repr__ = summary_repr
+
     run: AdaptationResult
     n_adapt: int
     n_deadapt: int
@@ -768,6 +775,8 @@ class SavingsResult:
     ``trials_naive``/``trials_relearn`` the trials until the output first reaches
     ``criterion`` (``None`` if it never does); ``savings`` = 1 − trials_relearn/trials_naive.
     """
+
+    __repr__ = summary_repr
 
     naive: np.ndarray
     relearn: np.ndarray

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lrctl import schedules as _sched
+from lrctl._repr import summary_repr
 from lrctl._validation import (
     _is_bool,
     as_rng,
@@ -148,6 +149,8 @@ class StabilityPlasticityResult:
         True (and the time) when the state left ``|y| <= divergence_bound`` and the solve was
         stopped there; the arrays then end at ``diverged_at``.
     """
+
+    __repr__ = summary_repr
 
     t: np.ndarray
     plasticity: np.ndarray
@@ -594,6 +597,8 @@ class ScheduleComparison:
         solver's ``rtol`` count as ties).
     """
 
+    __repr__ = summary_repr
+
     names: tuple[str, ...]
     schedules: tuple[Any, ...]
     horizon: float
@@ -808,6 +813,8 @@ class TwoTaskResult:
     n_seeds, batch_size, classes_a, classes_b
         The setting.
     """
+
+    __repr__ = summary_repr
 
     names: tuple[str, ...]
     schedules: tuple[Any, ...]

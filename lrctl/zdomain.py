@@ -48,6 +48,7 @@ import control
 import numpy as np
 from numpy.typing import ArrayLike
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
     check_bool,
     check_choice,
@@ -489,6 +490,8 @@ class JuryTable:
         True iff every condition holds (all roots strictly inside the unit circle).
     """
 
+    __repr__ = summary_repr
+
     coeffs: np.ndarray
     rows: tuple[np.ndarray, ...]
     conditions: tuple[tuple[str, float, float, bool], ...]
@@ -579,6 +582,8 @@ class PoleZeroMap:
     dt
         Sampling time.
     """
+
+    __repr__ = summary_repr
 
     poles: np.ndarray
     zeros: np.ndarray
@@ -949,6 +954,8 @@ class StabilityPolygon:
         The polygon's vertices in counter-clockwise order, shape (m, 2).
     """
 
+    __repr__ = summary_repr
+
     A: np.ndarray
     b: np.ndarray
     labels: tuple[str, ...]
@@ -1309,6 +1316,8 @@ class Identification:
         Samples used in the fit.
     """
 
+    __repr__ = summary_repr
+
     plant: PlantModel
     a: float
     b: float
@@ -1443,6 +1452,8 @@ class LoopReport:
     warnings
         Plain-language findings: zero gain, wrong sign for the plant, proximity to a sign flip.
     """
+
+    __repr__ = summary_repr
 
     classification: str
     stable: bool
@@ -1698,6 +1709,8 @@ class ClosedLoopResponse:
     predicted_stable
         Jury's verdict on the loop, for comparison.
     """
+
+    __repr__ = summary_repr
 
     t: np.ndarray
     reference: np.ndarray
