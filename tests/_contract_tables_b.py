@@ -265,3 +265,59 @@ DO_NOT_CALL = frozenset({
     "jax.PIState",
 })
 VALID_AT[("jax.JaxObjective", "data")] |= {"3d"}  # data is fun's: (p − d) broadcasts a (2, 2, 2) d
+
+# -- report: the script API (Analysis and its methods)
+
+
+def _analysis():
+    from lrctl.report import Analysis
+
+    return Analysis("contract_probe.py", "A probe analysis")
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [0, 1])
+    return fig
+
+
+def _claim_of(an):
+    return an.claim("The probe holds", True)
+
+
+SPECIAL.update({
+    "report.Analysis": {"script": lambda: "contract_probe.py", "title": lambda: "A probe"},
+    "report.Analysis.figure": {"fig": _figure, "key": lambda: "probe"},
+    "report.Analysis.number": {"key": lambda: "probe", "value": lambda: 1.5},
+    "report.Analysis.claim": {"text": lambda: "The probe holds", "holds": lambda: True},
+    "report.Analysis.check": {"text": lambda: "The probe is consistent", "holds": lambda: True},
+    "report.Analysis.progress": {"message": lambda: "working"},
+    "report.Analysis.derivation": {
+        "deriv": lambda: __import__("lrctl.quadratic", fromlist=["x"]).derive_gd_stability()},
+    "report.analysis_name": {"path": lambda: "analyses/pi_controller.py"},
+})
+INSTANCES.update({"report.Analysis": _analysis})
+# any non-empty sentence or name is valid text; a number may be any real value (inf is
+# recorded as "inf"), of any sign, or a 1-D list
+VALID_AT[("report.Analysis", "title")] = {"str"}
+VALID_AT[("report.Analysis", "script")] = {"str"}
+VALID_AT[("report.analysis_name", "path")] = {"str"}
+VALID_AT[("report.Analysis.number", "value")] = _SIGNED | {"+inf", "-inf", "huge", "empty",
+                                                            "longer", "arr-inf", "bool"}
+VALID_AT[("report.Analysis.number", "key")] = {"str"}
+VALID_AT[("report.Analysis.figure", "key")] = {"str"}
+VALID_AT[("report.Analysis.claim", "text")] = {"str"}
+VALID_AT[("report.Analysis.check", "text")] = {"str"}
+VALID_AT[("report.Analysis.progress", "message")] = {"str"}
+for _m, _p in (("claim", "evidence"), ("check", "evidence"), ("figure", "caption"),
+               ("number", "unit"), ("number", "description"), ("Analysis", "summary")):
+    _key = f"report.Analysis.{_m}" if _m != "Analysis" else "report.Analysis"
+    VALID_AT[(_key, _p)] = {"str"}
+VALID_AT[("report.Analysis.number", "value")] |= {"str"}  # a word is a documented number kind
+VALID_AT[("report.Analysis.claim", "holds")] = {"bool"}  # the outcome of a comparison
+VALID_AT[("report.Analysis.check", "holds")] = {"bool"}
