@@ -321,3 +321,158 @@ for _m, _p in (("claim", "evidence"), ("check", "evidence"), ("figure", "caption
 VALID_AT[("report.Analysis.number", "value")] |= {"str"}  # a word is a documented number kind
 VALID_AT[("report.Analysis.claim", "holds")] = {"bool"}  # the outcome of a comparison
 VALID_AT[("report.Analysis.check", "holds")] = {"bool"}
+
+# -- torch (validation only): a 9-parameter tanh network on 8 fixed points
+
+_TORCH_LAST: dict[str, Any] = {}
+
+
+def _torch_data():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(8, 2, generator=g, dtype=torch.float64)
+    y = X @ torch.tensor([1.0, -2.0], dtype=torch.float64) + 0.1
+    return X, y
+
+
+def _torch_model():
+    import torch
+
+    torch.manual_seed(0)
+    # a tanh layer: the Hessian of a purely linear model is constant and torch.func returns
+    # an immutable ZeroTensor for its second derivative
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh(),
+                                torch.nn.Linear(2, 1)).to(torch.float64)
+    _TORCH_LAST["model"] = model
+    return model
+
+
+def _torch_optimizer():
+    """An SGD optimizer on the model built last (the harness builds ``model`` before
+    ``optimizer``: signature order)."""
+    import torch
+
+    model = _TORCH_LAST.get("model") or _torch_model()
+    return torch.optim.SGD(model.parameters(), lr=0.01)
+
+
+def _torch_loss():
+    # the mean squared error written out: torch.nn.MSELoss fails under torch.func's
+    # forward-over-reverse Hessian-vector product ("ZeroTensors are immutable", torch 2.13)
+    return lambda out, y: ((out.squeeze(-1) - y) ** 2).mean()
+
+
+def _torch_objective():
+    from lrctl.torch import TorchObjective
+
+    return TorchObjective(_torch_model(), _torch_loss(), _torch_data())
+
+
+def _pi_scheduler():
+    from lrctl.torch import PIScheduler
+
+    _torch_model()
+    return PIScheduler(_torch_optimizer(), _pi_controller())
+
+
+def _schedule_lr():
+    from lrctl.schedules import constant
+    from lrctl.torch import ScheduleLR
+
+    _torch_model()
+    return ScheduleLR(_torch_optimizer(), constant(0.01))
+
+
+class _Params:
+    """The model's parameters as a re-iterable that is not a list: the harness reuses one
+    baseline value for every call (a param-group dict would carry the last call's settings),
+    and it would try to read a list of tensors as an array."""
+
+    def __init__(self) -> None:
+        self.params = list(_torch_model().parameters())
+
+    def __iter__(self):
+        return iter(self.params)
+
+
+def _torch_params():
+    return _Params()
+
+
+_TORCH_MODEL_ARGS = {"model": _torch_model, "loss_fn": _torch_loss, "data": _torch_data}
+SPECIAL.update({
+    "torch.TorchObjective": dict(_TORCH_MODEL_ARGS),
+    "torch.theta_of": {"model": _torch_model},
+    "torch.hessian_eigenvalues": dict(_TORCH_MODEL_ARGS),
+    "torch.layerwise_param_groups": dict(_TORCH_MODEL_ARGS),
+    "torch.range_test": {**_TORCH_MODEL_ARGS, "optimizer": _torch_optimizer,
+                         "steps": lambda: 10},
+    "torch.repeated_range_test": {**_TORCH_MODEL_ARGS, "optimizer": _torch_optimizer,
+                                  "seeds": lambda: [0, 1]},
+    "torch.analyse_sweep": {"lrs": lambda: np.geomspace(1e-3, 1.0, 10),
+                            "losses": lambda: np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45,
+                                                        0.6, 2.0, 9.0])},
+    "torch.SharpnessProbe": {"model": _torch_model, "loss_fn": _torch_loss,
+                             "probe_batch": _torch_data},
+    "torch.LossRatioProbe": {"model": _torch_model, "loss_fn": _torch_loss,
+                             "probe_batch": _torch_data},
+    "torch.HypergradientSGD": {"params": _torch_params, "lr": lambda: 0.01,
+                               "hyper_lr": lambda: 1e-3},
+    "torch.HypergradientAdam": {"params": _torch_params, "lr": lambda: 0.01,
+                                "hyper_lr": lambda: 1e-3},
+    "torch.PIScheduler": {"optimizer": lambda: (_torch_model(), _torch_optimizer())[1],
+                          "controller": _pi_controller},
+    "torch.ScheduleLR": {"optimizer": lambda: (_torch_model(), _torch_optimizer())[1],
+                         "schedule": lambda: _schedule(0.01)},
+    "torch.PIScheduler.step": {"measurement": lambda: 0.8},
+    "torch.PIScheduler.warmup_factor": {"t": lambda: None},
+    "torch.TorchObjective.hvp": {"theta": lambda: np.full(9, 0.1), "v": lambda: np.ones(9)},
+    "torch.TorchObjective.hvp_many": {"theta": lambda: np.full(9, 0.1),
+                                      "V": lambda: np.eye(9)[:, :3]},
+    "torch.SharpnessProbe.measure": {"optimizer": lambda: _TORCH_OPT_OF_PROBE["opt"]},
+    "torch.PIScheduler.load_state_dict": {"state_dict": lambda: _pi_scheduler().state_dict()},
+    "torch.ScheduleLR.load_state_dict": {"state_dict": lambda: _schedule_lr().state_dict()},
+})
+for _fn in ("loss", "grad", "loss_and_grad", "write", "to_model"):
+    SPECIAL[f"torch.TorchObjective.{_fn}"] = {"theta": lambda: np.full(9, 0.1)}
+_TORCH_OPT_OF_PROBE: dict[str, Any] = {}
+
+
+def _sharpness_probe():
+    from lrctl.torch import SharpnessProbe
+
+    model = _torch_model()
+    _TORCH_OPT_OF_PROBE["opt"] = _torch_optimizer()
+    return SharpnessProbe(model, _torch_loss(), _torch_data())
+
+
+INSTANCES.update({
+    "torch.SharpnessProbe": _sharpness_probe,
+    "torch.TorchObjective": _torch_objective,
+    "torch.PIScheduler": _pi_scheduler,
+    "torch.ScheduleLR": _schedule_lr,
+})
+
+
+def _schedule(lr: float):
+    from lrctl.schedules import constant
+
+    return constant(lr)
+for _cls in ("HypergradientSGD", "HypergradientAdam"):
+    VALID_AT[(f"torch.{_cls}", "hyper_lr")] = {"zero"}  # β = 0 is plain SGD / Adam
+    VALID_AT[(f"torch.{_cls}", "lr_max")] = {"+inf", "arr-inf"}  # math.inf: no ceiling
+    VALID_AT[(f"torch.{_cls}", "weight_decay")] = {"zero"}
+VALID_AT[("torch.HypergradientSGD", "dampening")] = {"zero"}  # τ in [0, 1]
+VALID_AT[("torch.HypergradientSGD", "momentum")] = {"zero"}
+VALID_AT[("torch.PIScheduler.step", "measurement")] = set(_SIGNED)  # a (log) measurement
+VALID_AT[("torch.ScheduleLR", "last_epoch")] = {"zero"}  # resume after step 0
+VALID_AT[("torch.analyse_sweep", "losses")] = {"arr-neg"}  # a loss may be negative (NLL)
+VALID_AT[("torch.analyse_sweep", "initial_loss")] = {"negative", "arr-neg"}
+for _fn in ("analyse_sweep", "range_test"):
+    VALID_AT[(f"torch.{_fn}", "smoothing")] = {"zero"}  # no smoothing (documented)
+# a (K, dim) stack of parameter vectors: K losses / gradients (documented)
+for _fn in ("loss", "grad", "loss_and_grad", "hvp", "hvp_many", "write", "to_model"):
+    VALID_AT[(f"torch.TorchObjective.{_fn}", "theta")] = set(_SIGNED) | {"nonsquare"}
+VALID_AT[("torch.TorchObjective.hvp", "v")] = set(_SIGNED) | {"nonsquare"}
+VALID_AT[("torch.TorchObjective.hvp_many", "V")] = set(_SIGNED) | {"nonsquare", "longer"}
