@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import inspect
 import pkgutil
 import signal
@@ -384,17 +383,17 @@ VALID_AT: dict[tuple[str, str], set[str]] = {
     ("federated.scaffold_spectral_radius", "curvatures"): {"nonsquare", "longer"},
 }
 
-# The per-module tables of the second contract pass (one file per helper branch).
+# The per-module tables of the helpers that enforce more modules (tests/_contract_tables_*.py).
+import importlib.util  # noqa: E402
+
 for _tables_name in ("_contract_tables_a", "_contract_tables_b"):
     if importlib.util.find_spec(_tables_name) is not None:
         _tables = importlib.import_module(_tables_name)
         EXAMPLES.update(_tables.EXAMPLES)
         SPECIAL.update(_tables.SPECIAL)
         INSTANCES.update(_tables.INSTANCES)
-        for _key, _kinds in _tables.VALID.items():
-            VALID[_key] = VALID.get(_key, set()) | _kinds
-        for _key, _kinds in _tables.VALID_AT.items():
-            VALID_AT[_key] = VALID_AT.get(_key, set()) | _kinds
+        VALID.update(_tables.VALID)
+        VALID_AT.update(_tables.VALID_AT)
         DO_NOT_CALL = DO_NOT_CALL | getattr(_tables, "DO_NOT_CALL", frozenset())
 
 # ---------------------------------------------------------------------------------------
