@@ -110,14 +110,35 @@ MAX_STIFFNESS = 1e5
 MAX_RHS_EVALUATIONS = 1_000_000
 
 
-def _peak_rate(sched: Any, T: float, a: float, b: float) -> float:
-    """max over a grid of [0, T] (and the schedule's breakpoints) of max(a·|η|, b·η²)."""
-    grid = np.linspace(0.0, T, 1025)
-    try:
-        br = np.asarray(sched.breakpoints_in(T), dtype=float)
-        grid = np.concatenate([grid, br[np.isfinite(br)][:4096]])
-    except (AttributeError, TypeError, ValueError):
-        pass
+#: Most schedule breakpoints (restarts, steps) a horizon may span: the quadratures and the
+#: piecewise solve need them all, and a periodic schedule over a huge horizon would otherwise
+#: allocate one entry per period (e.g. 3·10¹⁰ steps of a step decay over T = 1e12).
+MAX_BREAKPOINTS = 1_000_000
+#: Longest task-B training :func:`train_two_tasks` runs (its minibatch indices, horizon ×
+#: batch_size integers per seed, are drawn up front).
+MAX_TRAINING_STEPS = 1_000_000
+
+
+def _breakpoints(sched: Any, T: float, name: str) -> np.ndarray:
+    """The schedule's breakpoints in (0, T), refused (named) when there are more than
+    :data:`MAX_BREAKPOINTS`: the count is found by doubling a probe horizon from 1, so no
+    call ever materializes more than about 2·MAX_BREAKPOINTS of them."""
+    probe = min(T, 1.0)
+    while True:
+        br = np.asarray(sched.breakpoints_in(probe), dtype=float)
+        if br.size > MAX_BREAKPOINTS:
+            raise ValueError(
+                f"{name} = {T!r} spans more than {MAX_BREAKPOINTS} breakpoints of the schedule "
+                "(restarts or steps); shorten it"
+            )
+        if probe >= T:
+            return br
+        probe = min(T, 2.0 * probe)
+
+
+def _peak_rate(sched: Any, T: float, a: float, b: float, br: np.ndarray) -> float:
+    """max over a grid of [0, T] and the schedule's breakpoints ``br`` of max(a·|η|, b·η²)."""
+    grid = np.concatenate([np.linspace(0.0, T, 1025), br[:4096]])
     with np.errstate(over="ignore", invalid="ignore"):
         eta = np.abs(np.asarray(sched(grid), dtype=float))
         rate = np.maximum(a * eta, b * eta * eta)
@@ -289,7 +310,8 @@ def simulate_stability_plasticity(
         if t_out.size == 0 or np.any(t_out < 0) or np.any(t_out > T) or np.any(np.diff(t_out) < 0):
             raise ValueError(f"t_eval must be a non-empty increasing sequence in [0, {T!r}]")
 
-    stiffness = T * _peak_rate(sched, T, a, b)
+    breaks = _breakpoints(sched, T, "horizon")
+    stiffness = T * _peak_rate(sched, T, a, b, breaks)
     if not stiffness <= MAX_STIFFNESS:
         raise ValueError(
             f"horizon × max(plasticity·η, forgetting·η²) = {stiffness:.3g} exceeds "
@@ -320,7 +342,6 @@ def simulate_stability_plasticity(
 
     blowup.terminal = True  # type: ignore[attr-defined]
 
-    breaks = sched.breakpoints_in(T)
     edges = np.concatenate([[0.0], breaks if breaks.size <= 256 else [], [T]])
     segments: list[tuple[float, float, Any]] = []
     nfev = 0
@@ -379,6 +400,8 @@ def closed_form_stability_plasticity(
     except ValueError:
         raise ValueError(f"t, plasticity and forgetting must broadcast together, got shapes "
                          f"{tt.shape}, {a.shape}, {b.shape}") from None
+    if tt.size:
+        _breakpoints(sched, float(np.max(tt)), "t")
     i1 = np.asarray(_sched.integral(sched, tt, power=1))
     i2 = np.asarray(_sched.integral(sched, tt, power=2))
     with np.errstate(over="ignore", invalid="ignore"):
@@ -516,6 +539,7 @@ def equal_plasticity_constant(schedule: Any, horizon: float) -> _sched.Schedule:
     T = check_scalar("horizon", horizon)
     if T <= 0:
         raise ValueError(f"horizon must be > 0, got {T!r}")
+    _breakpoints(_sched.as_schedule(schedule), T, "horizon")
     mean = _sched.integral(schedule, T) / T
     return _sched.constant(round(mean, 15))
 
@@ -708,6 +732,7 @@ def fit_stability_plasticity(
         )
     if np.any(np.diff(tt) <= 0):
         raise ValueError("t must be strictly increasing")
+    _breakpoints(sched, float(tt[-1]), "t")
     if initial is None:
         if tt[0] != 0:
             raise ValueError("without initial=(P0, R0) the first observation must be at t = 0")
@@ -876,6 +901,9 @@ def train_two_tasks(
     names = tuple(str(k) for k in schedules)
     scheds = tuple(_sched.as_schedule(s) for s in schedules.values())
     T = check_int("horizon", horizon, minimum=1)
+    if T > MAX_TRAINING_STEPS:
+        raise ValueError(f"horizon must be at most {MAX_TRAINING_STEPS} SGD steps (the minibatch "
+                         f"indices are drawn up front), got {T}")
     n_a = check_int("n_classes_a", n_classes_a, minimum=1)
     bs = check_int("batch_size", batch_size, minimum=1)
     l2 = check_scalar("l2", l2)

@@ -393,3 +393,17 @@ def test_stiffness_just_under_the_bound_still_solves():
 
     res = D.simulate_stability_plasticity(constant(0.1), 1e4, 1.0, 0.0, n_points=3)
     assert res.final_plasticity == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_horizon_spanning_too_many_breakpoints_is_refused():
+    """A step decay of period 30 over T = 1e12 has 3·10¹⁰ steps: listing them needed 248 GiB
+    (MemoryError). The count is probed by doubling and refused past 10⁶ breakpoints."""
+    from lrctl.schedules import step_decay
+
+    sched = step_decay(0.1, 30, 0.5)
+    with pytest.raises(ValueError, match="breakpoints"):
+        D.simulate_stability_plasticity(sched, 1e12, 1.0, 1.0)
+    with pytest.raises(ValueError, match="breakpoints"):
+        D.closed_form_stability_plasticity(sched, 1e12, 1.0, 1.0)
+    with pytest.raises(ValueError, match="horizon"):
+        D.equal_plasticity_constant(sched, 1e300)
