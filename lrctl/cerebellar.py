@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
     as_rng,
     check_finite,
     check_in_interval,
     check_int,
+    check_output,
     check_positive,
     check_scalar,
     scalar_or_array,
@@ -76,6 +78,15 @@ def _check_k(k: Any) -> np.ndarray:
     return arr
 
 
+def _broadcast(**named: np.ndarray) -> list[np.ndarray]:
+    """``np.broadcast_arrays`` of the named arrays, or a ``ValueError`` naming them."""
+    try:
+        return list(np.broadcast_arrays(*named.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in named.items())
+        raise ValueError(f"{', '.join(named)} must broadcast together, got shapes {shapes}") from None
+
+
 def cerebellar_regime(k: ArrayLike) -> str | np.ndarray:
     r"""The regime of C_{n+1} = C_n − k(C_n − C_opt): the error is multiplied by (1 − k).
 
@@ -111,7 +122,7 @@ def cerebellar_trajectory(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike, steps: 
     copt = check_finite("c_opt", c_opt)
     kk = _check_k(k)
     steps = check_int("steps", steps, minimum=0)
-    c, copt, kk = np.broadcast_arrays(c0a, copt, kk)
+    c, copt, kk = _broadcast(c0=c0a, c_opt=copt, k=kk)
     out = np.empty((steps + 1, *c.shape))
     out[0] = c
     with np.errstate(over="ignore", invalid="ignore"):
@@ -139,10 +150,13 @@ def cerebellar_closed_form(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike,
     nn = check_finite("n", n)
     if np.any(nn < 0) or np.any(nn != np.round(nn)):
         raise ValueError(f"n must be integers >= 0, got {n!r}")
-    with np.errstate(over="ignore"):
+    c0a, copt, kk, nn = _broadcast(c0=c0a, c_opt=copt, k=kk, n=nn)
+    with np.errstate(over="ignore", invalid="ignore"):
         out = copt + (1.0 - kk) ** nn * (c0a - copt)
     if not np.all(np.isfinite(out)):
-        raise ValueError("C_n overflows the float range (k >= 2 diverges); use fewer steps")
+        raise ValueError("C_n overflows the float range for these c0, c_opt, k, n "
+                         "(k >= 2 diverges; huge c0 or c_opt overflow): use fewer steps "
+                         "or smaller values")
     return scalar_or_array(out)
 
 
@@ -161,7 +175,10 @@ def cerebellar_continuous(c0: ArrayLike, c_opt: ArrayLike, k: ArrayLike,
     copt = check_finite("c_opt", c_opt)
     kk = _check_k(k)
     tt = check_positive("t", t, allow_zero=True)
-    out = copt + (c0a - copt) * np.exp(-kk * tt)
+    c0a, copt, kk, tt = _broadcast(c0=c0a, c_opt=copt, k=kk, t=tt)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = copt + (c0a - copt) * np.exp(-kk * tt)
+    check_output(out, "c0, c_opt (|C_0 − C_opt| overflows)")
     return scalar_or_array(out)
 
 
@@ -274,7 +291,8 @@ def cerebellar_noise_variance(k: ArrayLike, state_noise: ArrayLike = 0.0,
         V = (k²σ_u² + σ_x²) / (k(2 − k))          (0 < k < 2)
 
     (:func:`derive_cerebellar_noise`). The executed movement has variance V + σ_u². For
-    k >= 2 there is no stationary distribution and ``inf`` is returned. Broadcasts.
+    k >= 2 there is no stationary distribution: a ``ValueError`` (0 < k < 2 required); a
+    variance beyond the float range (σ of order 1e154) is a ``ValueError`` too. Broadcasts.
 
     >>> cerebellar_noise_variance(0.5, state_noise=1.0)      # 1/(0.5·1.5)
     1.3333333333333333
@@ -284,10 +302,13 @@ def cerebellar_noise_variance(k: ArrayLike, state_noise: ArrayLike = 0.0,
     kk = _check_k(k)
     sx = check_positive("state_noise", state_noise, allow_zero=True)
     su = check_positive("motor_noise", motor_noise, allow_zero=True)
-    kk, sx, su = np.broadcast_arrays(kk, sx, su)
-    stable = kk < 2.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.where(stable, (kk**2 * su**2 + sx**2) / (kk * (2.0 - kk)), np.inf)
+    kk, sx, su = _broadcast(k=kk, state_noise=sx, motor_noise=su)
+    if np.any(kk >= 2.0):
+        raise ValueError(f"k must lie in (0, 2) for a stationary variance (k >= 2 diverges), "
+                         f"got {k!r}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = (kk**2 * su**2 + sx**2) / (kk * (2.0 - kk))
+    check_output(v, "state_noise, motor_noise (or k near 0)")
     return scalar_or_array(v)
 
 
@@ -307,15 +328,16 @@ def optimal_cerebellar_rate(state_noise: ArrayLike, motor_noise: ArrayLike) -> n
     >>> round(optimal_cerebellar_rate(1.0, 1.0), 6)    # (√5 − 1)/2
     0.618034
     """
-    x = check_positive("state_noise", state_noise, allow_zero=True) ** 2
-    u = check_positive("motor_noise", motor_noise, allow_zero=True) ** 2
-    x, u = np.broadcast_arrays(x, u)
-    if np.any((x == 0) & (u == 0)):
+    sx = check_positive("state_noise", state_noise, allow_zero=True)
+    su = check_positive("motor_noise", motor_noise, allow_zero=True)
+    sx, su = _broadcast(state_noise=sx, motor_noise=su)
+    if np.any((sx == 0) & (su == 0)):
         raise ValueError("state_noise and motor_noise cannot both be 0 (every rate is optimal)")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # (−x + √(x² + 4ux))/(2u) = 2x/(x + √(x² + 4ux)), the second form is stable for u → 0.
-        root = np.sqrt(x * x + 4.0 * u * x)
-        k = np.where(x > 0, 2.0 * x / (x + root), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # (−x + √(x² + 4ux))/(2u) = 2x/(x + √(x² + 4ux)) = 2/(1 + √(1 + 4r)), r = u/x = (σ_u/σ_x)²:
+        # the last form is stable for u → 0 and never squares a huge σ (r = inf gives 0).
+        r = np.where(sx > 0, su / np.where(sx > 0, sx, 1.0), 0.0) ** 2
+        k = np.where(sx > 0, 2.0 / (1.0 + np.sqrt(1.0 + 4.0 * r)), 0.0)
     return scalar_or_array(k)
 
 
@@ -383,6 +405,8 @@ class CerebellarResult:
         steps (always for k < 2; for k = 2 without noise the error keeps its size).
     """
 
+    __repr__ = summary_repr
+
     c: np.ndarray
     executed: np.ndarray
     c_opt: float
@@ -423,7 +447,14 @@ def simulate_cerebellar(
     rng = as_rng(seed)
     # The one divergence rule (lrctl.training.Divergence) on the loss ½(C − C_opt)²: the
     # error grown `factor`-fold is the loss grown factor²-fold over ½·max(|C_0 − C_opt|, sd)².
-    loss0 = 0.5 * max(abs(x0 - copt), sx, su, 1e-150) ** 2
+    scale = max(abs(x0 - copt), sx, su, 1e-150)
+    if not scale * factor < 1e150:
+        raise ValueError(
+            "c0, c_opt, state_noise, motor_noise and divergence_factor are too large: the "
+            "divergence level divergence_factor·max(|c0 − c_opt|, state_noise, motor_noise) "
+            f"must be < 1e150 (its square, a loss, must stay in float range), got {scale * factor!r}"
+        )
+    loss0 = 0.5 * scale**2
     limit = float(Divergence(factor=factor**2).level(loss0, loss0))
     c = np.empty((runs, steps + 1))
     executed = np.empty((runs, steps))
@@ -433,8 +464,10 @@ def simulate_cerebellar(
         eps = su * rng.standard_normal(runs) if su > 0 else 0.0
         xi = sx * rng.standard_normal(runs) if sx > 0 else 0.0
         executed[:, i] = c[:, i] + eps
-        c[:, i + 1] = c[:, i] - kk * (executed[:, i] - copt) + xi
-        if np.any(0.5 * (c[:, i + 1] - copt) ** 2 > limit):
+        with np.errstate(over="ignore", invalid="ignore"):
+            c[:, i + 1] = c[:, i] - kk * (executed[:, i] - copt) + xi
+            grown = ~(0.5 * (c[:, i + 1] - copt) ** 2 <= limit)
+        if np.any(grown):
             stop = i + 1
             break
     if stop is not None:
@@ -457,6 +490,10 @@ class CerebellarFit:
     regime: str
 
 
+#: Largest data magnitude a least-squares fit accepts: squared residuals stay below 1e300.
+_FIT_MAX = 1e150
+
+
 def fit_cerebellar_rate(trajectory: ArrayLike, *, c_opt: float | None = None) -> CerebellarFit:
     r"""Fit k (and C_0, and C_opt unless given) to observed C_0 … C_n by least squares.
 
@@ -474,6 +511,9 @@ def fit_cerebellar_rate(trajectory: ArrayLike, *, c_opt: float | None = None) ->
     if y.ndim != 1 or y.size < 3:
         raise ValueError(f"trajectory must be 1-D with at least 3 values, got shape {y.shape}")
     fixed = None if c_opt is None else check_scalar("c_opt", c_opt)
+    if max(float(np.max(np.abs(y))), abs(fixed or 0.0)) > _FIT_MAX:
+        raise ValueError(f"trajectory and c_opt must be at most {_FIT_MAX:g} in magnitude (the "
+                         "squared residuals must stay in float range); rescale the data")
     n = np.arange(y.size, dtype=float)
 
     def model(x: np.ndarray) -> np.ndarray:
@@ -554,6 +594,8 @@ class AdaptationResult:
     elsewhere (the arrays end at the divergence).
     """
 
+    __repr__ = summary_repr
+
     states: np.ndarray
     output: np.ndarray
     error: np.ndarray
@@ -588,7 +630,10 @@ def simulate_adaptation(
     >>> res.output
     array([0.  , 0.5 , 0.75])
     """
-    f = check_finite("perturbation", perturbation).ravel()
+    f = check_finite("perturbation", perturbation)
+    if f.ndim != 1 or f.size == 0:
+        raise ValueError(f"perturbation must be a non-empty 1-D array (one value per trial), "
+                         f"got shape {f.shape}")
     A = check_finite("retention", retention).ravel()
     B = check_finite("rate", rate).ravel()
     if A.size == 0 or A.shape != B.shape:
@@ -613,6 +658,8 @@ def simulate_adaptation(
     if x.shape != A.shape:
         raise ValueError(f"initial must have one entry per process ({A.size}), got {x.size}")
     bound = check_scalar("divergence_bound", divergence_bound)
+    if bound <= 0:
+        raise ValueError(f"divergence_bound must be > 0 (a bound on |x_i|), got {bound!r}")
     N = f.size
     states = np.empty((N, A.size))
     err = np.empty(N)
@@ -672,6 +719,8 @@ class SpontaneousRecoveryResult:
     adaptation) and ``rebound_trial`` its clamp trial index.
     """
 
+    __repr__ = summary_repr
+
     run: AdaptationResult
     n_adapt: int
     n_deadapt: int
@@ -727,6 +776,8 @@ class SavingsResult:
     ``criterion`` (``None`` if it never does); ``savings`` = 1 − trials_relearn/trials_naive.
     """
 
+    __repr__ = summary_repr
+
     naive: np.ndarray
     relearn: np.ndarray
     criterion: float
@@ -761,6 +812,9 @@ def savings(retention: Sequence[float] | None = None, rate: Sequence[float] | No
     n_a = check_int("n_adapt", n_adapt, minimum=1)
     n_r = check_int("n_relearn", n_relearn, minimum=1)
     crit = check_scalar("criterion", criterion)
+    if not 0.0 < crit < 1.0:
+        raise ValueError(f"criterion must lie in (0, 1) (a fraction of the +1 perturbation), "
+                         f"got {crit!r}")
     max_d = check_int("max_deadapt", max_deadapt, minimum=1)
     naive = simulate_adaptation(np.ones(n_r), A, B).output
     adapt = simulate_adaptation(np.ones(n_a), A, B)
@@ -808,16 +862,33 @@ def fit_two_rate(perturbation: ArrayLike, output: ArrayLike, *,
     """
     from scipy.optimize import least_squares
 
-    f = check_finite("perturbation", perturbation).ravel()
-    y = check_finite("output", output).ravel()
+    f = check_finite("perturbation", perturbation)
+    if f.ndim != 1:
+        raise ValueError(f"perturbation must be a 1-D array (one value per trial), got shape "
+                         f"{f.shape}")
+    y = check_finite("output", output)
     if y.shape != f.shape or y.size < 5:
         raise ValueError(
-            f"output must have one value per trial ({f.size}), at least 5, got {y.size}"
+            f"output must have one value per trial of perturbation ({f.size} trials), at "
+            f"least 5, got {y.size}"
         )
+    if max(float(np.max(np.abs(f))), float(np.max(np.abs(y)))) > _FIT_MAX:
+        raise ValueError(f"perturbation and output must be at most {_FIT_MAX:g} in magnitude "
+                         "(the squared residuals must stay in float range); rescale the data")
     clamp = None if error_clamp is None else np.asarray(error_clamp)
     if starts is None:
         starts = (TwoRateParams(), TwoRateParams(0.8, 0.1, 0.99, 0.01),
                   TwoRateParams(0.95, 0.05, 0.999, 0.002), TwoRateParams(0.6, 0.2, 0.98, 0.02))
+    if isinstance(starts, (str, bytes, dict)) or (not isinstance(starts, Sequence) \
+            and not isinstance(starts, np.ndarray)):
+        raise TypeError(f"starts must be a non-empty sequence of TwoRateParams, got {starts!r}")
+    starts = list(np.ravel(np.asarray(starts, dtype=object))) if isinstance(
+        starts, np.ndarray) else list(starts)
+    if not starts:
+        raise ValueError("starts must hold at least one TwoRateParams, got an empty sequence")
+    for s in starts:
+        if not isinstance(s, TwoRateParams):
+            raise TypeError(f"starts must hold TwoRateParams, got {s!r}")
     eps = 1e-9
 
     def unpack(z: np.ndarray) -> tuple[float, float, float, float]:
@@ -843,7 +914,6 @@ def fit_two_rate(perturbation: ArrayLike, output: ArrayLike, *,
         nfev += int(sol.nfev) + 4 * int(sol.njev or 0)  # finite-difference Jacobians: 4 each
         if best is None or sol.cost < best.cost:
             best = sol
-    assert best is not None
     af, bf, as_, bs = unpack(best.x)
     return TwoRateFit(params=TwoRateParams(af, bf, as_, bs),
                       rms=float(np.sqrt(np.mean(best.fun**2))), n_evaluations=nfev)

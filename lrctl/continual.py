@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,12 +38,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lrctl import schedules as _sched
+from lrctl._repr import summary_repr
 from lrctl._validation import (
+    _is_bool,
     as_rng,
     check_choice,
     check_finite,
     check_in_interval,
     check_int,
+    check_output,
     check_positive,
     check_scalar,
 )
@@ -95,6 +99,55 @@ def _check_initial(initial: Any) -> tuple[float, float]:
     return float(arr[0]), float(arr[1])
 
 
+#: Largest stiffness index S = T·max_t max(a·|η(t)|, b·η(t)²) a solve accepts. An explicit
+#: Runge–Kutta step must keep h·λ within its stability interval (|h·λ| <~ 3.3 for RK45), so the
+#: solve takes at least S/3.3 steps: at 1e5 that is ~3e4 steps, ~2e5 right-hand-side
+#: evaluations, a few seconds. Larger S is refused instead of hanging (a closed form exists
+#: for the built-in models: :func:`closed_form_stability_plasticity`).
+MAX_STIFFNESS = 1e5
+#: Hard cap on right-hand-side evaluations per solve (a custom model may be stiffer than the
+#: estimate): the solve stops with a ``ValueError`` instead of running on.
+MAX_RHS_EVALUATIONS = 1_000_000
+
+
+#: Most schedule breakpoints (restarts, steps) a horizon may span: the quadratures and the
+#: piecewise solve need them all, and a periodic schedule over a huge horizon would otherwise
+#: allocate one entry per period (e.g. 3·10¹⁰ steps of a step decay over T = 1e12).
+MAX_BREAKPOINTS = 1_000_000
+#: Longest task-B training :func:`train_two_tasks` runs (its minibatch indices, horizon ×
+#: batch_size integers per seed, are drawn up front).
+MAX_TRAINING_STEPS = 1_000_000
+
+
+def _breakpoints(sched: Any, T: float, name: str) -> np.ndarray:
+    """The schedule's breakpoints in (0, T), refused (named) when there are more than
+    :data:`MAX_BREAKPOINTS`: the count is found by doubling a probe horizon from 1, so no
+    call ever materializes more than about 2·MAX_BREAKPOINTS of them."""
+    probe = min(T, 1.0)
+    while True:
+        br = np.asarray(sched.breakpoints_in(probe), dtype=float)
+        if br.size > MAX_BREAKPOINTS:
+            raise ValueError(
+                f"{name} = {T!r} spans more than {MAX_BREAKPOINTS} breakpoints of the schedule "
+                "(restarts or steps); shorten it"
+            )
+        if probe >= T:
+            return br
+        probe = min(T, 2.0 * probe)
+
+
+def _peak_rate(sched: Any, T: float, a: float, b: float, br: np.ndarray) -> float:
+    """max over a grid of [0, T] and the schedule's breakpoints ``br`` of max(a·|η|, b·η²)."""
+    grid = np.concatenate([np.linspace(0.0, T, 1025), br[:4096]])
+    with np.errstate(over="ignore", invalid="ignore"):
+        eta = np.abs(np.asarray(sched(grid), dtype=float))
+        rate = np.maximum(a * eta, b * eta * eta)
+    if not np.all(np.isfinite(eta)):
+        raise ValueError("schedule returns a non-finite learning rate on [0, horizon]")
+    peak = float(np.max(rate)) if rate.size else 0.0
+    return peak if np.isfinite(peak) else np.inf
+
+
 @dataclass(frozen=True)
 class StabilityPlasticityResult:
     """A solution of the stability–plasticity ODE.
@@ -117,6 +170,8 @@ class StabilityPlasticityResult:
         True (and the time) when the state left ``|y| <= divergence_bound`` and the solve was
         stopped there; the arrays then end at ``diverged_at``.
     """
+
+    __repr__ = summary_repr
 
     t: np.ndarray
     plasticity: np.ndarray
@@ -195,6 +250,12 @@ def simulate_stability_plasticity(
     to 256 of them) so the solver never steps across a discontinuity of η. A state with
     ``|P|`` or ``|R|`` above ``divergence_bound`` stops the solve (``diverged``).
 
+    Horizons that would not finish are refused: the stiffness index
+    S = T·max_t max(a·|η(t)|, b·η(t)²) (η sampled at 1025 points and the breakpoints) must be
+    at most :data:`MAX_STIFFNESS` = 1e5 (the explicit solver needs at least S/3.3 steps), and a
+    solve that needs more than :data:`MAX_RHS_EVALUATIONS` = 10⁶ right-hand-side evaluations
+    stops with a ``ValueError``.
+
     Parameters
     ----------
     schedule
@@ -231,8 +292,11 @@ def simulate_stability_plasticity(
     atol = check_scalar("atol", atol)
     if rtol <= 0 or atol <= 0:
         raise ValueError(f"rtol and atol must be > 0, got rtol={rtol!r}, atol={atol!r}")
-    if not (isinstance(max_step, (int, float)) and max_step > 0):
+    if _is_bool(max_step) or not isinstance(max_step, numbers.Real) or not max_step > 0:
         raise ValueError(f"max_step must be a positive number (np.inf for no limit), got {max_step!r}")
+    if not (isinstance(method, str) or isinstance(method, type)):
+        raise TypeError(f"method must be the name of a solve_ivp method (e.g. 'RK45') or an "
+                        f"OdeSolver class, got {method!r}")
     bound = check_scalar("divergence_bound", divergence_bound)
     if bound <= 0:
         raise ValueError(f"divergence_bound must be > 0, got {bound!r}")
@@ -240,11 +304,30 @@ def simulate_stability_plasticity(
         n = check_int("n_points", n_points, minimum=2)
         t_out = np.linspace(0.0, T, n)
     else:
-        t_out = check_finite("t_eval", t_eval).ravel()
+        t_out = check_finite("t_eval", t_eval)
+        if t_out.ndim != 1:
+            raise ValueError(f"t_eval must be a 1-D sequence of times, got shape {t_out.shape}")
         if t_out.size == 0 or np.any(t_out < 0) or np.any(t_out > T) or np.any(np.diff(t_out) < 0):
             raise ValueError(f"t_eval must be a non-empty increasing sequence in [0, {T!r}]")
 
+    breaks = _breakpoints(sched, T, "horizon")
+    stiffness = T * _peak_rate(sched, T, a, b, breaks)
+    if not stiffness <= MAX_STIFFNESS:
+        raise ValueError(
+            f"horizon × max(plasticity·η, forgetting·η²) = {stiffness:.3g} exceeds "
+            f"{MAX_STIFFNESS:g}: the solve would not finish (at least {MAX_STIFFNESS / 3.3:.0f} "
+            "solver steps). Shorten horizon, lower plasticity/forgetting, or use "
+            "closed_form_stability_plasticity"
+        )
+    calls = [0]
+
     def f(t: float, y: np.ndarray) -> list[float]:
+        calls[0] += 1
+        if calls[0] > MAX_RHS_EVALUATIONS:
+            raise ValueError(
+                f"the solve needed more than {MAX_RHS_EVALUATIONS} right-hand-side evaluations "
+                "(a stiff model): shorten horizon or lower plasticity/forgetting"
+            )
         eta = sched.at(t)
         dy = rhs(eta, float(y[0]), float(y[1]), a, b)
         d0, d1 = float(dy[0]), float(dy[1])
@@ -259,7 +342,6 @@ def simulate_stability_plasticity(
 
     blowup.terminal = True  # type: ignore[attr-defined]
 
-    breaks = sched.breakpoints_in(T)
     edges = np.concatenate([[0.0], breaks if breaks.size <= 256 else [], [T]])
     segments: list[tuple[float, float, Any]] = []
     nfev = 0
@@ -313,14 +395,24 @@ def closed_form_stability_plasticity(
     a = check_positive("plasticity", plasticity, allow_zero=True)
     b = check_positive("forgetting", forgetting, allow_zero=True)
     P0, R0 = _check_initial(initial)
+    try:
+        np.broadcast_shapes(tt.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"t, plasticity and forgetting must broadcast together, got shapes "
+                         f"{tt.shape}, {a.shape}, {b.shape}") from None
+    if tt.size:
+        _breakpoints(sched, float(np.max(tt)), "t")
     i1 = np.asarray(_sched.integral(sched, tt, power=1))
     i2 = np.asarray(_sched.integral(sched, tt, power=2))
-    if model == "saturating":
-        P = 1.0 - (1.0 - P0) * np.exp(-a * i1)
-        R = R0 * np.exp(-b * i2)
-    else:
-        P = P0 + a * i1
-        R = R0 - b * i2
+    with np.errstate(over="ignore", invalid="ignore"):
+        if model == "saturating":
+            P = 1.0 - (1.0 - P0) * np.exp(-a * i1)
+            R = R0 * np.exp(-b * i2)
+        else:
+            P = P0 + a * i1
+            R = R0 - b * i2
+    check_output(P, "t, plasticity (a·∫η overflows)")
+    check_output(R, "t, forgetting (b·∫η² overflows)")
     if np.ndim(P) == 0 and np.ndim(R) == 0:
         return float(P), float(R)
     return P, R
@@ -447,6 +539,7 @@ def equal_plasticity_constant(schedule: Any, horizon: float) -> _sched.Schedule:
     T = check_scalar("horizon", horizon)
     if T <= 0:
         raise ValueError(f"horizon must be > 0, got {T!r}")
+    _breakpoints(_sched.as_schedule(schedule), T, "horizon")
     mean = _sched.integral(schedule, T) / T
     return _sched.constant(round(mean, 15))
 
@@ -475,9 +568,14 @@ def constant_rate_frontier(
     if a < 0 or b < 0:
         raise ValueError(f"plasticity and forgetting must be >= 0, got {a!r}, {b!r}")
     P0, R0 = _check_initial(initial)
-    if model == "saturating":
-        return 1.0 - (1.0 - P0) * np.exp(-a * eta * T), R0 * np.exp(-b * eta * eta * T)
-    return P0 + a * eta * T, R0 - b * eta * eta * T
+    with np.errstate(over="ignore", invalid="ignore"):
+        if model == "saturating":
+            P, R = 1.0 - (1.0 - P0) * np.exp(-a * eta * T), R0 * np.exp(-b * eta * eta * T)
+        else:
+            P, R = P0 + a * eta * T, R0 - b * eta * eta * T
+    check_output(P, "lr, horizon, plasticity (a·η·T overflows)")
+    check_output(R, "lr, horizon, forgetting (b·η²·T overflows)")
+    return P, R
 
 
 def pareto_front(plasticity: ArrayLike, retention: ArrayLike, *, tol: float = 0.0) -> np.ndarray:
@@ -522,6 +620,8 @@ class ScheduleComparison:
         Mask of the schedules on the Pareto frontier of this set (differences below 100 × the
         solver's ``rtol`` count as ties).
     """
+
+    __repr__ = summary_repr
 
     names: tuple[str, ...]
     schedules: tuple[Any, ...]
@@ -622,16 +722,17 @@ def fit_stability_plasticity(
     from scipy.optimize import least_squares
 
     sched = _sched.as_schedule(schedule)
-    tt = check_positive("t", t, allow_zero=True).ravel()
-    P = check_finite("plasticity", plasticity).ravel()
-    R = check_finite("retention", retention).ravel()
-    if tt.size < 2 or P.shape != tt.shape or R.shape != tt.shape:
+    tt = check_positive("t", t, allow_zero=True)
+    P = check_finite("plasticity", plasticity)
+    R = check_finite("retention", retention)
+    if tt.ndim != 1 or tt.size < 2 or P.shape != tt.shape or R.shape != tt.shape:
         raise ValueError(
             f"t, plasticity and retention must be 1-D with equal length >= 2, got "
             f"{tt.shape}, {P.shape}, {R.shape}"
         )
     if np.any(np.diff(tt) <= 0):
         raise ValueError("t must be strictly increasing")
+    _breakpoints(sched, float(tt[-1]), "t")
     if initial is None:
         if tt[0] != 0:
             raise ValueError("without initial=(P0, R0) the first observation must be at t = 0")
@@ -738,6 +839,8 @@ class TwoTaskResult:
         The setting.
     """
 
+    __repr__ = summary_repr
+
     names: tuple[str, ...]
     schedules: tuple[Any, ...]
     steps: np.ndarray
@@ -791,13 +894,16 @@ def train_two_tasks(
     error). Test accuracies on A and B are recorded at
     ``n_checkpoints`` equally spaced steps and averaged over ``n_seeds`` minibatch sequences.
     """
-    from lrctl.objectives import SoftmaxRegression, split_dataset
+    from lrctl.objectives import _DATASETS, SoftmaxRegression, split_dataset
 
     if not isinstance(schedules, Mapping) or len(schedules) == 0:
         raise TypeError(f"schedules must be a non-empty mapping name -> schedule, got {schedules!r}")
     names = tuple(str(k) for k in schedules)
     scheds = tuple(_sched.as_schedule(s) for s in schedules.values())
     T = check_int("horizon", horizon, minimum=1)
+    if T > MAX_TRAINING_STEPS:
+        raise ValueError(f"horizon must be at most {MAX_TRAINING_STEPS} SGD steps (the minibatch "
+                         f"indices are drawn up front), got {T}")
     n_a = check_int("n_classes_a", n_classes_a, minimum=1)
     bs = check_int("batch_size", batch_size, minimum=1)
     l2 = check_scalar("l2", l2)
@@ -809,6 +915,8 @@ def train_two_tasks(
     n_ck = check_int("n_checkpoints", n_checkpoints, minimum=2)
     rng = as_rng(seed)
 
+    check_choice("dataset", dataset, _DATASETS)
+    test_fraction = check_scalar("test_fraction", test_fraction)
     Xtr, ytr, Xte, yte = split_dataset(dataset, test_fraction=test_fraction, seed=0)
     n_classes = int(max(ytr.max(), yte.max()) + 1)
     if not 1 <= n_a < n_classes:
@@ -835,8 +943,9 @@ def train_two_tasks(
                    snapshot_at=checkpoints)
         for i, res in enumerate(runs):
             if res.diverged:
-                raise RuntimeError(f"the task-B run under schedule {names[i]!r} diverged at step "
-                                   f"{res.diverged_at}; lower its learning rate")
+                raise ValueError(f"the task-B run under schedule {names[i]!r} diverged at step "
+                                 f"{res.diverged_at}: lower the learning rate of schedules"
+                                 f"[{names[i]!r}] or l2 = {l2!r}")
             acc_b[r, i] = test_b.accuracy(res.snapshots)
             acc_a[r, i] = test_a.accuracy(res.snapshots)
     return TwoTaskResult(

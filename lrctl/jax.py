@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lrctl._validation import check_choice, check_finite
+from lrctl._validation import _show, check_choice, check_finite
 
 __all__ = ["JaxObjective", "PIState", "pi_lr_controller", "to_optax"]
 
@@ -142,6 +142,17 @@ class JaxObjective:
                     f"params must be floating-point arrays; the leaf {jax.tree_util.keystr(path)} "
                     f"has dtype {leaf.dtype}"
                 )
+            if not bool(np.all(np.isfinite(np.asarray(leaf, dtype=np.float64)))):
+                raise ValueError(f"params must be finite; the leaf {jax.tree_util.keystr(path)} "
+                                 "has NaN or inf entries")
+        for path, leaf in jax.tree_util.tree_flatten_with_path(data)[0]:
+            where = jax.tree_util.keystr(path) or "data"
+            if isinstance(leaf, (bool, str, bytes)):
+                raise TypeError(f"data leaves must be arrays or numbers, got {where} = {leaf!r:.40}")
+            arr = leaf if hasattr(leaf, "dtype") else np.asarray(leaf)
+            if jnp.issubdtype(arr.dtype, jnp.floating) and not bool(
+                    np.all(np.isfinite(np.asarray(arr, dtype=np.float64)))):
+                raise ValueError(f"data must be finite; {where} has NaN or inf entries")
         if dtype is None:  # as JAX would hold them: float64 becomes float32 without x64
             try:
                 common = np.result_type(*[leaf.dtype for leaf in leaves])
@@ -166,6 +177,10 @@ class JaxObjective:
         self._theta0 = np.array(flat, dtype=np.float64)
         self._fun = fun
         self._data = self._cast_data(data)
+        self._data_tree = jax.tree_util.tree_structure(data)
+        self._data_ndims = [np.ndim(leaf) for leaf in jax.tree_util.tree_leaves(data)]
+        self._data_bools = [np.asarray(leaf).dtype == bool if not hasattr(leaf, "dtype")
+                            else leaf.dtype == bool for leaf in jax.tree_util.tree_leaves(data)]
 
         unravel = self._unravel
 
@@ -187,7 +202,10 @@ class JaxObjective:
             "hvp_k": jax.jit(jax.vmap(hvp, in_axes=(0, 0, None))),
             "hessian": jax.jit(jax.hessian(flat_loss)),
         }
-        out = jax.eval_shape(flat_loss, flat, self._data)
+        try:
+            out = jax.eval_shape(flat_loss, flat, self._data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"fun(params, data) fails on these params and data: {exc}") from exc
         if getattr(out, "shape", None) != ():
             raise ValueError(
                 f"fun(params, data) must return a scalar loss, got shape {getattr(out, 'shape', out)}"
@@ -207,10 +225,35 @@ class JaxObjective:
 
         return jax.tree.map(cast, data)
 
+    def _check_batch(self, batch: Any) -> Any:
+        """``batch`` must have the structure of ``data`` (same pytree, same rank per leaf);
+        numpy / Python leaves must be finite numbers (jax arrays are not pulled to the host)."""
+        import jax
+
+        if isinstance(batch, (str, bytes)) or jax.tree_util.tree_structure(batch) != self._data_tree:
+            raise TypeError(f"batch must have the pytree structure of data "
+                            f"({self._data_tree}), got {type(batch).__name__}")
+        leaves = jax.tree_util.tree_leaves(batch)
+        for i, (leaf, nd, was_bool) in enumerate(zip(leaves, self._data_ndims, self._data_bools,
+                                                     strict=True)):
+            if np.ndim(leaf) != nd:
+                raise ValueError(f"batch leaf {i} must have rank {nd} as in data, got shape "
+                                 f"{np.shape(leaf)}")
+            if not isinstance(leaf, jax.Array):
+                arr = np.asarray(leaf)
+                if arr.dtype.kind not in "biuf" or (arr.dtype == bool and not was_bool):
+                    raise TypeError(f"batch leaf {i} must be numbers, got {_show(leaf)}")
+                if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                    raise ValueError(f"batch leaf {i} must be finite (no NaN or inf)")
+        return batch
+
     def _theta(self, theta: Any, name: str = "theta") -> np.ndarray:
         t = check_finite(name, theta)
         if not (t.shape == (self.dim,) or (t.ndim == 2 and t.shape[1] == self.dim and t.shape[0] > 0)):
             raise ValueError(f"{name} must have shape ({self.dim},) or (K, {self.dim}), got {t.shape}")
+        if self.dtype != np.float64 and t.size and np.max(np.abs(t)) > np.finfo(self.dtype).max:
+            raise ValueError(f"{name} has entries beyond the range of this objective's dtype "
+                             f"{self.dtype} (|x| <= {np.finfo(self.dtype).max:.3g})")
         return t
 
     def _call(self, name: str, theta: Any, *more: Any, batch: Any = None) -> Any:
@@ -224,8 +267,13 @@ class JaxObjective:
             if vv.shape != t.shape:
                 raise ValueError(f"v must have the shape of theta {t.shape}, got {vv.shape}")
             args.append(vv.astype(self.dtype, copy=False))
-        data = self._data if batch is None else self._cast_data(batch)
-        return self._jit[name if t.ndim == 1 else name + "_k"](*args, data), t.ndim == 2
+        if batch is None:
+            return self._jit[name if t.ndim == 1 else name + "_k"](*args, self._data), t.ndim == 2
+        data = self._cast_data(self._check_batch(batch))
+        try:
+            return self._jit[name if t.ndim == 1 else name + "_k"](*args, data), t.ndim == 2
+        except (TypeError, ValueError) as exc:  # tracing fun on a batch of another shape
+            raise ValueError(f"fun(params, batch) fails on this batch: {exc}") from exc
 
     @staticmethod
     def _loss_out(value: Any, stacked: bool) -> Any:

@@ -48,11 +48,14 @@ import control
 import numpy as np
 from numpy.typing import ArrayLike
 
+from lrctl._repr import summary_repr
 from lrctl._validation import (
+    check_bool,
     check_choice,
     check_finite,
     check_in_interval,
     check_int,
+    check_output,
     check_positive,
     check_scalar,
     scalar_or_array,
@@ -445,7 +448,7 @@ def is_schur_stable(coeffs: ArrayLike, tol: float = DEFAULT_TOL) -> bool | np.nd
     array([False,  True, False])
     """
     a = _as_coefficient_rows(coeffs)
-    tol = float(check_in_interval("tol", tol, 0.0, 1.0))
+    tol = float(check_in_interval("tol", check_scalar("tol", tol), 0.0, 1.0))
     cols = _radius_scaled(a, 1.0 - tol)
     out = _schur_columns(cols, a.shape[:-1])
     return bool(out) if a.ndim == 1 else out
@@ -462,7 +465,7 @@ def classify_stability(coeffs: ArrayLike, tol: float = DEFAULT_TOL) -> str | np.
     'marginal'
     """
     a = _as_coefficient_rows(coeffs)
-    tol = float(check_in_interval("tol", tol, 0.0, 1.0, low_closed=False))
+    tol = float(check_in_interval("tol", check_scalar("tol", tol), 0.0, 1.0, low_closed=False))
     stable = _schur_columns(_radius_scaled(a, 1.0 - tol), a.shape[:-1])
     inside = _schur_columns(_radius_scaled(a, 1.0 + tol), a.shape[:-1])
     out = np.where(stable, "stable", np.where(inside, "marginal", "unstable"))
@@ -486,6 +489,8 @@ class JuryTable:
     stable
         True iff every condition holds (all roots strictly inside the unit circle).
     """
+
+    __repr__ = summary_repr
 
     coeffs: np.ndarray
     rows: tuple[np.ndarray, ...]
@@ -577,6 +582,8 @@ class PoleZeroMap:
     dt
         Sampling time.
     """
+
+    __repr__ = summary_repr
 
     poles: np.ndarray
     zeros: np.ndarray
@@ -685,7 +692,7 @@ def stability_region(plant: Any, kp: ArrayLike, ki: ArrayLike, dt: float = 1.0, 
     >>> stability_region(G, [0.2, 0.2, -2.0], [0.5, -0.1, 0.5])
     array([ True, False, False])
     """
-    tol = float(check_in_interval("tol", tol, 0.0, 1.0))
+    tol = float(check_in_interval("tol", check_scalar("tol", tol), 0.0, 1.0))
     dt = _check_dt(dt)
     F, Pk, Pi = _affine_characteristic(plant, dt, method)
     kp, ki, shape = _grid_inputs(kp, ki)
@@ -726,10 +733,16 @@ def closed_loop_spectral_radius(plant: Any, kp: ArrayLike, ki: ArrayLike, dt: fl
     F, Pk, Pi = _affine_characteristic(plant, dt, method)
     kp, ki, shape = _grid_inputs(kp, ki)
     KP, KI = np.broadcast_arrays(kp, ki)
-    coeffs = F + KP[..., None] * Pk + KI[..., None] * Pi  # shape + (n + 1,)
+    with np.errstate(over="ignore", invalid="ignore"):
+        coeffs = F + KP[..., None] * Pk + KI[..., None] * Pi  # shape + (n + 1,)
+    if not np.all(np.isfinite(coeffs)):
+        raise ValueError("kp and ki are too large: the characteristic polynomial's "
+                         "coefficients overflow float64")
     flat = coeffs.reshape(-1, coeffs.shape[-1])
     lead = flat[:, 0]
-    scale = np.max(np.abs(flat), axis=1)
+    # ill-posed: the leading coefficient F0 + kp·Pk0 + ki·Pi0 cancels (relative to its terms;
+    # a strictly proper plant has Pk0 = Pi0 = 0 and is never ill-posed, however large the gains)
+    scale = (abs(F[0]) + np.abs(KP.reshape(-1) * Pk[0]) + np.abs(KI.reshape(-1) * Pi[0]))
     bad = np.abs(lead) <= _ILL_POSED_RTOL * scale
     n = flat.shape[1] - 1
     radius = np.full(flat.shape[0], np.inf)
@@ -737,13 +750,25 @@ def closed_loop_spectral_radius(plant: Any, kp: ArrayLike, ki: ArrayLike, dt: fl
     if n == 0:
         radius[good] = 0.0
     elif np.any(good):
-        mon = flat[good, 1:] / lead[good, None]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            mon = flat[good, 1:] / lead[good, None]
+            # Roots of z^n + Σ m_j z^{n−j} scaled by s = max_j |m_j|^{1/j} (a root bound up to
+            # a factor 2): the scaled coefficients m_j/s^j are <= 1, so huge gains do not
+            # overflow the eigenvalue solver; radius = s · radius of the scaled polynomial.
+            j = np.arange(1, n + 1, dtype=float)
+            s_root = np.max(np.abs(mon) ** (1.0 / j), axis=1)
+            s_root = np.where(np.isfinite(s_root) & (s_root > 0), s_root, 1.0)
+            scaled = mon / s_root[:, None] ** j
+            scaled = np.where(np.isfinite(scaled), scaled, 0.0)
         comp = np.zeros((mon.shape[0], n, n))
-        comp[:, 0, :] = -mon
+        comp[:, 0, :] = -scaled
         if n > 1:
             idx = np.arange(n - 1)
             comp[:, idx + 1, idx] = 1.0
-        radius[good] = np.max(np.abs(np.linalg.eigvals(comp)), axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            radius[good] = s_root * np.max(np.abs(np.linalg.eigvals(comp)), axis=1)
+        if not np.all(np.isfinite(radius[good])):
+            raise ValueError("kp and ki are too large: the closed-loop poles overflow float64")
     radius = radius.reshape(shape)
     return scalar_or_array(radius)
 
@@ -929,6 +954,8 @@ class StabilityPolygon:
         The polygon's vertices in counter-clockwise order, shape (m, 2).
     """
 
+    __repr__ = summary_repr
+
     A: np.ndarray
     b: np.ndarray
     labels: tuple[str, ...]
@@ -1072,6 +1099,7 @@ def sharpness_plant(setpoint: float, beta: float = 0.0, dt: float = 1.0, *,
         )
     beta = float(check_in_interval("beta", check_scalar("beta", beta), 0.0, 1.0))
     dt = _check_dt(dt)
+    log_measurement = check_bool("log_measurement", log_measurement)
     g = 1.0 if log_measurement else s
     b = g * (1.0 - beta)
     tf = control.tf([b], [1.0, -beta], dt)
@@ -1098,9 +1126,16 @@ def loss_ratio_gain(lr: ArrayLike, curvature: ArrayLike, *, actuation: str = "lo
     check_choice("actuation", actuation, ("log", "linear"))
     eta = check_positive("lr", lr)
     lam = check_positive("curvature", curvature)
-    g = -2.0 * lam * (1.0 - eta * lam)
-    if actuation == "log":
-        g = eta * g
+    try:
+        np.broadcast_shapes(eta.shape, lam.shape)
+    except ValueError:
+        raise ValueError(f"lr and curvature must broadcast together, got shapes {eta.shape} "
+                         f"and {lam.shape}") from None
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = -2.0 * lam * (1.0 - eta * lam)
+        if actuation == "log":
+            g = eta * g
+    check_output(g, "lr, curvature (the gain 2ηλ(1 − ηλ) overflows)")
     return scalar_or_array(g)
 
 
@@ -1143,7 +1178,8 @@ def loss_ratio_plant(lr: float, curvature: float, dt: float = 1.0, *,
     check_positive("lr", eta)
     check_positive("curvature", lam)
     dt = _check_dt(dt)
-    flip_tol = float(check_positive("flip_tol", flip_tol))
+    flip_tol = float(check_in_interval("flip_tol", check_scalar("flip_tol", flip_tol), 0.0, 1.0,
+                                       low_closed=False))
     x = eta * lam
     if not 0.0 < x < 2.0:
         raise ValueError(
@@ -1280,6 +1316,8 @@ class Identification:
         Samples used in the fit.
     """
 
+    __repr__ = summary_repr
+
     plant: PlantModel
     a: float
     b: float
@@ -1314,11 +1352,14 @@ def identify_first_order(lr: ArrayLike, measurement: ArrayLike, *, max_delay: in
     """
     dmax = check_int("max_delay", max_delay, minimum=0)
     dt = _check_dt(dt)
-    u = check_finite("lr", lr).ravel()
-    y = check_finite("measurement", measurement).ravel()
+    u = check_finite("lr", lr)
+    y = check_finite("measurement", measurement)
+    if u.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"lr and measurement must be 1-D traces, got shapes {u.shape} and "
+                         f"{y.shape}")
     if u.shape != y.shape:
         raise ValueError(f"lr and measurement must have the same length, got {u.size} and {y.size}")
-    if log_lr:
+    if check_bool("log_lr", log_lr):
         if np.any(u <= 0):
             raise ValueError("lr must be positive when log_lr=True (the actuation is log lr)")
         u = np.log(u)
@@ -1411,6 +1452,8 @@ class LoopReport:
     warnings
         Plain-language findings: zero gain, wrong sign for the plant, proximity to a sign flip.
     """
+
+    __repr__ = summary_repr
 
     classification: str
     stable: bool
@@ -1667,6 +1710,8 @@ class ClosedLoopResponse:
         Jury's verdict on the loop, for comparison.
     """
 
+    __repr__ = summary_repr
+
     t: np.ndarray
     reference: np.ndarray
     disturbance: np.ndarray
@@ -1710,8 +1755,8 @@ def simulate_closed_loop(plant: Any, controller: Any, steps: int, *,
     n = check_int("steps", steps, minimum=1)
     r = _signal("reference", reference, n)
     d = _signal("disturbance", disturbance, n)
-    band = float(check_in_interval("band", band, 0.0, 1.0, low_closed=False))
-    thr = float(check_positive("divergence_threshold", divergence_threshold))
+    band = float(check_in_interval("band", check_scalar("band", band), 0.0, 1.0, low_closed=False))
+    thr = float(check_positive("divergence_threshold", check_scalar("divergence_threshold", divergence_threshold)))
     thr *= 1.0 + float(np.max(np.abs(r))) + float(np.max(np.abs(d)))
     gn, gd, cn, cd = g.num, g.den, c.num, c.den
     ng, nc = g.order, c.order

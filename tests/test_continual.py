@@ -368,3 +368,42 @@ def test_two_task_is_reproducible():
         D.train_two_tasks(scheds, 10, n_classes_a=10)
     with pytest.raises(TypeError, match="mapping"):
         D.train_two_tasks([S.constant(0.1)], 10)
+
+
+@pytest.mark.parametrize("horizon, a, b", [(1e300, 1.0, 1.0), (10.0, 1e300, 1.0),
+                                           (10.0, 1.0, 1e300), (1e7, 1.0, 1.0)])
+def test_horizons_that_would_not_finish_are_refused(horizon, a, b):
+    """Audit E1: these hung for over 120 s; the stiffness bound T·max(aη, bη²) <= 1e5
+    (η = 0.1 here, so 1e7·0.1 = 1e6 is over it) refuses them before solving."""
+    import time
+
+    from lrctl.schedules import constant
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="would not finish"):
+        D.simulate_stability_plasticity(constant(0.1), horizon, a, b)
+    with pytest.raises(ValueError, match="would not finish"):
+        D.compare_schedules({"c": constant(0.1)}, horizon, a, b)
+    assert time.perf_counter() - t0 < 10.0  # a bound on a refusal, not a benchmark
+
+
+def test_stiffness_just_under_the_bound_still_solves():
+    """S = T·a·η = 1e4·1·0.1 = 1e3 is far under 1e5: solved, P(T) = 1 − e^{−1000} ≈ 1."""
+    from lrctl.schedules import constant
+
+    res = D.simulate_stability_plasticity(constant(0.1), 1e4, 1.0, 0.0, n_points=3)
+    assert res.final_plasticity == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_horizon_spanning_too_many_breakpoints_is_refused():
+    """A step decay of period 30 over T = 1e12 has 3·10¹⁰ steps: listing them needed 248 GiB
+    (MemoryError). The count is probed by doubling and refused past 10⁶ breakpoints."""
+    from lrctl.schedules import step_decay
+
+    sched = step_decay(0.1, 30, 0.5)
+    with pytest.raises(ValueError, match="breakpoints"):
+        D.simulate_stability_plasticity(sched, 1e12, 1.0, 1.0)
+    with pytest.raises(ValueError, match="breakpoints"):
+        D.closed_form_stability_plasticity(sched, 1e12, 1.0, 1.0)
+    with pytest.raises(ValueError, match="horizon"):
+        D.equal_plasticity_constant(sched, 1e300)

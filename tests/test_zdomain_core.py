@@ -398,3 +398,22 @@ def test_state_space_plants_are_accepted():
     ss = control.ss([[0.9]], [[1.0]], [[0.5]], [[0.0]], 1.0)
     chi = zd.characteristic_polynomial(ss, zd.pi_controller(0.4, 0.2))
     assert np.allclose(chi, [1.0, -1.6, 0.7])
+
+
+def test_spectral_radius_of_huge_gains_is_finite_and_right():
+    """Audit N7: kp = 1e300 gave inf/NaN. For G = 0.5/(z − 0.9) and backward Euler,
+    χ(z) = (z − 1)(z − 0.9) + 0.5((kp + ki)z − kp): for huge kp the large root is
+    ≈ −0.5(kp + ki) (the product of the roots is 0.9 − 0.5kp, the sum 1.9 − 0.5(kp + ki)),
+    so the radius is 0.5·kp to leading order, independent of np.roots."""
+    G = zd.first_order_plant(0.9, 0.5)
+    for kp in (1e8, 1e100, 1e300):
+        r = zd.closed_loop_spectral_radius(G, kp, 0.2)
+        assert math.isfinite(r)
+        assert r == pytest.approx(0.5 * kp, rel=1e-6)
+    # moderate gains: the scaled companion matrix agrees with np.roots
+    kp, ki = np.meshgrid(np.linspace(-2, 3, 7), np.linspace(-1, 2, 5))
+    r = zd.closed_loop_spectral_radius(G, kp, ki)
+    chi = [[1.0, -1.9 + 0.5 * (p + i), 0.9 - 0.5 * p] for p, i in
+           zip(kp.ravel(), ki.ravel(), strict=True)]
+    ref = np.array([np.max(np.abs(np.roots(c))) for c in chi]).reshape(kp.shape)
+    np.testing.assert_allclose(r, ref, rtol=1e-10)

@@ -14,7 +14,8 @@ backend unchanged (``lrctl report`` runs analyses with ``MPLBACKEND=Agg``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import matplotlib
@@ -57,11 +58,61 @@ STABLE = "#2e7d32"
 UNSTABLE = "#b3261e"
 
 
+def check_result(name: str, value: Any, attrs: tuple[str, ...], what: str) -> Any:
+    """``value`` unchanged when it has every attribute in ``attrs`` (the fields the builder
+    reads); otherwise a ``TypeError`` naming the argument and the result type it expects.
+
+    Checked by the fields read rather than by class, so that any object with the same fields
+    (a result of another version, a hand-built record) is drawn.
+
+    >>> check_result("run", 0.5, ("output",), "an AdaptationResult")
+    Traceback (most recent call last):
+    ...
+    TypeError: run must be an AdaptationResult (with output), got float
+    """
+    if isinstance(value, (str, bytes, numbers.Number, Mapping)) or value is None or any(
+            not hasattr(value, a) for a in attrs):
+        missing = [a for a in attrs if not hasattr(value, a)]
+        raise TypeError(f"{name} must be {what} (with {', '.join(missing or attrs)}), got "
+                        f"{type(value).__name__}")
+    return value
+
+
+def check_results(name: str, value: Any, attrs: tuple[str, ...], what: str) -> Any:
+    """A non-empty mapping label -> result, each checked by :func:`check_result`."""
+    if not isinstance(value, Mapping) or not value:
+        raise TypeError(f"{name} must be a non-empty mapping label -> {what}, got "
+                        f"{type(value).__name__}")
+    for key, v in value.items():
+        check_result(f"{name}[{key!r}]", v, attrs, what)
+    return value
+
+
+def _check_size(name: str, value: Any, *, maximum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number (inches), got {value!r:.40}")
+    if not 0 < float(value) <= maximum:
+        raise ValueError(f"{name} must be a number in (0, {maximum:g}], got {value!r}")
+    return float(value)
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r:.40}")
+    if not 1 <= int(value) <= 50:
+        raise ValueError(f"{name} must be an int in [1, 50], got {value!r}")
+    return int(value)
+
+
 @styled
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 7.5, height: float | None = None,
              **kwargs: Any):
     """``plt.subplots`` with the report's default size (inches): ``width`` wide, panels about
-    0.62·width/ncols tall each."""
+    0.62·width/ncols tall each (1 to 50 rows and columns, sizes up to 200 inches)."""
+    nrows, ncols = _check_count("nrows", nrows), _check_count("ncols", ncols)
+    width = _check_size("width", width, maximum=200.0)
+    if height is not None:
+        height = _check_size("height", height, maximum=200.0)
     if height is None:
         height = max(2.8, 0.62 * width / ncols) * nrows
     return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
@@ -72,6 +123,10 @@ def tidy_log_ticks(ax: Any, axis: str = "both") -> None:
     otherwise (matplotlib's default minor labels like 3×10⁻¹ collide at report size).
     Call it after plotting, when the data limits are known."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    check_axes("ax", ax)
+    if axis not in ("both", "x", "y"):
+        raise ValueError(f"axis must be 'both', 'x' or 'y', got {axis!r:.40}")
 
     for name in ("x", "y") if axis == "both" else (axis,):
         a = ax.xaxis if name == "x" else ax.yaxis
@@ -85,8 +140,19 @@ def tidy_log_ticks(ax: Any, axis: str = "both") -> None:
         a.set_minor_formatter(NullFormatter())
 
 
+def check_axes(name: str, ax: Any) -> Any:
+    """``ax`` unchanged when it is a matplotlib ``Axes``; otherwise a ``TypeError`` naming it."""
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(f"{name} must be a matplotlib Axes (or None for a new figure), got "
+                        f"{type(ax).__name__}")
+    return ax
+
+
 def axes_or_new(ax: Any = None, **kwargs: Any):
     """``(fig, ax)``: the figure of ``ax``, or a new one-panel figure."""
     if ax is None:
         return subplots(**kwargs)
+    check_axes("ax", ax)
     return ax.figure, ax

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled
+from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, check_result, styled
 from lrctl.plots.schedules import SERIES_COLOURS as _CYCLE
 
 # ---------------------------------------------------------------------------------------
@@ -83,6 +83,7 @@ def noise_variance(k: np.ndarray, predicted: np.ndarray, k_mc: np.ndarray, measu
 def two_rate_run(run: Any, *, ax: Any = None, phases: Sequence[tuple[int, int, str]] = (),
                  single: np.ndarray | None = None, title: str = "Two-rate model"):
     """Net adaptation, fast and slow states, the perturbation, shaded phases."""
+    check_result("run", run, ("output", "fast", "slow", "perturbation"), "an AdaptationResult (lrctl.cerebellar.simulate_two_rate)")
     fig, ax = axes_or_new(ax, height=3.8)
     n = np.arange(run.output.size)
     shades = ("#f2f2f2", "#e6eef7", "#f7ece6", "#eaf4ea")
@@ -109,6 +110,9 @@ def two_rate_run(run: Any, *, ax: Any = None, phases: Sequence[tuple[int, int, s
 def savings_curves(two_rate: Any, single: Any = None, *, ax: Any = None,
                    title: str = "Savings: naive learning vs relearning"):
     """Naive and relearning curves (two-rate; optionally single-rate) with the criterion."""
+    check_result("two_rate", two_rate, ("naive", "relearn", "criterion", "trials_naive", "trials_relearn"), "a SavingsResult (lrctl.cerebellar.savings)")
+    if single is not None:
+        check_result("single", single, ("naive", "relearn"), "a SavingsResult (lrctl.cerebellar.savings)")
     fig, ax = axes_or_new(ax, height=3.6)
     n = np.arange(two_rate.naive.size)
     ax.plot(n, two_rate.naive, color=PREDICTED, lw=1.8, label="two-rate: naive")

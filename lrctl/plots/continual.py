@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import PREDICTED, axes_or_new, styled, subplots
+from lrctl.plots import PREDICTED, axes_or_new, check_result, check_results, styled, subplots
 from lrctl.plots.schedules import SERIES_COLOURS as _CYCLE
 
 
@@ -29,6 +29,7 @@ def ode_vs_closed_form(results: Mapping[str, Any], closed: Mapping[str, tuple[An
     ``results`` maps a name to a :class:`lrctl.continual.StabilityPlasticityResult`,
     ``closed`` the same name to ``(t, (P, R))`` on a fine grid.
     """
+    check_results("results", results, ("t", "plasticity", "retention"), "a StabilityPlasticityResult")
     if axes is None:
         fig, axes = subplots(1, 2, height=3.6)
     else:
@@ -66,6 +67,7 @@ def plasticity_retention_plane(comparison: Any, *, frontier: tuple[Any, Any] | N
     ``measured``: (P, R, P_err, R_err) from real training, one per schedule of ``comparison``.
     ``zoom``: limit the axes to the points (the frontier runs on outside).
     """
+    check_result("comparison", comparison, ("names", "plasticity", "retention", "pareto"), "a ScheduleComparison (lrctl.continual.compare_schedules)")
     fig, ax = axes_or_new(ax, height=4.6)
     colours = _colours(list(comparison.names))
     if frontier is not None:
@@ -109,6 +111,7 @@ def budget_plane(comparison: Any, *, ax: Any = None,
                  title: str = "Schedules in the (∫η, ∫η²) plane"):
     """Each schedule at (∫η, ∫η²) over the horizon, with the Cauchy–Schwarz bound
     ∫η² >= (∫η)²/T (attained by constant rates): lower right is better in the model."""
+    check_result("comparison", comparison, ("names", "horizon", "lr_integral", "lr_squared_integral"), "a ScheduleComparison (lrctl.continual.compare_schedules)")
     fig, ax = axes_or_new(ax, height=4.2)
     T = comparison.horizon
     x_max = 1.1 * float(np.max(comparison.lr_integral))
@@ -134,6 +137,7 @@ def budget_plane(comparison: Any, *, ax: Any = None,
 def weighted_winners(comparisons: Mapping[str, Any], weights: np.ndarray, *, ax: Any = None,
                      title: str = "Best schedule for the objective w·P + (1 − w)·R"):
     """For each comparison (a set of schedules), the winning schedule as a function of w."""
+    check_results("comparisons", comparisons, ("names", "best"), "a ScheduleComparison")
     fig, ax = axes_or_new(ax, height=3.2)
     all_names: list[str] = []
     for cmp in comparisons.values():
@@ -169,6 +173,7 @@ def weighted_scores(comparison: Any, weights: np.ndarray, *, envelope: Any = Non
                     title: str = "Weighted objective w·P + (1 − w)·R"):
     """Score of each schedule against the weight w, with an optional envelope (e.g. the best
     constant rate for each w)."""
+    check_result("comparison", comparison, ("names", "score"), "a ScheduleComparison (lrctl.continual.compare_schedules)")
     fig, ax = axes_or_new(ax, height=3.6)
     colours = _colours(list(comparison.names))
     scores = comparison.score(weights)
@@ -191,6 +196,7 @@ def two_task_curves(result: Any, predictions: Mapping[str, tuple[Any, Any]], *,
                     title: str = "Real training vs the fitted ODE"):
     """Measured P and R (markers ± sd over seeds) against step with the ODE predictions
     (lines); ``predictions`` maps a schedule name to (P(t), R(t)) at ``result.steps``."""
+    check_result("result", result, ("names", "steps", "new_task_std", "old_task_std", "old_task_initial"), "a TwoTaskResult (lrctl.continual.train_two_tasks)")
     if axes is None:
         fig, axes = subplots(1, 2, height=3.9)
     else:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, axes_or_new, styled, tidy_log_ticks
+from lrctl.plots import MEASURED, PREDICTED, axes_or_new, check_results, styled, tidy_log_ticks
 
 
 @styled
@@ -19,6 +19,7 @@ def curvature_vs_sigma(curvatures: Mapping[str, Any], *, measured: tuple[np.ndar
     ``band`` names one entry whose whole spectrum [bottom, top] is shaded; ``measured`` is
     ``(sigma, values)`` drawn as markers.
     """
+    check_results("curvatures", curvatures, ("sigma", "top", "bottom"), "a DenoisingCurvature")
     fig, ax = axes_or_new(ax)
     for label, c in curvatures.items():
         (line,) = ax.loglog(c.sigma, c.top, lw=1.8, label=label)
@@ -74,6 +75,7 @@ def learning_curves(runs: Mapping[str, Any], levels: Sequence[int], *,
     one colour per level, one line style per run. ``predicted`` (same keys, closed-form curves)
     is drawn as thin markers every ``every`` steps. Values are drawn no lower than ``floor``.
     """
+    check_results("runs", runs, ("sigma", "relative_excess"), "a DenoiserTraining")
     fig, ax = axes_or_new(ax)
     styles = ["-", "--", ":", "-."]
     colors = [f"C{i}" for i in range(10)]

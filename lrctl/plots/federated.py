@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import PREDICTED, axes_or_new, styled, tidy_log_ticks
+from lrctl.plots import PREDICTED, axes_or_new, check_result, styled, tidy_log_ticks
 
 
 def _edges(centers: np.ndarray, *, log: bool) -> np.ndarray:
@@ -30,6 +30,7 @@ def drift_heatmap(drift: Any, *, field: str = "relative_drift", lr_scale: float 
     ``drift`` must come from a grid ``client_lr[:, None]`` × ``local_steps[None, :]`` (one server
     rate). The x axis is η_c·``lr_scale`` (pass λ_max to show η_c λ_max), the y axis K (log).
     """
+    check_result("drift", drift, ("client_lr", "local_steps"), "a drift map (lrctl.federated.fedavg_drift)")
     fig, ax = axes_or_new(ax)
     values = np.asarray(getattr(drift, field), dtype=float)
     if values.ndim != 2:

@@ -7,7 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled, tidy_log_ticks
+from lrctl.plots import (
+    MEASURED,
+    PREDICTED,
+    STABLE,
+    UNSTABLE,
+    axes_or_new,
+    check_result,
+    check_results,
+    styled,
+    tidy_log_ticks,
+)
 
 #: Background colours of the three regimes (converges, cycles, diverges), light tints.
 REGIME_COLOURS = ("#b9dfbb", "#d9dde3", "#f3b8b3")
@@ -59,6 +69,7 @@ def regime_map(rmap: Any, *, ax: Any = None, title: str = "",
     ``compared`` where it disagrees with the prediction are marked with black crosses.
     ``rho_levels``: spectral-radius contours drawn and labelled.
     """
+    check_result("rmap", rmap, ("regime", "spectral_radius", "x", "y", "x_name", "y_name", "method"), "a RegimeMap (lrctl.games.regime_map)")
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.lines import Line2D
 
@@ -107,6 +118,7 @@ def phase_portrait(trajectories: Mapping[str, Any], *, ax: Any = None, title: st
     ``invariant``: (x, y) points of a level set to draw (e.g. the conserved ellipse of
     alternating GDA). ``limit`` clips the view to [−limit, limit]².
     """
+    check_results("trajectories", trajectories, ("x", "y"), "a GameTrajectory")
     fig, ax = axes_or_new(ax)
     for label, tr in trajectories.items():
         method = getattr(tr, "method", "")
@@ -137,6 +149,7 @@ def distance_curves(trajectories: Mapping[str, Any], *, ax: Any = None, title: s
                     predicted: Mapping[str, float] | None = None, legend_loc: str = "best"):
     """‖(x_t, y_t)‖ against step on a log scale; ``predicted`` maps a label to ρ, drawn as
     ‖z_0‖ρᵗ (dashed)."""
+    check_results("trajectories", trajectories, ("norm",), "a GameTrajectory")
     fig, ax = axes_or_new(ax)
     for label, tr in trajectories.items():
         colour = METHOD_COLOURS.get(getattr(tr, "method", ""))

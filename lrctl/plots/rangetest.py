@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled, tidy_log_ticks
+from lrctl.plots import (
+    MEASURED,
+    PREDICTED,
+    STABLE,
+    UNSTABLE,
+    axes_or_new,
+    check_result,
+    styled,
+    tidy_log_ticks,
+)
 
 __all__ = [
     "fast_ramp",
@@ -65,6 +74,7 @@ def range_test_curve(result: Any, *, ax: Any = None, title: str = "Range test",
     ``bound`` draws a vertical line at a stability bound 2/λ_max. The y range covers the
     descent and the start of the divergence (a final spike is drawn clipped).
     """
+    check_result("result", result, ("lrs", "losses", "smoothed", "suggestions", "initial_loss", "diverged"), "a RangeTestResult (lrctl.rangetest.range_test)")
     fig, ax = axes_or_new(ax)
     ax.semilogx(result.lrs, result.losses, ".", ms=3, color="0.55", label="raw loss")
     ax.semilogx(result.lrs[: len(result.smoothed)], result.smoothed, color=MEASURED, lw=2,
@@ -96,6 +106,7 @@ def range_test_curve(result: Any, *, ax: Any = None, title: str = "Range test",
 def repeated_range_test_curves(repeated: Any, *, ax: Any = None,
                                title: str = "Repeated sweeps: intervals, not points"):
     """The smoothed curves of repeated sweeps, with each suggestion's interval shaded."""
+    check_result("repeated", repeated, ("sweeps", "intervals"), "a RepeatedRangeTest (lrctl.rangetest.repeated_range_test)")
     fig, ax = axes_or_new(ax)
     lows, highs = [], []
     for i, sw in enumerate(repeated.sweeps):

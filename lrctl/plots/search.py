@@ -8,7 +8,16 @@ from typing import Any
 import numpy as np
 
 from lrctl._validation import check_finite
-from lrctl.plots import MEASURED, PREDICTED, STABLE, UNSTABLE, axes_or_new, styled, tidy_log_ticks
+from lrctl.plots import (
+    MEASURED,
+    PREDICTED,
+    STABLE,
+    UNSTABLE,
+    axes_or_new,
+    check_result,
+    styled,
+    tidy_log_ticks,
+)
 
 #: One colour per search design, used in every figure of the topic.
 DESIGN_COLOURS = {
@@ -257,6 +266,7 @@ def objective_curve(
 ):
     """An objective against the learning rate (:class:`lrctl.search.LossCurve`): diverged
     rates shaded, the rates within the tolerance highlighted."""
+    check_result("curve", curve, ("lrs", "values", "diverged"), "an objective curve (lrs, values, diverged)")
     fig, ax = axes_or_new(ax)
     ok = ~curve.diverged
     ax.plot(curve.lrs[ok], curve.values[ok], color=PREDICTED, lw=1.8, label=value_label)

@@ -19,6 +19,8 @@ from lrctl.plots import (
     STABLE,
     UNSTABLE,
     axes_or_new,
+    check_result,
+    check_results,
     styled,
     subplots,
     tidy_log_ticks,
@@ -49,6 +51,8 @@ def stable_region(kp: np.ndarray, ki: np.ndarray, stable: np.ndarray, *, polygon
         Filled green circles settled, red crosses did not; a black ring marks a point where the
         outcome disagrees with the prediction.
     """
+    if polygon is not None:
+        check_result("polygon", polygon, ("vertices",), "a StabilityPolygon (lrctl.zdomain.stability_polygon)")
     fig, ax = axes_or_new(ax)
     st = np.asarray(stable, dtype=float).T
     # a raster for the fill (cheap to save as SVG), vector lines for the boundary
@@ -92,6 +96,7 @@ def pole_zero(maps: Mapping[str, Any], *, ax: Any = None, title: str = ""):
 
     ``maps`` holds :class:`lrctl.zdomain.PoleZeroMap` results by label.
     """
+    check_results("maps", maps, ("poles", "zeros", "spectral_radius", "classification"), "a PoleZeroMap (lrctl.zdomain.pole_zero_map)")
     fig, ax = axes_or_new(ax, width=5.2, height=5.0)
     th = np.linspace(0, 2 * np.pi, 400)
     ax.plot(np.cos(th), np.sin(th), "-", color="0.35", lw=1.2, label="unit circle |z| = 1")
@@ -121,6 +126,7 @@ def responses(results: Mapping[str, Any], *, ax: Any = None, title: str = "",
     ``signal`` is ``"output"`` or ``"error"``; settling times are marked with a dot;
     ``predicted`` draws a dashed level per label (e.g. the predicted steady-state error).
     """
+    check_results("results", results, ("t", "reference", "diverged", "settled", "settling_time"), "a ClosedLoopResponse")
     fig, ax = axes_or_new(ax)
     for (label, res), color in zip(results.items(), _CYCLE, strict=False):
         y = getattr(res, signal)

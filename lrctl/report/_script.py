@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import re
 import sys
@@ -53,6 +54,9 @@ def analysis_name(path: str | os.PathLike[str]) -> str:
     >>> analysis_name("analyses/pi_controller.py")
     'pi-controller'
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (a script path), got "
+                        f"{type(path).__name__}: {path!r:.80}")
     return Path(path).stem.replace("_", "-")
 
 
@@ -86,7 +90,7 @@ def _json_value(name: str, value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         v = float(value)
         if math.isnan(v):
-            raise ValueError(f"number {name!r} is NaN; a report number must be a real value")
+            raise ValueError(f"number {name!r}: value is NaN; a report number must be a real value")
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
         return v
@@ -96,12 +100,12 @@ def _json_value(name: str, value: Any) -> Any:
         arr = np.asarray(value, dtype=object)
         if arr.ndim > 1:
             raise ValueError(
-                f"number {name!r} has shape {arr.shape}; a report number is a scalar or a "
-                "1-D list (record a 2-D result as a figure or as several numbers)"
+                f"number {name!r}: value has shape {arr.shape}; a report number is a scalar or "
+                "a 1-D list (record a 2-D result as a figure or as several numbers)"
             )
         return [_json_value(name, v) for v in arr.tolist()]
     raise TypeError(
-        f"number {name!r} must be a bool, int, float, str or a 1-D list of those, "
+        f"number {name!r}: value must be a bool, int, float, str or a 1-D list of those, "
         f"got {type(value).__name__}"
     )
 
@@ -231,6 +235,7 @@ class Analysis:
         or digit), unique within the analysis.
         """
         import matplotlib.pyplot as plt
+        import numpy as np
         from matplotlib.figure import Figure
 
         if not isinstance(fig, Figure):
@@ -244,6 +249,10 @@ class Analysis:
                 f"letter or digit, got {key!r}"
             )
         _check_text("caption", caption, allow_empty=True)
+        if isinstance(dpi, (bool, np.bool_)) or not isinstance(dpi, numbers.Integral):
+            raise TypeError(f"dpi must be an int (dots per inch), got {dpi!r:.40}")
+        if not 10 <= dpi <= 1200:
+            raise ValueError(f"dpi must lie in [10, 1200] (dots per inch), got {dpi!r}")
         if any(f["key"] == key for f in self.figures):
             raise ValueError(f"figure key {key!r} is used twice in analysis {self.name!r}")
         self.figure_dir.mkdir(parents=True, exist_ok=True)
@@ -264,6 +273,9 @@ class Analysis:
     def number(self, key: str, value: Any, *, unit: str = "", description: str = "") -> Any:
         """Record a named number (or a 1-D list of numbers); NaN and 2-D arrays are refused.
 
+        Returns the value as recorded (JSON-safe: a Python number, ``"inf"``/``"-inf"`` for an
+        infinity, a list for an array).
+
         Timings do not belong here (they would make two runs differ); the engine records the
         wall time of each analysis in the provenance.
         """
@@ -272,9 +284,10 @@ class Analysis:
         _check_text("description", description, allow_empty=True)
         if key in self.numbers:
             raise ValueError(f"number {key!r} is recorded twice in analysis {self.name!r}")
-        self.numbers[key] = _json_value(key, value)
+        recorded = _json_value(key, value)
+        self.numbers[key] = recorded
         self.number_details[key] = {"unit": unit, "description": description}
-        return value
+        return recorded
 
     def claim(self, text: str, holds: Any, evidence: str = "") -> Claim:
         """Record a claim: a sentence fixed before the run and whether the run bore it out.

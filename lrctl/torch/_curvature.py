@@ -47,6 +47,7 @@ from lrctl._validation import (
     check_in_interval,
     check_int,
     check_positive,
+    check_scalar,
 )
 from lrctl.torch._objective import TorchObjective
 
@@ -202,7 +203,7 @@ def hessian_eigenvalues(
         raise TypeError(f"blocks must be True or False, got {blocks!r}")
     if not isinstance(vectors, bool):
         raise TypeError(f"vectors must be True or False, got {vectors!r}")
-    tol = float(check_positive("tol", tol))
+    tol = float(check_positive("tol", check_scalar("tol", tol)))
     if max_products is not None:
         max_products = check_int("max_products", max_products, minimum=1)
     obj = TorchObjective(model, loss_fn, data, dtype=dtype, device=device)
@@ -283,9 +284,10 @@ def layerwise_param_groups(
     >>> [g["name"] for g in opt.param_groups]
     ['0.weight', '0.bias', '2.weight', '2.bias']
     """
-    frac = float(check_in_interval("fraction", fraction, 0.0, 1.0, low_closed=False,
-                                   high_closed=True))
-    cap = None if lr_max is None else float(check_positive("lr_max", lr_max))
+    frac = float(check_in_interval("fraction", check_scalar("fraction", fraction), 0.0, 1.0,
+                                   low_closed=False, high_closed=True))
+    cap = None if lr_max is None else float(check_positive("lr_max",
+                                                           check_scalar("lr_max", lr_max)))
     spec = hessian_eigenvalues(model, loss_fn, data, 1, blocks=True, tol=tol, seed=seed,
                                dtype=dtype, device=device)
     from lrctl.quadratic import layerwise_lr_caps

@@ -232,7 +232,11 @@ class TorchObjective:
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float64), got {dtype!r}")
         self.dtype = dtype
-        self.device = first.device if device is None else torch.device(device)
+        try:
+            self.device = first.device if device is None else torch.device(device)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(f"device must name a torch device ('cpu', 'cuda:0', ...), got "
+                             f"{device!r:.40}: {exc}") from None
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.names = tuple(n for n, _ in named)
         self._shapes = tuple(tuple(p.shape) for _, p in named)

@@ -43,13 +43,20 @@ ln lr_max], and a clamped rate is exactly lr_min or lr_max. A hypergradient that
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrctl._validation import check_choice, check_in_interval, check_positive, check_scalar
+from lrctl._validation import (
+    check_choice,
+    check_in_interval,
+    check_int,
+    check_positive,
+    check_scalar,
+)
 
 __all__ = ["HypergradientAdam", "HypergradientSGD", "ScheduleLR"]
 
@@ -98,6 +105,23 @@ def _next_lr(group: dict[str, Any], h: float) -> float:
     if lam >= math.log(hi):
         return hi
     return math.exp(lam)
+
+
+def _check_params(params: Any) -> Any:
+    """``params`` must be an iterable of tensors or param-group dicts (not one tensor, a
+    number, a string or a dict); the list is materialized once, so a generator works."""
+    if isinstance(params, (torch.Tensor, str, bytes, dict, numbers.Number)) or not isinstance(
+            params, Iterable):
+        raise TypeError(f"params must be an iterable of tensors or param-group dicts (e.g. "
+                        f"model.parameters()), got {type(params).__name__}")
+    out = list(params)
+    if not out:
+        raise ValueError("params is empty: the optimizer needs at least one tensor")
+    for i, p in enumerate(out):
+        if not isinstance(p, (torch.Tensor, dict)):
+            raise TypeError(f"params[{i}] must be a tensor or a param-group dict, got "
+                            f"{type(p).__name__}")
+    return out
 
 
 class _HypergradientOptimizer(torch.optim.Optimizer):
@@ -192,7 +216,7 @@ class HypergradientSGD(_HypergradientOptimizer):
         defaults = dict(lr=lr, hyper_lr=hyper_lr, rule=rule, momentum=momentum,
                         dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
                         lr_min=lr_min, lr_max=lr_max)
-        super().__init__(params, defaults)
+        super().__init__(_check_params(params), defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         _lr_bounds(group)
@@ -210,6 +234,9 @@ class HypergradientSGD(_HypergradientOptimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One hypergradient update of each group's rate, then one SGD step with it."""
         loss = None
+        if closure is not None and not callable(closure):
+            raise TypeError(f"closure must be a callable that re-evaluates the loss, or None, "
+                            f"got {type(closure).__name__}")
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
@@ -295,7 +322,7 @@ class HypergradientAdam(_HypergradientOptimizer):
                  lr_min: float | None = None, lr_max: float | None = None) -> None:
         defaults = dict(lr=lr, hyper_lr=hyper_lr, rule=rule, betas=betas, eps=eps,
                         weight_decay=weight_decay, lr_min=lr_min, lr_max=lr_max)
-        super().__init__(params, defaults)
+        super().__init__(_check_params(params), defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         _lr_bounds(group)
@@ -317,6 +344,9 @@ class HypergradientAdam(_HypergradientOptimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One hypergradient update of each group's rate, then one Adam step with it."""
         loss = None
+        if closure is not None and not callable(closure):
+            raise TypeError(f"closure must be a callable that re-evaluates the loss, or None, "
+                            f"got {type(closure).__name__}")
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
@@ -396,6 +426,7 @@ class ScheduleLR(LRScheduler):
         else:
             parts = (as_schedule(schedule),) * n
         self.schedules = parts
+        last_epoch = check_int("last_epoch", last_epoch, minimum=-1)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -413,6 +444,9 @@ class ScheduleLR(LRScheduler):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` saved with the same schedule(s)."""
+        if not isinstance(state_dict, dict) or not set(self.state_dict()) <= set(state_dict):
+            raise TypeError(f"state_dict must be a dict from ScheduleLR.state_dict() (keys "
+                            f"{sorted(self.state_dict())}), got {type(state_dict).__name__}")
         state = dict(state_dict)
         saved = state.pop("schedules", None)
         mine = [repr(s) for s in self.schedules]

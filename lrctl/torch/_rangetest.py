@@ -131,19 +131,22 @@ def analyse_sweep(
         raise ValueError("lrs must be an increasing geometric grid (uniform in ln η), as an "
                          "exponential range-test schedule is; a linear sweep cannot be analysed "
                          "in ln η")
-    thr = float(check_positive("threshold", threshold))
+    thr = float(check_positive("threshold", check_scalar("threshold", threshold)))
     w = check_int("stop_window", stop_window, minimum=1)
-    width = float(check_positive("smoothing", smoothing, allow_zero=True))
+    width = float(check_positive("smoothing", check_scalar("smoothing", smoothing),
+                                 allow_zero=True))
     if initial_loss is None:
         if not np.isfinite(y[0]):
-            raise ValueError(f"the first loss is {y[0]}; give initial_loss= or a finite sweep")
+            raise ValueError(f"the first of losses is {y[0]}; give initial_loss= or a finite "
+                             "sweep")
         L0 = float(y[0])
     else:
         L0 = check_scalar("initial_loss", initial_loss)
     d = divergence_index(y, L0, threshold=thr, window=w)
     if d == 0:
         raise ValueError(f"the sweep diverged at its first point (loss {y[0]:.6g} from "
-                         f"{L0:.6g}, lr {x[0]:g}); lower lr_min or check the losses")
+                         f"initial_loss {L0:.6g}, lr {x[0]:g}); lower lr_min or check the "
+                         "losses and initial_loss")
     level = np.inf
     if d is None:
         raw = y
@@ -374,9 +377,10 @@ def range_test(
     lrs = exponential_lrs(lr_min, lr_max, steps)
     if lrs.size < MIN_POINTS:
         raise ValueError(f"steps must be >= {MIN_POINTS}, got {steps}")
-    thr = float(check_positive("threshold", threshold))
+    thr = float(check_positive("threshold", check_scalar("threshold", threshold)))
     w = check_int("stop_window", stop_window, minimum=1)
-    width = float(check_positive("smoothing", smoothing, allow_zero=True))
+    width = float(check_positive("smoothing", check_scalar("smoothing", smoothing),
+                                 allow_zero=True))
     if not isinstance(train_mode, bool):
         raise TypeError(f"train_mode must be True or False, got {train_mode!r}")
     if seed is not None:
@@ -431,6 +435,11 @@ def range_test(
                 break
     finally:
         saved.restore()
+    if len(losses) < MIN_POINTS:
+        raise ValueError(
+            f"the sweep diverged after {len(losses)} of {lrs.size} steps (an analysable sweep "
+            f"needs {MIN_POINTS}): lower lr_max = {lr_max!r} or raise lr_min / steps"
+        )
     return analyse_sweep(lrs[: len(losses)], losses, initial_loss=L0, threshold=thr,
                          stop_window=w, smoothing=width)
 
@@ -480,8 +489,11 @@ def repeated_range_test(
         raise TypeError(f"seeds must be a sequence, got {type(seeds).__name__}")
     if len(seeds) < 2:
         raise ValueError(f"seeds must hold at least 2 seeds to compare sweeps, got {len(seeds)}")
-    for s in seeds:
-        as_rng(s)  # validates each seed
+    for i, s in enumerate(seeds):
+        try:
+            as_rng(s)  # validates each seed
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seeds[{i}]: {exc}") from None
     agree = check_scalar("agreement", agreement)
     if not agree > 1.0:
         raise ValueError(f"agreement must be a factor > 1, got {agreement!r}")

@@ -331,7 +331,8 @@ class SharpnessProbe(_Probe):
                  warm_start: bool = True, krylov_dim: int = 6,
                  log_measurement: bool = False, dtype: torch.dtype | None = None) -> None:
         super().__init__(model, loss_fn, probe_batch, every, dtype)
-        self.tol = float(check_in_interval("tol", tol, 0.0, 1.0, low_closed=False))
+        self.tol = float(check_in_interval("tol", check_scalar("tol", tol), 0.0, 1.0,
+                                           low_closed=False))
         self.max_products = (None if max_products is None
                              else check_int("max_products", max_products, minimum=1))
         self.seed = check_int("seed", seed, minimum=0)
@@ -436,7 +437,11 @@ class LossRatioProbe(_Probe):
         self.last_value: float | None = None
 
     def measure(self, optimizer: Any = None) -> float | None:
-        """Measure now: r_j, or ``None`` at the first measurement. ``optimizer`` is unused."""
+        """Measure now: r_j, or ``None`` at the first measurement. ``optimizer`` is unused
+        (accepted, as by every probe, when it is ``None`` or a ``torch.optim.Optimizer``)."""
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got "
+                            f"{type(optimizer).__name__}")
         obj = self._objective()
         loss = float(obj.loss(obj.initial()))
         if not (math.isfinite(loss) and loss > 0):
