@@ -253,6 +253,22 @@ def test_custom_loss_and_tuple_inputs():
     np.testing.assert_allclose(obj.hvp(T, T), [obj.hvp(t, t) for t in T], rtol=1e-10, atol=1e-13)
 
 
+def test_mse_loss_hvp_falls_back_to_reverse_over_reverse():
+    # torch 2.13's mse_loss backward writes into an immutable ZeroTensor under forward AD
+    # ("ZeroTensors are immutable"); the objective switches to reverse-over-reverse, still exact.
+    torch.manual_seed(1)
+    net = torch.nn.Linear(3, 1).double()
+    x, y = torch.randn(8, 3).double(), torch.randn(8, 1).double()
+    obj = TorchObjective(net, torch.nn.MSELoss(), (x, y))
+    theta, v = obj.initial(), np.arange(1.0, obj.dim + 1)
+    H = dense_hessian(obj, theta)
+    np.testing.assert_allclose(obj.hvp(theta, v), H @ v, atol=1e-12)
+    # the closed form: L = mean((Xw + b − y)²), so H = 2 X̃ᵀX̃ / n with X̃ = [X, 1]
+    Xt = np.hstack([x.numpy(), np.ones((8, 1))])
+    np.testing.assert_allclose(H, 2 * Xt.T @ Xt / 8, atol=1e-12)
+    assert obj.hvp_mode == "reverse-over-reverse"
+
+
 def test_through_lrctl_curvature_and_rangetest_unchanged():
     from lrctl.curvature import hessian_operator, top_eigenvalue
 

@@ -375,10 +375,13 @@ class TorchObjective:
         args = (self._to_tensor(t), self._to_tensor(u))
         try:
             (hv,) = self._accumulate(self._hvp_batch, args, t.ndim == 2, 1)
-        except NotImplementedError as exc:
-            # Some operators (e.g. huber_loss's backward) have no forward-mode derivative:
-            # switch to reverse-over-reverse, H v = ∇(∇L·v), exact as well, and stay there.
-            if self.hvp_mode != "forward-over-reverse" or "forward AD" not in str(exc):
+        except (NotImplementedError, RuntimeError) as exc:
+            # Some operators have no forward-mode derivative (huber_loss's backward), and some
+            # backward formulas write into torch's immutable ZeroTensor under forward AD
+            # (mse_loss in torch 2.13): switch to reverse-over-reverse, H v = ∇(∇L·v), exact
+            # as well, and stay there.
+            known = ("forward AD" in str(exc) or "ZeroTensors are immutable" in str(exc))
+            if self.hvp_mode != "forward-over-reverse" or not known:
                 raise
             self.hvp_mode = "reverse-over-reverse"
             (hv,) = self._accumulate(self._hvp_batch, args, t.ndim == 2, 1)
