@@ -403,3 +403,30 @@ def test_pi_transform_bad_config():
     tx = pi_lr_controller(0.1, 0.1, 1.0, 0.1, 1e-3, 1.0)
     with pytest.raises(ValueError, match="measurement must be a scalar"):
         tx.update(jnp.ones(2), tx.init(None), measurement=jnp.ones(2))
+
+
+def test_jax_objective_through_lrctl_training_run_with_every_policy(logistic_pair):
+    """A JAX function in lrctl's one loop: every policy gives the same run as on lrctl's own
+    numpy LogisticRegression of the same data (an independent implementation of the loss)."""
+    from lrctl import schedules, training
+    from lrctl.adaptive import LARS
+    from lrctl.zdomain import PIController
+
+    ref, obj = logistic_pair
+    theta0 = obj.initial()
+    policies = {
+        "constant": training.Constant(0.5),
+        "scheduled": training.Scheduled(schedules.cosine(0.8, 30)),
+        "ramp": training.ExponentialRamp(1e-3, 10.0, 30),
+        "hypergradient": training.Hypergradient(0.1, 0.01, rule="log"),
+        "lars": LARS(0.05),
+        "feedback": training.Feedback(
+            PIController(0.3, 0.3, setpoint=1.0, lr0=0.1, lr_min=1e-3, lr_max=10.0, dt=5),
+            measure=training.Sharpness(1e-10), every=5),
+    }
+    for name, policy in policies.items():
+        a = training.run(obj, policy, 30, theta0=theta0)
+        b = training.run(ref, policy, 30, theta0=theta0)
+        assert (a.diverged, a.diverged_at) == (b.diverged, b.diverged_at), name
+        np.testing.assert_allclose(a.losses, b.losses, rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(a.lrs, b.lrs, rtol=1e-8, err_msg=name)

@@ -57,18 +57,10 @@ def autograd_loss_grad(model, loss_fn, batches):
 
 
 def numpy_range_test(objective, theta0, *, steps, **kw):
-    """lrctl.rangetest.range_test on an objective, in whichever signature this tree has.
-
-    The one-loop rewrite (branch loop) changes it from (loss, grad, params, n_steps=) to
-    (objective, theta0, steps=); after the merge this reduces to the second call.
-    """
-    import inspect
-
+    """lrctl.rangetest.range_test (the numpy sweep) on an objective."""
     from lrctl.rangetest import range_test
 
-    if "objective" in inspect.signature(range_test).parameters:
-        return range_test(objective, theta0, steps=steps, **kw)
-    return range_test(objective.loss, objective.grad, theta0, n_steps=steps, **kw)
+    return range_test(objective, theta0, steps=steps, **kw)
 
 
 # ---------------------------------------------------------------------------------------
@@ -771,11 +763,9 @@ def test_repeated_range_test_on_a_process_pool_matches_the_sequential_sweeps():
 
 def test_torch_objective_through_lrctl_training_run():
     """TorchObjective in lrctl's one loop: a run equals torch's own SGD loop; a stack of rates
-    (the vmap path) equals the single runs. Skips on a tree without lrctl.training.run."""
+    (the vmap path) equals the single runs."""
     import lrctl.training as training
 
-    if not hasattr(training, "run"):
-        pytest.skip("lrctl.training.run is not in this tree (the one-loop branch adds it)")
     net = small_net(14, hidden=6)
     x, y = small_data(14, n=40)
     loss_fn = torch.nn.CrossEntropyLoss()
