@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -118,6 +119,24 @@ class GPUCBSampler(BaseSampler):
         if not isinstance(transform, str) or transform not in TRANSFORMS:
             raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r:.60}")
         BayesianOptimizer((1e-3, 1.0), seed=self._seed, **self._settings)
+        self._init_registry()
+
+    def _init_registry(self) -> None:
+        # Proposals of this instance that the storage may not show yet:
+        # (study id, trial id) -> (trial number, parameter name, rate). Read, proposed and
+        # written under one lock, so each ask sees every earlier ask of this instance.
+        self._lock = threading.Lock()
+        self._proposed: dict[tuple[int, int], tuple[int, str, float]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A lock does not pickle; a copy (another process) starts with an empty registry.
+        state = self.__dict__.copy()
+        del state["_lock"], state["_proposed"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_registry()
 
     # -- BaseSampler ------------------------------------------------------------------------
     def reseed_rng(self) -> None:
@@ -136,6 +155,8 @@ class GPUCBSampler(BaseSampler):
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                     values: Any) -> None:
+        with self._lock:
+            self._proposed.pop((study._study_id, trial._trial_id), None)
         self._independent.after_trial(study, trial, state, values)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
@@ -151,15 +172,30 @@ class GPUCBSampler(BaseSampler):
         opt = BayesianOptimizer((lo, hi), seed=self._seed, **self._settings)
         sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
         states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED, TrialState.FAIL)
-        for t in study.get_trials(deepcopy=False, states=states):
-            if t.number == trial.number or param_name not in t.params:
-                continue
-            lr = float(t.params[param_name])
-            if not lo <= lr <= hi:  # an earlier search range
-                continue
-            opt._trials[t.number] = _as_lrctl_trial(t, lr, sign, opt.transform)
-        x, _ = opt._propose(trial.number)
-        return float(min(max(float(opt.from_unit(x)), lo), hi))
+        sid = study._study_id
+        with self._lock:
+            for t in study.get_trials(deepcopy=False, states=states):
+                key = (sid, t._trial_id)
+                mine = self._proposed.get(key)
+                if mine is not None and (param_name in t.params or t.state.is_finished()
+                                         or mine[0] != t.number):
+                    del self._proposed[key]  # the storage shows it now (or it is over)
+                    mine = None
+                if t.number == trial.number:
+                    continue
+                if param_name in t.params:
+                    lr = float(t.params[param_name])
+                elif mine is not None and mine[1] == param_name:
+                    lr = mine[2]  # proposed here, not yet written: pending all the same
+                else:
+                    continue
+                if not lo <= lr <= hi:  # an earlier search range
+                    continue
+                opt._trials[t.number] = _as_lrctl_trial(t, lr, sign, opt.transform)
+            x, _ = opt._propose(trial.number)
+            lr = float(min(max(float(opt.from_unit(x)), lo), hi))
+            self._proposed[(sid, trial._trial_id)] = (trial.number, param_name, lr)
+        return lr
 
     def _is_target(self, trial: FrozenTrial, name: str, dist: BaseDistribution) -> bool:
         is_log_float = (isinstance(dist, FloatDistribution) and dist.log and dist.step is None)
