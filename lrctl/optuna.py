@@ -38,9 +38,11 @@ one, so that ``optuna.visualization`` and optuna-dashboard read lrctl's history.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -95,7 +97,21 @@ class GPUCBSampler(BaseSampler):
         grid_size: int = 2001,
         min_distance: float = 1e-3,
         explore_threshold: float = 1e-3,
+        lock_path: str | os.PathLike[str] | None = None,
     ) -> None:
+        if lock_path is not None:
+            if not isinstance(lock_path, (str, os.PathLike)) or not os.fspath(lock_path):
+                raise TypeError(f"lock_path must be a file path or None, got "
+                                f"{lock_path!r:.60}")
+            parent = os.path.dirname(os.path.abspath(os.fspath(lock_path)))
+            if not os.path.isdir(parent):
+                raise ValueError(f"lock_path {os.fspath(lock_path)!r}: no directory {parent!r}")
+            try:
+                import fcntl  # noqa: F401
+            except ImportError:  # pragma: no cover - Windows
+                raise ValueError("lock_path needs POSIX file locks (fcntl), which this "
+                                 "platform lacks") from None
+        self._lock_path = None if lock_path is None else os.fspath(lock_path)
         if seed is not None:
             check_int("seed", seed, minimum=0)
         if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
@@ -173,7 +189,8 @@ class GPUCBSampler(BaseSampler):
         sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
         states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED, TrialState.FAIL)
         sid = study._study_id
-        with self._lock:
+        attr = _ATTR + param_name
+        with self._lock, _file_lock(self._lock_path):
             for t in study.get_trials(deepcopy=False, states=states):
                 key = (sid, t._trial_id)
                 mine = self._proposed.get(key)
@@ -187,6 +204,8 @@ class GPUCBSampler(BaseSampler):
                     lr = float(t.params[param_name])
                 elif mine is not None and mine[1] == param_name:
                     lr = mine[2]  # proposed here, not yet written: pending all the same
+                elif t.state == TrialState.RUNNING and attr in t.system_attrs:
+                    lr = float(t.system_attrs[attr])  # claimed by another process (lock_path)
                 else:
                     continue
                 if not lo <= lr <= hi:  # an earlier search range
@@ -195,6 +214,8 @@ class GPUCBSampler(BaseSampler):
             x, _ = opt._propose(trial.number)
             lr = float(min(max(float(opt.from_unit(x)), lo), hi))
             self._proposed[(sid, trial._trial_id)] = (trial.number, param_name, lr)
+            if self._lock_path is not None:  # visible to every process before the lock opens
+                study._storage.set_trial_system_attr(trial._trial_id, attr, lr)
         return lr
 
     def _is_target(self, trial: FrozenTrial, name: str, dist: BaseDistribution) -> bool:
@@ -210,6 +231,25 @@ class GPUCBSampler(BaseSampler):
         # independent sampler)
         return not any(isinstance(d, FloatDistribution) and d.log and d.step is None
                        for n, d in trial.distributions.items() if n != name)
+
+
+_ATTR = "lrctl_gpucb:"  # system attribute of a claimed trial: _ATTR + parameter name -> rate
+
+
+@contextlib.contextmanager
+def _file_lock(path: str | None) -> Iterator[None]:
+    """An exclusive POSIX lock on ``path`` for the block (nothing when ``path`` is None)."""
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _as_lrctl_trial(t: FrozenTrial, lr: float, sign: float, transform: str) -> Trial:
