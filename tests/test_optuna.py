@@ -8,6 +8,8 @@ n_jobs) and a round trip through an Optuna storage.
 from __future__ import annotations
 
 import math
+import pickle
+import time
 
 import numpy as np
 import pytest
@@ -75,9 +77,10 @@ def test_sqlite_storage_with_two_workers(tmp_path):
     opt = BayesianOptimizer(FORRESTER.bounds, seed=1)
     first = sorted(t.params["lr"] for t in again.trials if t.number < 3)
     np.testing.assert_allclose(first, sorted(t.lr for t in opt.ask_batch(3)), rtol=1e-12)
-    # (Later proposals are conditioned on the running trials whose rate is stored; Optuna
-    # stores a parameter only once the sampler returned it, so two workers asking at the same
-    # instant can get the same rate — lrctl's own drivers claim proposals in a transaction.)
+    # Later proposals are conditioned on every running trial, including the ones whose rate
+    # this sampler has proposed but Optuna has not stored yet: no rate is given twice.
+    lrs = [t.params["lr"] for t in again.trials]
+    assert len(set(lrs)) == len(lrs)
     assert again.best_value <= within_tolerance(FORRESTER.minimum()[1])
 
 
@@ -97,6 +100,95 @@ def test_running_trials_condition_the_proposal():
     np.testing.assert_allclose([running.params["lr"], nxt.params["lr"]],
                                [t.lr for t in batch], rtol=1e-12)
     assert isinstance(sampler, GPUCBSampler)
+
+
+LR = optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)
+
+
+def _slow_forrester(trial):
+    # 2 ms of "training": several workers are in flight when the next one asks
+    lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
+    time.sleep(0.002)
+    return FORRESTER(lr)
+
+
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+def test_n_jobs_threads_never_share_a_rate(storage, tmp_path):
+    # Claim fixed before the run: with 4 threads asking concurrently, no two of 24 trials share
+    # a rate, for every seed tried (5 in memory, 3 on SQLite). Without the registry of
+    # proposals not yet stored, this failed for every seed (measured: 9-11 repeated rates of 24
+    # in memory, 6-10 on SQLite, seeds 0-4).
+    seeds = range(5) if storage == "memory" else range(3)
+    for seed in seeds:
+        url = None if storage == "memory" else f"sqlite:///{tmp_path / f'o{seed}.db'}"
+        sampler = GPUCBSampler(seed=seed)
+        study = optuna.create_study(storage=url, sampler=sampler)
+        study.optimize(_slow_forrester, n_trials=24, n_jobs=4)
+        lrs = [t.params["lr"] for t in study.trials]
+        assert len(lrs) == 24 and len(set(lrs)) == 24, (seed, lrs)
+        assert sampler._proposed == {}  # every entry dropped once the storage showed it
+
+
+def test_unstored_proposals_are_pending():
+    # The registry against lrctl's own batch: two trials asked, their rates sampled but not
+    # written to the storage (the window in which another worker asks), are lrctl's batch of
+    # two after the same 5 trials.
+    sampler = GPUCBSampler(seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: FORRESTER(t.suggest_float("lr", 1e-4, 1.0, log=True)),
+                   n_trials=5)
+    a, b = study.ask(), study.ask()  # RUNNING, no parameter yet
+    lr_a = sampler.sample_independent(study, study.trials[a.number], "lr", LR)
+    lr_b = sampler.sample_independent(study, study.trials[b.number], "lr", LR)
+    assert "lr" not in study.trials[a.number].params  # not stored: seen through the registry
+    opt = BayesianOptimizer(FORRESTER.bounds, seed=0)
+    opt.run(FORRESTER, 5, executor=SerialExecutor())
+    np.testing.assert_allclose([lr_a, lr_b], [t.lr for t in opt.ask_batch(2)], rtol=1e-12)
+    # a trial that ends without its rate stored leaves the registry (after_trial)
+    study.tell(a, state=optuna.trial.TrialState.FAIL)
+    assert set(k[1] for k in sampler._proposed) == {b._trial_id}
+    # a copy for another process starts with its own, empty registry
+    copy = pickle.loads(pickle.dumps(sampler))
+    assert copy._proposed == {} and copy._lock is not sampler._lock
+
+
+_WORKER = """
+import sys, time
+import optuna
+from lrctl.optuna import GPUCBSampler
+from lrctl.search import LogScaleTestFunction
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+f = LogScaleTestFunction("forrester", (1e-4, 1.0))
+url, seed, lock = sys.argv[1], int(sys.argv[2]), sys.argv[3] or None
+study = optuna.load_study(study_name="s", storage=url,
+                          sampler=GPUCBSampler(seed=seed, lock_path=lock))
+def objective(trial):
+    lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
+    time.sleep(0.002)
+    return f(lr)
+study.optimize(objective, n_trials=6)
+"""
+
+
+def test_processes_with_a_lock_path_never_share_a_rate(tmp_path):
+    # Claim fixed before the run: 4 processes (each its own sampler) on one SQLite study, 24
+    # trials, with lock_path: no two trials share a rate, for each of 2 seeds. Without
+    # lock_path the same runs repeat rates (measured: 6-7 repeats of 24, seeds 0-2).
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for seed in range(2):
+        url = f"sqlite:///{tmp_path / f'p{seed}.db'}"
+        optuna.create_study(study_name="s", storage=url)
+        procs = [subprocess.Popen([sys.executable, "-c", _WORKER, url, str(seed),
+                                   str(tmp_path / "lock")], env=env) for _ in range(4)]
+        assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+        trials = optuna.load_study(study_name="s", storage=url).trials
+        lrs = [t.params["lr"] for t in trials]
+        assert len(lrs) == 24 and len(set(lrs)) == 24, (seed, sorted(lrs))
+        assert all(t.system_attrs["lrctl_gpucb:lr"] == t.params["lr"] for t in trials)
 
 
 def test_export_round_trip(tmp_path):
@@ -136,6 +228,10 @@ def test_bad_input():
         GPUCBSampler(kappa=-1.0)
     with pytest.raises(TypeError, match="seed must be an integer"):
         GPUCBSampler(seed=True)
+    with pytest.raises(TypeError, match="lock_path must be a file path"):
+        GPUCBSampler(lock_path=3)
+    with pytest.raises(ValueError, match=r"lock_path .*no directory"):
+        GPUCBSampler(lock_path="/no/such/dir/lock")
     with pytest.raises(TypeError, match="study_or_storage must be a BayesianOptimizer"):
         export_to_optuna(3, None, "x")
     study = optuna.create_study(sampler=GPUCBSampler(param_name="lr"))
