@@ -514,8 +514,16 @@ def blockwise_sharpness(objective: Any, theta: Any, block_lrs: Any, *, tol: floa
                          f"got {rates.shape}")
     tol = check_tol("tol", tol)
     root = np.sqrt(rates[owner])
-    res = top_eigenvalue(lambda v: root * objective.hvp(theta, root * v), objective.dim,
-                         tol=tol, seed=seed)
+    try:
+        res = top_eigenvalue(lambda v: root * objective.hvp(theta, root * v), objective.dim,
+                             tol=tol, seed=seed)
+    except ValueError as exc:
+        if "overflow" not in str(exc):
+            raise
+        # the scaled operator D^½HD^½ left the float range: the rates are too large for H
+        raise ValueError(f"block_lrs {rates!r:.80} scale the Hessian beyond the float range "
+                         f"(λ_max(D^½HD^½) overflows); give rates whose product with the "
+                         f"curvature is finite") from exc
     return float(res.value)
 
 
