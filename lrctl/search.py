@@ -129,9 +129,9 @@ def _bounds(bounds: Any, scale: str) -> tuple[float, float]:
     return low, high
 
 
-def _targets(target: Any, scale: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(lo, hi)`` arrays of the target interval(s): shape (2,) or (..., 2), lo < hi, and
-    lo > 0 on a log scale (a target of learning rates)."""
+def _targets(target: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` arrays of the target interval(s): shape (2,) or (..., 2), lo < hi (on the
+    log scale a non-positive low end lies below any bounds and is ignored)."""
     t = check_finite("target", _no_bool("target", target))
     if t.ndim == 0 or t.shape[-1] != 2:
         raise ValueError(
@@ -145,9 +145,6 @@ def _targets(target: Any, scale: str) -> tuple[np.ndarray, np.ndarray]:
         blo, bhi = float(np.atleast_1d(lo)[tuple(i)]), float(np.atleast_1d(hi)[tuple(i)])
         what = "empty" if blo == bhi else "inverted"
         raise ValueError(f"target must satisfy lo < hi, got the {what} interval ({blo}, {bhi})")
-    if scale == "log" and np.any(lo <= 0):
-        raise ValueError(f"target must be positive for scale='log' (learning rates), got a "
-                         f"low end {float(np.min(lo))}")
     return lo, hi
 
 
@@ -167,7 +164,7 @@ def _overlap(target: Any, bounds: Any, scale: str) -> tuple[np.ndarray, np.ndarr
     (so 0 ≤ a, b ≤ W; b < a when they do not meet) and the width W of the bounds."""
     check_choice("scale", scale, SCALES)
     low, high = _bounds(bounds, scale)
-    lo, hi = _targets(target, scale)
+    lo, hi = _targets(target)
     s_low, s_high = float(_to_scale(np.asarray(low), scale)), float(_to_scale(np.asarray(high),
                                                                               scale))
     a = np.maximum(_to_scale(lo, scale), s_low) - s_low
@@ -469,7 +466,7 @@ def monte_carlo_hit_probability(
     True
     """
     check_choice("scale", scale, SCALES)
-    lo, hi = _targets(target, scale)
+    lo, hi = _targets(target)
     if lo.ndim != 0:
         raise ValueError(f"target must be one interval (lo, hi) here, got shape {(*lo.shape, 2)}")
     n_trials = check_int("n_trials", n_trials, minimum=1)

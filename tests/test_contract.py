@@ -820,6 +820,12 @@ def test_harness_detects_each_class():
     assert classify(t, "lr", "nan", set(), _Timeout()).cls == "e"
     assert classify(t, "lr", "str", set(), 0.5).cls == "f"
     assert classify(t, "lr", "zero", {"zero"}, 0.5).cls == "valid"
+    # a documented infinite answer is exempt from (d) for INF_OK callables only; NaN never is
+    inf_ok = Target("search", "evaluations_to_reach", "function")
+    assert inf_ok.id in INF_OK
+    assert classify(inf_ok, "threshold", "negative", {"negative"}, np.inf).cls == "valid"
+    assert classify(inf_ok, "threshold", "negative", {"negative"}, np.nan).cls == "d"
+    assert classify(t, "lr", "zero", {"zero"}, np.inf).cls == "d"
     with pytest.raises(_Timeout):
         call_limited(lambda: time.sleep(5), {}, limit=0.05)
 
