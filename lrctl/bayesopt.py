@@ -577,7 +577,9 @@ class Evaluation:
     Attributes
     ----------
     value
-        The finite objective value (for a diverged rate: the finite penalty).
+        The finite objective value (for a diverged rate: the finite penalty), stored as a
+        float. NaN, ±inf or a non-number raise here (``ValueError`` / ``TypeError``), inside
+        the objective, so the trial is recorded as failed with that reason.
     diverged
         True when training at this rate diverged and ``value`` is a penalty (a bool).
     info
