@@ -179,20 +179,24 @@ def matern52(distance: ArrayLike, length_scale: float) -> np.ndarray:
     >>> float(matern52(0.0, 0.3)), round(float(matern52(0.3, 0.3)), 6)
     (1.0, 0.523994)
     """
-    d = np.abs(_real_array("distance", distance))
+    d = _real_array("distance", distance)
     if not np.all(np.isfinite(d)):
         raise ValueError(f"distance must be finite (no NaN or inf), got {distance!r:.80}")
+    if np.any(d < 0):
+        raise ValueError(f"distance must be >= 0 (|x - x'|), got {distance!r:.80}")
     ell = check_scalar("length_scale", length_scale)
     check_positive("length_scale", ell)
-    s = np.minimum(_SQRT5 * d / ell, _S_MAX)  # beyond _S_MAX the correlation is 0.0 exactly
+    with np.errstate(over="ignore"):  # d/ℓ beyond the float range is capped like any s > s_max
+        s = np.minimum(_SQRT5 * (d / ell), _S_MAX)  # beyond _S_MAX the correlation is 0.0
     return (1.0 + s + s * s / 3.0) * np.exp(-s)
 
 
 def _correlation(x1: np.ndarray, x2: np.ndarray, ell: np.ndarray | float) -> np.ndarray:
     """Matérn-5/2 correlation matrix; ``ell`` may carry leading batch axes."""
     ell = np.asarray(ell, dtype=float)
-    d = np.abs(x1[:, None] - x2[None, :])
-    s = np.minimum(_SQRT5 * d / ell[..., None, None], _S_MAX)
+    with np.errstate(over="ignore"):  # a huge distance: s is capped (correlation 0.0)
+        d = np.abs(x1[:, None] - x2[None, :])
+        s = np.minimum(_SQRT5 * (d / ell[..., None, None]), _S_MAX)
     return (1.0 + s + s * s / 3.0) * np.exp(-s)
 
 
@@ -384,12 +388,14 @@ def fit_gp(
     n = z.size
     if not np.any(z):  # all values equal: nothing to learn, keep the prior
         return GaussianProcess1D(xs, ys, math.sqrt(lb[0] * lb[1]), 1.0, nb[0], mean, std)
-    d = np.abs(xs[:, None] - xs[None, :])
+    with np.errstate(over="ignore"):  # |x - x'| beyond the float range: capped below
+        d = np.abs(xs[:, None] - xs[None, :])
     eye = np.eye(n)
 
     def profile(log_ell: np.ndarray, log_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Profiled log marginal likelihood + log prior, and σ̂_f², batched."""
-        s = _SQRT5 * d / np.exp(log_ell)[..., None, None]
+        with np.errstate(over="ignore"):  # a huge distance: capped, correlation 0.0
+            s = np.minimum(_SQRT5 * (d / np.exp(log_ell)[..., None, None]), _S_MAX)
         A = (1.0 + s + s * s / 3.0) * np.exp(-s) + np.exp(log_g)[..., None, None] * eye
         L = np.linalg.cholesky(A)
         sol = np.linalg.solve(L, np.broadcast_to(z, A.shape[:-1])[..., None])[..., 0]
@@ -571,7 +577,9 @@ class Evaluation:
     Attributes
     ----------
     value
-        The finite objective value (for a diverged rate: the finite penalty).
+        The finite objective value (for a diverged rate: the finite penalty), stored as a
+        float. NaN, ±inf or a non-number raise here (``ValueError`` / ``TypeError``), inside
+        the objective, so the trial is recorded as failed with that reason.
     diverged
         True when training at this rate diverged and ``value`` is a penalty (a bool).
     info
@@ -588,6 +596,16 @@ class Evaluation:
     info: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        v = self.value
+        if isinstance(v, np.ndarray) and v.shape == () and v.dtype.kind in "iuf":
+            v = v.item()
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            raise TypeError(f"value must be a real number (the objective value), got "
+                            f"{type(self.value).__name__} {self.value!r:.60}")
+        if not math.isfinite(float(v)):
+            raise ValueError(f"value must be finite, got {float(v)}; for a diverging rate "
+                             "return a large finite penalty with diverged=True")
+        object.__setattr__(self, "value", float(v))
         if not isinstance(self.diverged, (bool, np.bool_)):
             raise TypeError(f"diverged must be a bool, got {self.diverged!r:.60}")
         object.__setattr__(self, "diverged", bool(self.diverged))
@@ -684,7 +702,7 @@ class SearchResult:
     @classmethod
     def from_trials(cls, trials: Iterable[Trial]) -> SearchResult:
         """The finished trials among ``trials`` (any iterable of :class:`Trial`)."""
-        if isinstance(trials, (str, bytes)) or not isinstance(trials, Iterable):
+        if isinstance(trials, (str, bytes, Mapping)) or not isinstance(trials, Iterable):
             raise TypeError(f"trials must be an iterable of Trial, got {type(trials).__name__}")
         items = list(trials)
         for t in items:
@@ -938,12 +956,17 @@ def record_evaluations(objective: Callable[[float], Any], lrs: ArrayLike) -> Sea
     if not callable(objective) and not callable(getattr(objective, "evaluate", None)):
         raise TypeError(f"objective must be callable (or have an evaluate(lrs) method), got "
                         f"{type(objective).__name__} {objective!r:.60}")
-    rates = np.atleast_1d(check_positive("lrs", _real_array("lrs", lrs))).ravel()
+    rates = check_positive("lrs", _real_array("lrs", lrs))
+    if rates.ndim > 1:
+        raise ValueError(f"lrs must be a 1-D sequence of rates, got shape {rates.shape}")
+    rates = np.atleast_1d(rates)
     batch_eval = getattr(objective, "evaluate", None)
     if callable(batch_eval):
         out = batch_eval(rates)
         if hasattr(out, "values") and hasattr(out, "diverged"):
-            outs: list[Any] = [Evaluation(float(v), bool(dv)) for v, dv in
+            # a non-finite value stays a bare float: _interpret records it as a failed trial
+            outs: list[Any] = [Evaluation(float(v), bool(dv)) if math.isfinite(float(v))
+                               else float(v) for v, dv in
                                zip(np.ravel(out.values), np.ravel(out.diverged), strict=True)]
         else:
             outs = list(np.asarray(out, dtype=float).ravel())
@@ -1520,6 +1543,9 @@ class BayesianOptimizer:
             raise ValueError("snapshot needs at least one finished trial with a usable value")
         grid = (np.geomspace(*self.bounds, 401) if lrs is None
                 else check_positive("lrs", _real_array("lrs", lrs)))
+        if grid.ndim != 1 or grid.size == 0:
+            raise ValueError(f"lrs must be a non-empty 1-D grid of rates, got shape "
+                             f"{grid.shape}")
         x = self.to_unit(grid)
         mean, std = gp.predict(x)
         kappa = self._kappa_now()

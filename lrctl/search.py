@@ -130,7 +130,8 @@ def _bounds(bounds: Any, scale: str) -> tuple[float, float]:
 
 
 def _targets(target: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(lo, hi)`` arrays of the target interval(s): shape (2,) or (..., 2), lo < hi."""
+    """``(lo, hi)`` arrays of the target interval(s): shape (2,) or (..., 2), lo < hi (on the
+    log scale a non-positive low end lies below any bounds and is ignored)."""
     t = check_finite("target", _no_bool("target", target))
     if t.ndim == 0 or t.shape[-1] != 2:
         raise ValueError(
@@ -266,11 +267,18 @@ def hit_probability(
     return float(out) if out.ndim == 0 else out
 
 
+#: The largest design size n: 2**53, beyond which a float no longer holds every integer.
+_N_MAX = 2.0**53
+
+
 def _check_n(n: ArrayLike) -> np.ndarray:
     if isinstance(n, (bool, np.bool_)):
         raise TypeError(f"n must be an integer or an integer array, got the bool {n!r}")
     arr = np.asarray(n)
     if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        if np.any(np.abs(arr) > _N_MAX):
+            raise ValueError(f"n must be <= {_N_MAX:.0f} (a design's number of points), got "
+                             f"{n!r:.80}")
         arr = arr.astype(int)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"n must be an integer or an integer array, got {n!r}")
@@ -457,6 +465,7 @@ def monte_carlo_hit_probability(
     >>> mc.contains(hit_probability((1e-3, 4e-3), (1e-6, 1.0), 10))
     True
     """
+    check_choice("scale", scale, SCALES)
     lo, hi = _targets(target)
     if lo.ndim != 0:
         raise ValueError(f"target must be one interval (lo, hi) here, got shape {(*lo.shape, 2)}")
@@ -589,7 +598,9 @@ class ValidationLoss:
         Seed of the train/validation split: an int (used as scikit-learn's ``random_state``)
         or a ``numpy.random.Generator`` (which draws one).
     divergence_factor, penalty
-        Divergence rule and the value reported for diverged rates.
+        Divergence rule and the value reported for diverged rates; ``penalty`` must be at
+        least the validation loss of the untrained model (θ = 0), so that a diverged rate
+        never scores better than not training.
 
     >>> f = ValidationLoss("breast_cancer", steps=20)
     >>> ev = f(0.5)
@@ -617,7 +628,7 @@ class ValidationLoss:
         check_choice("dataset", dataset, ("digits", "breast_cancer"))
         self.dataset = dataset
         self.steps = check_int("steps", steps, minimum=1)
-        self.l2 = float(check_positive("l2", l2, allow_zero=True))
+        self.l2 = float(check_positive("l2", check_scalar("l2", l2), allow_zero=True))
         frac = check_scalar("validation_fraction", validation_fraction)
         check_in_interval("validation_fraction", frac, 0.0, 1.0, low_closed=False)
         self.validation_fraction = frac
@@ -650,6 +661,11 @@ class ValidationLoss:
         if penalty is None:
             penalty = self.divergence_factor * self.initial_val_loss
         self.penalty = check_scalar("penalty", penalty)
+        if not self.penalty >= self.initial_val_loss:
+            raise ValueError(
+                f"penalty must be >= the validation loss of the untrained model "
+                f"({self.initial_val_loss:.6g}), so that a diverged rate never scores better "
+                f"than not training; got {self.penalty}")
 
     def evaluate(self, lrs: ArrayLike) -> LossCurve:
         """f at every rate of ``lrs`` (vectorized: all rates train together as one stack).
@@ -802,7 +818,10 @@ class QuadraticGDLoss:
                  initial_error: ArrayLike | None = None,
                  divergence_factor: float = 10.0) -> None:
         lam = np.geomspace(1e-2, 1.0, 20) if eigenvalues is None else check_positive(
-            "eigenvalues", eigenvalues)
+            "eigenvalues", _no_bool("eigenvalues", eigenvalues))
+        if lam.ndim > 1 or lam.size == 0:
+            raise ValueError(f"eigenvalues must be a non-empty 1-D array (the spectrum of H), "
+                             f"got shape {lam.shape}")
         self.eigenvalues = np.atleast_1d(lam).ravel()
         self.steps = check_int("steps", steps, minimum=1)
         c = np.ones_like(self.eigenvalues) if initial_error is None else check_finite(

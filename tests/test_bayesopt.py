@@ -793,3 +793,66 @@ def test_the_exploration_rule_never_repeats_an_evaluated_rate():
     x = np.sort(opt.to_unit(res.lrs))
     assert np.min(np.diff(x)) >= opt.min_distance * (1 - 1e-9)
     assert any(t.rule == "explore" for t in opt.trials)
+
+
+# -- the contract pass (contract2c): values checked at the door --------------------------
+
+
+def test_evaluation_refuses_a_value_that_is_not_a_finite_number():
+    for bad, exc in ((math.nan, ValueError), (math.inf, ValueError), (True, TypeError),
+                     ("0.5", TypeError), (np.ones(2), TypeError)):
+        with pytest.raises(exc, match="value"):
+            Evaluation(bad)
+    assert Evaluation(np.float32(0.5)).value == 0.5  # numpy scalars are numbers
+    assert type(Evaluation(np.array(2)).value) is float  # as is a 0-d array, stored as float
+
+
+def test_an_objective_building_a_bad_evaluation_records_a_failed_trial():
+    from lrctl.bayesopt import record_evaluations
+
+    res = record_evaluations(lambda lr: Evaluation(math.nan), [0.1, 0.2])
+    assert res.statuses.tolist() == ["failed", "failed"]
+    assert all("value must be finite" in e for e in res.errors)
+
+
+def test_record_evaluations_batch_path_keeps_non_finite_values_as_failures():
+    from lrctl.bayesopt import record_evaluations
+
+    class Curve:  # a vectorized objective whose curve has a NaN and an inf
+        def evaluate(self, lrs):
+            return np.array([1.0, math.nan, math.inf])[: np.size(lrs)]
+
+    res = record_evaluations(Curve(), [0.1, 0.2, 0.3])
+    assert res.statuses.tolist() == ["ok", "failed", "failed"]
+    with pytest.raises(ValueError, match="lrs must be a 1-D"):
+        record_evaluations(Curve(), np.full((2, 2), 0.1))
+
+
+def test_matern52_refuses_negative_distances_and_caps_huge_ones():
+    with pytest.raises(ValueError, match="distance must be >= 0"):
+        matern52(-0.1, 0.3)
+    # beyond s = √5·d/ℓ = 1e3 the correlation is exactly 0 (it underflows at s ≈ 750)
+    assert matern52(1e300, 1e-3) == 0.0
+
+
+def test_fit_gp_with_a_huge_finite_input_stays_finite():
+    x = np.array([0.0, 0.3, 0.7, 1e300])
+    gp = fit_gp(x, np.array([1.0, 0.2, 0.4, 0.9]))
+    mean, std = gp.predict(np.array([0.5, 1e300]))
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
+
+
+def test_snapshot_refuses_a_grid_that_is_not_1d():
+    opt = BayesianOptimizer((1e-4, 1.0), seed=0, grid_size=201)
+    opt.run(FORRESTER, 4, executor=SerialExecutor())
+    with pytest.raises(ValueError, match="lrs must be a non-empty 1-D"):
+        opt.snapshot(np.full((2, 2), 0.1))
+    with pytest.raises(ValueError, match="lrs must be a non-empty 1-D"):
+        opt.snapshot(np.array([]))
+    assert opt.snapshot(np.array([1e-3, 0.1])).mean.shape == (2,)
+
+
+def test_from_trials_refuses_a_mapping():
+    with pytest.raises(TypeError, match="trials must be an iterable of Trial"):
+        SearchResult.from_trials({})
+    assert SearchResult.from_trials([]).n_trials == 0

@@ -373,3 +373,18 @@ def test_readme_setup_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.rstrip().endswith("pip install -e '.[test]' && pytest")
     assert "python3 -m venv" in text and "--quick" in text
+
+
+def test_seed_claim_names_a_bad_id_or_claims(tmp_path):
+    """Contract pass (contract2c): a non-str id and a non-iterable ``claims`` are TypeErrors
+    that name the argument; an empty list is a ValueError naming ``claims``."""
+    an = report.Analysis(str(tmp_path / "probe.py"), "A probe")
+    c = an.claim("A recorded claim", True)
+    with pytest.raises(TypeError, match="id must be a seed claim id"):
+        an.seed_claim({}, c)
+    with pytest.raises(TypeError, match="claims must be a Claim or a list"):
+        an.seed_claim("log-scale-search", 3.0)
+    with pytest.raises(ValueError, match="claims of seed claim"):
+        an.seed_claim("log-scale-search", [])
+    an.seed_claim("log-scale-search", c)
+    assert an.seed_claims[0]["id"] == "log-scale-search"

@@ -460,3 +460,34 @@ def test_loss_curve_repr_summarizes():
     text = repr(curve)
     assert text.startswith("LossCurve(500 rates, lr 0.001 … 10, ") and "diverged)" in text
     assert "array" not in text
+
+
+# -- the contract pass (contract2c) -------------------------------------------------------
+
+
+def test_quadratic_gd_loss_refuses_a_spectrum_that_is_not_1d():
+    for bad in ([], np.ones((2, 2))):
+        with pytest.raises(ValueError, match="eigenvalues must be a non-empty 1-D"):
+            QuadraticGDLoss(bad)
+    with pytest.raises(TypeError, match="eigenvalues"):
+        QuadraticGDLoss([True, 1.0])
+
+
+def test_validation_loss_penalty_is_no_better_than_not_training():
+    # breast cancer, binary: the untrained model (θ = 0) has validation loss ln 2 = 0.6931
+    with pytest.raises(ValueError, match="penalty must be >= the validation loss"):
+        ValidationLoss("breast_cancer", steps=2, penalty=0.0)
+    with pytest.raises(ValueError, match="penalty must be >= the validation loss"):
+        ValidationLoss("breast_cancer", steps=2, penalty=-5.0)
+    f = ValidationLoss("breast_cancer", steps=2, penalty=1.0)
+    assert f.initial_val_loss == pytest.approx(math.log(2.0))
+    assert f.penalty == 1.0
+    with pytest.raises(TypeError, match="l2"):
+        ValidationLoss("breast_cancer", steps=2, l2=np.ones(2))
+
+
+def test_hit_probability_refuses_a_design_too_large_for_an_integer():
+    with pytest.raises(ValueError, match="n must be <="):
+        hit_probability((1e-3, 1e-2), (1e-4, 1.0), 1e300)
+    # 2**53 itself is a valid design size: the hit probability is then 1 to double precision
+    assert hit_probability((1e-3, 1e-2), (1e-4, 1.0), 2.0**53) == 1.0

@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -325,15 +326,22 @@ class Analysis:
         condition the statement holds) holds itself, fails otherwise. A seed claim decided by
         more than one claim must name its condition, fixed before the run.
         """
+        if not isinstance(id, str):
+            raise TypeError(f"id must be a seed claim id (a str), got {type(id).__name__} "
+                            f"{id!r:.60}; the ids are {sorted(SEED_CLAIMS)}")
         if id not in SEED_CLAIMS:
             raise ValueError(f"unknown seed claim id {id!r}; the ids are {sorted(SEED_CLAIMS)}")
         if any(s["id"] == id for s in self.seed_claims):
             raise ValueError(f"seed claim {id!r} is declared twice in {self.name!r}")
         if isinstance(claims, Claim):
             claims = [claims]
+        if isinstance(claims, (str, bytes, dict)) or not isinstance(claims, Iterable):
+            raise TypeError(f"claims must be a Claim or a list of claims recorded by "
+                            f"an.claim(...), got {type(claims).__name__} {claims!r:.60}")
         claims = list(claims)
         if not claims:
-            raise ValueError(f"seed claim {id!r} needs at least one deciding claim")
+            raise ValueError(f"claims of seed claim {id!r} must hold at least one deciding "
+                             "claim")
         for c in [*claims, *([condition] if condition is not None else [])]:
             if type(c) is not Claim or c not in self.claims:
                 raise TypeError(
