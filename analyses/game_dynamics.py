@@ -14,6 +14,7 @@ from lrctl import games
 from lrctl.plots import games as gplots
 from lrctl.plots import subplots
 from lrctl.report import Analysis
+from lrctl.training import Divergence
 
 METHODS = games.METHODS
 # Largest stable (or, for alternating GDA, cycling) product p = η_xη_yσ² per method.
@@ -486,7 +487,7 @@ with Analysis(__file__, title="Game dynamics: step sizes for minimax games",
         # radius O(1) instead of blowing up).
         r1_simreg[i] = games.simulate_regimes(g_r1, r1_etas, r1_etas, steps=r1_steps,
                                               x0=[1e-3], y0=[0.0], margin=margin,
-                                              divergence_factor=100.0).regime
+                                              divergence=Divergence(factor=100.0)).regime
     r1_map = games.RegimeMap(r1_etas, gammas, "lr", "gamma", r1_rho, np.asarray(games.regime(r1_rho)),
                              "simultaneous", games.DEFAULT_TOL)
     r1_cmp = decidable(r1_rho, r1_steps, margin)

@@ -615,16 +615,26 @@ class AdaptationResult:
         return self.states[..., -1]
 
 
+#: The default rule of this module's simulations (a frozen value, safe to share).
+_ADAPTATION_DIVERGENCE = Divergence(factor=1e6)
+
+
 def simulate_adaptation(
     perturbation: ArrayLike, retention: Sequence[float], rate: Sequence[float], *,
     error_clamp: ArrayLike | None = None, initial: Sequence[float] | None = None,
-    divergence_bound: float = 1e6,
+    divergence: Divergence = _ADAPTATION_DIVERGENCE,
 ) -> AdaptationResult:
     r"""The m-rate state-space model: x_i ← A_i x_i + B_i e_n, e_n = f_n − Σx_i (0 if clamped).
 
     One process (m = 1) with A = 1 is the cerebellar rule with C_opt = f and k = B; two are
     the fast/slow model (:func:`simulate_two_rate`). On error-clamp trials the learner sees
     no error (e = 0) and the states only decay.
+
+    The run stops as ``diverged`` at the first trial whose new state has max_i |x_i| above
+    ``divergence.level(1, 1)`` (or not finite): the :class:`lrctl.training.Divergence` rule
+    applied to a size, not a loss (max_i |x_i| is the quantity, measured against the
+    reference 1, one unit of the perturbation; reference ``"initial"``, window 1). The
+    default f = 10⁶ with floor 0 is the absolute bound max_i |x_i| > 10⁶.
 
     >>> res = simulate_adaptation(np.ones(3), retention=[1.0], rate=[0.5])
     >>> res.output
@@ -657,9 +667,12 @@ def simulate_adaptation(
     x = np.zeros(A.size) if initial is None else check_finite("initial", initial).ravel()
     if x.shape != A.shape:
         raise ValueError(f"initial must have one entry per process ({A.size}), got {x.size}")
-    bound = check_scalar("divergence_bound", divergence_bound)
-    if bound <= 0:
-        raise ValueError(f"divergence_bound must be > 0 (a bound on |x_i|), got {bound!r}")
+    if not isinstance(divergence, Divergence):
+        raise TypeError(f"divergence must be an lrctl.training.Divergence, got {divergence!r}")
+    if divergence.reference != "initial" or divergence.window != 1:
+        raise ValueError("divergence must use reference='initial' and window=1 here (a bound "
+                         f"on the states against the unit reference), got {divergence!r}")
+    bound = float(divergence.level(1.0, 1.0))
     N = f.size
     states = np.empty((N, A.size))
     err = np.empty(N)

@@ -67,6 +67,7 @@ from lrctl._validation import (
     check_positive,
     check_scalar,
 )
+from lrctl.training import Divergence
 
 __all__ = [
     "PRECONDITIONINGS",
@@ -443,9 +444,11 @@ class DenoiserTraining:
         L_σ(W_t) − min L_σ (unweighted), shape (S, steps + 1), as a ``numpy.ma.MaskedArray``:
         entries from the step a level diverged on are masked (no inf is stored).
     diverged
-        Per level, whether its run blew up.
+        Per level, whether its run diverged (the :class:`lrctl.training.Divergence` rule on
+        the excess loss).
     diverged_at
-        The step at which it did, −1 where it did not.
+        Per level, the step at which it did, ``None`` where it did not (an object array of
+        ``int`` / ``None``, as ``lrctl.training.Run.diverged_at`` for each run).
     """
 
     sigma: np.ndarray
@@ -487,6 +490,33 @@ def _setup(covariance, sigma, lr, preconditioning, weighting, sigma_data, gamma)
     return s, lam, Q, sd, eta, w, skip, a, preconditioning
 
 
+#: The default rule of this module's simulations (a frozen value, safe to share).
+_DENOISER_DIVERGENCE = Divergence(factor=1e8)
+
+
+def _divergence(divergence: Any) -> Divergence:
+    """The rule of a ``divergence`` argument: these fast recursions apply the rule against the
+    initial level with window 1 (the excess loss of one full-batch run has no mini-batch noise)."""
+    if not isinstance(divergence, Divergence):
+        raise TypeError(f"divergence must be an lrctl.training.Divergence, got {divergence!r}")
+    if divergence.reference != "initial" or divergence.window != 1:
+        raise ValueError("divergence must use reference='initial' and window=1 here (the "
+                         f"rule against the starting excess loss), got {divergence!r}")
+    return divergence
+
+
+def _steps_or_none(index: np.ndarray) -> np.ndarray:
+    """Step indices with −1 (did not diverge) as ``None``, in an object array."""
+    out = np.empty(index.shape, dtype=object)
+    out[...] = [None if int(k) < 0 else int(k) for k in index.ravel()]
+    return out
+
+
+def _result(s, eta, values, diverged_at) -> DenoiserTraining:
+    return DenoiserTraining(s, eta, _mask_after(values, diverged_at), diverged_at >= 0,
+                            _steps_or_none(diverged_at))
+
+
 def _mask_after(values: np.ndarray, diverged_at: np.ndarray) -> np.ma.MaskedArray:
     steps = np.arange(values.shape[1])
     mask = (diverged_at[:, None] >= 0) & (steps[None, :] >= diverged_at[:, None])
@@ -496,14 +526,17 @@ def _mask_after(values: np.ndarray, diverged_at: np.ndarray) -> np.ma.MaskedArra
 def train_denoiser(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLike, steps: int, *,
                    preconditioning: str = "none", weighting: str = "none",
                    sigma_data: float | None = None, gamma: float = 5.0,
-                   initial: ArrayLike | None = None, blowup: float = 1e8) -> DenoiserTraining:
+                   initial: ArrayLike | None = None,
+                   divergence: Divergence = _DENOISER_DIVERGENCE) -> DenoiserTraining:
     r"""Full-batch GD on w(σ)·L_σ(W) at every noise level, in the pixel basis.
 
     W ← W − η_σ ∇_W [w(σ) L_σ(W)],  ∇_W L_σ = 2 a (A(Σ + σ²I) − Σ),  A = c_skip I + a W.
 
     ``lr`` is one rate for all levels or one per level (e.g. :func:`adapted_lr`); ``initial``
-    W₀ (default 0), shape (d, d) or (S, d, d). A level whose excess loss exceeds
-    ``blowup`` × its initial value (or becomes non-finite) is marked diverged and stops. An
+    W₀ (default 0), shape (d, d) or (S, d, d). A level whose excess loss E_t becomes
+    non-finite or passes ``divergence.level(E_0, E_0)`` (the :class:`lrctl.training.Divergence`
+    rule on the excess loss, reference ``"initial"``, window 1; the default f = 10⁸ with floor
+    0 is E_t > 10⁸·E_0) is marked diverged and stops. An
     excess below the round-off of the loss terms that cancel (10⁻¹³ of their size) is
     reported as 0. The closed-form prediction of the same curves is
     :func:`denoiser_learning_curve`.
@@ -515,18 +548,18 @@ def train_denoiser(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLike, steps
     s, lam, Q, _, eta, w, skip, a, _ = _setup(covariance, sigma, lr, preconditioning,
                                               weighting, sigma_data, gamma)
     steps = check_int("steps", steps, minimum=0)
-    blowup = float(check_positive("blowup", check_scalar("blowup", blowup)))
+    rule = _divergence(divergence)
     d, S = lam.size, s.size
     W = np.zeros((S, d, d)) if initial is None else _weights_array("initial", initial, S, d)
     with np.errstate(all="ignore"):
-        return _train(s, lam, Q, eta, w, skip, a, W, steps, blowup)
+        return _train(s, lam, Q, eta, w, skip, a, W, steps, rule)
 
 
 def _start_check(start: np.ndarray) -> None:
     check_output(start, "sigma, covariance, lr and initial (the starting excess loss overflows)")
 
 
-def _train(s, lam, Q, eta, w, skip, a, W, steps, blowup) -> DenoiserTraining:
+def _train(s, lam, Q, eta, w, skip, a, W, steps, rule) -> DenoiserTraining:
     d, S = lam.size, s.size
     Sigma = (Q * lam) @ Q.T
     M = Sigma[None] + s[:, None, None] ** 2 * np.eye(d)
@@ -546,7 +579,7 @@ def _train(s, lam, Q, eta, w, skip, a, W, steps, blowup) -> DenoiserTraining:
     AM = A @ M
     out[:, 0] = excess(A, AM)
     _start_check(out[:, 0])
-    limit = blowup * np.maximum(out[:, 0], 1e-300)
+    limit = rule._level_unchecked(out[:, 0], out[:, 0])  # inf where it overflows
     alive = np.ones(S, dtype=bool)
     diverged_at = np.full(S, -1)
     coef = (eta * w * 2.0 * a)[:, None, None]
@@ -562,14 +595,14 @@ def _train(s, lam, Q, eta, w, skip, a, W, steps, blowup) -> DenoiserTraining:
         out[:, t] = np.where(alive, e, 0.0)
         if not alive.any():
             break
-    return DenoiserTraining(s, eta, _mask_after(out, diverged_at), diverged_at >= 0, diverged_at)
+    return _result(s, eta, out, diverged_at)
 
 
 def denoiser_learning_curve(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLike, steps: int, *,
                             preconditioning: str = "none", weighting: str = "none",
                             sigma_data: float | None = None, gamma: float = 5.0,
                             initial: ArrayLike | None = None,
-                            blowup: float = 1e8) -> DenoiserTraining:
+                            divergence: Divergence = _DENOISER_DIVERGENCE) -> DenoiserTraining:
     r"""The excess loss of :func:`train_denoiser` in closed form, in the eigenbasis of Σ.
 
     With E₀ = W₀ − W* and Ẽ = E₀Q (Q the eigenvectors of Σ),
@@ -577,7 +610,7 @@ def denoiser_learning_curve(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLi
         L_σ(W_t) − min L_σ = a² Σ_j (λ_j + σ²) ‖Ẽ_{:, j}‖² (1 − 2 η_σ w a² (λ_j + σ²))^{2t}.
 
     Same result type and divergence rule as the simulation (the curve is masked from the first
-    step above ``blowup`` × its start).
+    step above ``divergence.level(E_0, E_0)``, E_0 its start).
 
     >>> c = denoiser_learning_curve(1.0, 1.0, 0.125, 3)  # factor (1 − 2·0.125·2)² = 1/4 per step
     >>> c.relative_excess.compressed()
@@ -586,14 +619,14 @@ def denoiser_learning_curve(covariance: ArrayLike, sigma: ArrayLike, lr: ArrayLi
     s, lam, Q, sd, eta, w, _, a, pre = _setup(covariance, sigma, lr, preconditioning,
                                               weighting, sigma_data, gamma)
     steps = check_int("steps", steps, minimum=0)
-    blowup = float(check_positive("blowup", check_scalar("blowup", blowup)))
+    rule = _divergence(divergence)
     d, S = lam.size, s.size
     W0 = np.zeros((S, d, d)) if initial is None else _weights_array("initial", initial, S, d)
     with np.errstate(all="ignore"):
-        return _curve(s, lam, Q, sd, eta, w, a, pre, W0, steps, blowup)
+        return _curve(s, lam, Q, sd, eta, w, a, pre, W0, steps, rule)
 
 
-def _curve(s, lam, Q, sd, eta, w, a, pre, W0, steps, blowup) -> DenoiserTraining:
+def _curve(s, lam, Q, sd, eta, w, a, pre, W0, steps, rule) -> DenoiserTraining:
     # W* in the eigenbasis of Σ (a diagonal covariance), rotated back: Q W*_eig Qᵀ
     Wstar = np.einsum("ij,sjk,lk->sil", Q,
                       denoiser_optimum(lam, s, preconditioning=pre, sigma_data=sd), Q)
@@ -611,11 +644,10 @@ def _curve(s, lam, Q, sd, eta, w, a, pre, W0, steps, blowup) -> DenoiserTraining
     )
     curve = terms.sum(axis=1)
     _start_check(curve[:, 0])
-    start = np.maximum(curve[:, 0], 1e-300)
-    over = ~np.isfinite(curve) | (curve > blowup * start[:, None])
+    limit = rule._level_unchecked(curve[:, 0], curve[:, 0])  # inf where it overflows
+    over = ~np.isfinite(curve) | (curve > limit[:, None])
     diverged_at = np.where(over.any(axis=1), np.argmax(over, axis=1), -1)
-    return DenoiserTraining(s, eta, _mask_after(np.where(over, 0.0, curve), diverged_at),
-                            diverged_at >= 0, diverged_at)
+    return _result(s, eta, np.where(over, 0.0, curve), diverged_at)
 
 
 # ---------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ from lrctl._validation import (
     check_positive,
     check_scalar,
 )
+from lrctl.training import Divergence
 
 __all__ = [
     "FedAvgDrift",
@@ -669,10 +670,15 @@ def quadratic_clients(curvatures: ArrayLike, optima: ArrayLike) -> list:
                                                                 strict=True)]
 
 
+#: The default rule of this module's simulations (a frozen value, safe to share).
+_FEDERATED_DIVERGENCE = Divergence(factor=1e8)
+
+
 def simulate_federated(clients: Sequence[Any], client_lr: float, local_steps: int,
                        server_lr: float = 1.0, rounds: int = 100, *, method: str = "fedavg",
                        initial: ArrayLike | None = None, weights: ArrayLike | None = None,
-                       tol: float | None = None, blowup: float = 1e8) -> FederatedRun:
+                       tol: float | None = None,
+                       divergence: Divergence = _FEDERATED_DIVERGENCE) -> FederatedRun:
     r"""Run FedAvg or SCAFFOLD with full participation and full-batch client gradients.
 
     ``clients`` are objectives with ``dim``, ``loss(w)`` and ``grad(w)`` (e.g.
@@ -682,8 +688,12 @@ def simulate_federated(clients: Sequence[Any], client_lr: float, local_steps: in
     initialized at 0): local steps w_i ← w_i − η_c (∇f_i(w_i) − c_i + c), then
     c_i ← c_i − c + (w − w_i)/(K η_c) and c ← Σ p_i c_i.
 
-    A run stops when the model or loss becomes non-finite or ‖w‖ exceeds
-    ``blowup``·(1 + ‖w_0‖) (``diverged``), or when an update is below ``tol`` (relative).
+    A run stops as ``diverged`` when the model or loss becomes non-finite or a model (server
+    or client iterate) leaves the ball of radius ``divergence.level(r, r)``, r = 1 + ‖w_0‖:
+    the :class:`lrctl.training.Divergence` rule applied to a distance, not a loss (the norm
+    ‖w‖ is the quantity, r its reference, reference ``"initial"``, window 1; the default
+    f = 10⁸ with floor 0 is ‖w‖ > 10⁸·(1 + ‖w_0‖)). It stops as converged when an update is
+    below ``tol`` (relative).
 
     >>> run = simulate_federated(quadratic_clients([1.0, 4.0], [0.0, 1.0]), 0.1, 5, rounds=200)
     >>> round(float(run.final[0]), 6)  # fedavg_fixed_point([1, 4], [0, 1], 0.1, 5)
@@ -710,7 +720,11 @@ def simulate_federated(clients: Sequence[Any], client_lr: float, local_steps: in
     eta_s = check_scalar("server_lr", server_lr)
     check_positive("server_lr", eta_s)
     rounds = check_int("rounds", rounds, minimum=0)
-    blowup = float(check_positive("blowup", check_scalar("blowup", blowup)))
+    if not isinstance(divergence, Divergence):
+        raise TypeError(f"divergence must be an lrctl.training.Divergence, got {divergence!r}")
+    if divergence.reference != "initial" or divergence.window != 1:
+        raise ValueError("divergence must use reference='initial' and window=1 here (a bound "
+                         f"on ‖w‖ against the start), got {divergence!r}")
     if tol is not None:
         tol = float(check_positive("tol", check_scalar("tol", tol)))
     p = _weights(weights, n)
@@ -721,10 +735,11 @@ def simulate_federated(clients: Sequence[Any], client_lr: float, local_steps: in
     def global_loss(x: np.ndarray) -> float:
         return float(sum(pi * c.loss(x) for pi, c in zip(p, clients, strict=True)))
 
-    with np.errstate(over="ignore"):
-        limit = blowup * (1.0 + float(np.linalg.norm(w)))
+    r0 = 1.0 + float(np.linalg.norm(w))
+    limit = float(divergence._level_unchecked(r0, r0))
     if not np.isfinite(limit):
-        raise ValueError(f"blowup·(1 + ‖initial‖) overflows: blowup ({blowup:g}) or initial too large")
+        raise ValueError(f"divergence.level(1 + ‖initial‖) overflows: divergence.factor "
+                         f"({divergence.factor:g}) or initial too large")
     iterates, losses = [w.copy()], [global_loss(w)]
     ci = np.zeros((n, d))
     c = np.zeros(d)

@@ -74,6 +74,7 @@ from lrctl._validation import (
     check_positive,
     check_scalar,
 )
+from lrctl.training import Divergence
 
 __all__ = [
     "CONVERGES",
@@ -207,6 +208,21 @@ def _checked(oracle: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarr
     with np.errstate(over="ignore", invalid="ignore"):
         out = oracle(x, y)
     return check_output(out, "x and y (the gradient overflows)")
+
+
+#: The default rule of this module's simulations (a frozen value, safe to share).
+_GAME_DIVERGENCE = Divergence(factor=1e6)
+
+
+def _divergence(divergence: Any) -> Divergence:
+    """The rule of a ``divergence`` argument, applied here to the distance ‖z_t‖ to the
+    equilibrium (the quantity; reference ``"initial"``, window 1)."""
+    if not isinstance(divergence, Divergence):
+        raise TypeError(f"divergence must be an lrctl.training.Divergence, got {divergence!r}")
+    if divergence.reference != "initial" or divergence.window != 1:
+        raise ValueError("divergence must use reference='initial' and window=1 here (a bound "
+                         f"on ‖(x, y)‖ against the start), got {divergence!r}")
+    return divergence
 
 
 def _norm(*parts: np.ndarray) -> float:
@@ -895,7 +911,7 @@ class GameTrajectory:
     method, lr_x, lr_y, momentum
         What was run.
     diverged
-        True when ‖(x, y)‖ exceeded the divergence threshold (or stopped being finite).
+        True when ‖(x, y)‖ exceeded the divergence level (or stopped being finite).
     diverged_at
         The step at which divergence was detected, else ``None``.
     """
@@ -967,13 +983,15 @@ class GameTrajectory:
 
 def simulate(game: Any, x0: ArrayLike, y0: ArrayLike, lr_x: float, lr_y: float, *,
              method: str = "simultaneous", steps: int = 1000, momentum: float = 0.0,
-             divergence_factor: float = 1e6) -> GameTrajectory:
+             divergence: Divergence = _GAME_DIVERGENCE) -> GameTrajectory:
     r"""Run ``method`` on ``game`` (a :class:`QuadraticGame`, a :class:`DiracGAN`, or any
     object with ``grad(x, y)``, ``n`` and ``m``) from (x0, y0) for ``steps`` steps.
 
     Uses only the game's gradients (no update matrix), so it is an independent check of
     :func:`update_matrix`. Methods with memory start with z_prev = z_0. The run stops as
-    diverged when ‖z_t‖ > ``divergence_factor``·max(1, ‖z_0‖) or a value is not finite.
+    diverged when a value is not finite or ‖z_t‖ > ``divergence.level(r, r)``, r = max(1, ‖z_0‖):
+    the :class:`lrctl.training.Divergence` rule applied to a distance, not a loss (‖z_t‖ is
+    the quantity, r its reference; the default f = 10⁶ with floor 0 is ‖z_t‖ > 10⁶·r).
 
     >>> run = simulate(QuadraticGame(A=1.0), [1.0], [0.0], 0.2, 0.2, steps=50)
     >>> round(run.rate(), 6)        # simultaneous GDA: √(1 + η_xη_yσ²) = √1.04
@@ -987,15 +1005,13 @@ def simulate(game: Any, x0: ArrayLike, y0: ArrayLike, lr_x: float, lr_y: float, 
     check_positive("lr_x", ex)
     check_positive("lr_y", ey)
     steps = check_int("steps", steps, minimum=1)
-    fac = check_scalar("divergence_factor", divergence_factor)
-    if fac <= 1:
-        raise ValueError(f"divergence_factor must be > 1, got {fac}")
+    rule = _divergence(divergence)
     x, y = _initial(game, x0, y0)
-    with np.errstate(over="ignore"):
-        limit = fac * max(1.0, _norm(x, y))
+    r0 = max(1.0, _norm(x, y))
+    limit = float(rule._level_unchecked(r0, r0))
     if not np.isfinite(limit):
-        raise ValueError(f"divergence_factor·max(1, ‖(x0, y0)‖) overflows: x0, y0 or "
-                         f"divergence_factor ({fac:g}) too large")
+        raise ValueError(f"divergence.level(max(1, ‖(x0, y0)‖)) overflows: x0, y0 or "
+                         f"divergence.factor ({rule.factor:g}) too large")
     step = _stepper(game, method, beta != 0)
     xs = np.empty((steps + 1, game.n))
     ys = np.empty((steps + 1, game.m))
@@ -1024,7 +1040,8 @@ class SimulatedRegimes:
     (for a run that diverged: ``inf`` is never stored; such points have ``diverged`` True and
     ``peak_ratio`` the ratio reached when it stopped). ``regime`` codes as in :func:`regime`:
     converges when peak_ratio < e^{−margin}, diverges when it diverged or peak_ratio >
-    e^{margin}, cycles otherwise. ``diverged_at`` is −1 where the run did not diverge.
+    e^{margin}, cycles otherwise. ``diverged_at`` holds, per point, the step at which it
+    diverged or ``None`` (an object array, as ``lrctl.training.Run.diverged_at`` per run).
     """
 
     peak_ratio: np.ndarray
@@ -1039,13 +1056,15 @@ def simulate_regimes(game: Any, lr_x: ArrayLike, lr_y: ArrayLike, *,
                      method: str = "simultaneous", momentum: ArrayLike = 0.0, steps: int = 1000,
                      x0: ArrayLike | None = None, y0: ArrayLike | None = None,
                      init_scale: float = 1.0, seed: Any = 0, margin: float = 1.0,
-                     divergence_factor: float = 1e6) -> SimulatedRegimes:
+                     divergence: Divergence = _GAME_DIVERGENCE) -> SimulatedRegimes:
     r"""Simulate ``method`` at every point of a broadcast grid of (lr_x, lr_y, momentum) at once
     and classify what happened (vectorized: one array step per iteration for all points).
 
     The start (x0, y0) is shared by all points; when not given it is a random direction of
-    length ``init_scale`` (from ``seed``). Points whose norm exceeds ``divergence_factor``
-    times the start are frozen and marked diverged. Compare the result with
+    length ``init_scale`` (from ``seed``). Points whose norm ‖z_t‖ passes
+    ``divergence.level(‖z_0‖, ‖z_0‖)`` (the :class:`lrctl.training.Divergence` rule applied to
+    the distance to the equilibrium, with ‖z_0‖ as reference; the default f = 10⁶ with floor 0
+    is ‖z_t‖ > 10⁶·‖z_0‖) or stop being finite are frozen and marked diverged. Compare the result with
     :func:`regime_map` away from the boundary ρ = 1, where a finite run cannot tell the
     regimes apart (|ln ρ|·steps/2 ≲ ``margin``).
 
@@ -1063,9 +1082,7 @@ def simulate_regimes(game: Any, lr_x: ArrayLike, lr_y: ArrayLike, *,
     mg = check_scalar("margin", margin)
     if mg <= 0:
         raise ValueError(f"margin must be > 0, got {mg}")
-    fac = check_scalar("divergence_factor", divergence_factor)
-    if fac <= 1:
-        raise ValueError(f"divergence_factor must be > 1, got {fac}")
+    rule = _divergence(divergence)
     scale = check_scalar("init_scale", init_scale)
     check_positive("init_scale", scale)
     if x0 is None or y0 is None:
@@ -1083,11 +1100,10 @@ def simulate_regimes(game: Any, lr_x: ArrayLike, lr_y: ArrayLike, *,
     n0 = _norm(x0v, y0v)
     if n0 == 0:
         raise ValueError("the start (x0, y0) is the equilibrium itself; give a nonzero start")
-    with np.errstate(over="ignore"):
-        limit = fac * n0
+    limit = float(rule._level_unchecked(n0, n0))
     if not np.isfinite(limit):
-        raise ValueError(f"divergence_factor·‖(x0, y0)‖ overflows: init_scale, x0, y0 or "
-                         f"divergence_factor ({fac:g}) too large")
+        raise ValueError(f"divergence.level(‖(x0, y0)‖) overflows: init_scale, x0, y0 or "
+                         f"divergence.factor ({rule.factor:g}) too large")
     step = _stepper(game, method, bool(np.any(fb != 0)))
     with np.errstate(over="ignore", invalid="ignore"):
         gxp, gyp = game.grad(x, y)
@@ -1120,8 +1136,10 @@ def simulate_regimes(game: Any, lr_x: ArrayLike, lr_y: ArrayLike, *,
         hi, lo = np.exp(mg), np.exp(-mg)
     code = np.where(diverged | (ratio > hi), DIVERGES,
                     np.where(ratio < lo, CONVERGES, CYCLES)).astype(np.int8)
+    at = np.empty(G, dtype=object)
+    at[:] = [int(k) if k >= 0 else None for k in diverged_at]
     return SimulatedRegimes(ratio.reshape(shape), code.reshape(shape), diverged.reshape(shape),
-                            diverged_at.reshape(shape), steps, mg)
+                            at.reshape(shape), steps, mg)
 
 
 # ---------------------------------------------------------------------------------------

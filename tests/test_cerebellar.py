@@ -338,3 +338,19 @@ def test_fit_two_rate_recovers_parameters():
     assert fit2.params.a_slow == pytest.approx(0.995, abs=0.002)
     assert fit2.params.b_fast == pytest.approx(0.05, rel=0.25)
     assert fit2.rms == pytest.approx(0.01, rel=0.15)
+
+
+def test_adaptation_divergence_rule_is_an_absolute_bound():
+    # Level Divergence.level(1, 1) = f (floor 0) on max_i |x_i|. One process, A = 1, B = 3,
+    # f_n = 0 and x_0 = 1: x_{n+1} = (1 − 3) x_n = (−2)^{n+1}, so f = 100 stops at the first
+    # trial with 2^{n+1} > 100: n + 1 = 7.
+    from lrctl.training import Divergence
+
+    res = D.simulate_adaptation(np.zeros(50), retention=[1.0], rate=[3.0], initial=[1.0],
+                                divergence=Divergence(factor=100.0))
+    assert res.diverged and res.diverged_at == 7 and res.states.shape == (7, 1)
+    with pytest.raises(TypeError, match="divergence"):
+        D.simulate_adaptation(np.ones(3), retention=[1.0], rate=[0.5], divergence=1e6)
+    with pytest.raises(ValueError, match="divergence"):
+        D.simulate_adaptation(np.ones(3), retention=[1.0], rate=[0.5],
+                              divergence=Divergence(reference="best"))

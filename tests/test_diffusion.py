@@ -258,7 +258,7 @@ def test_stability_boundary_and_divergence_reporting():
     bad = D.train_denoiser(Sigma, sig, lr, 2000)
     np.testing.assert_array_equal(bad.diverged, [False, True, False])
     k = bad.diverged_at[1]
-    assert k > 0 and bad.diverged_at[0] == -1
+    assert k > 0 and bad.diverged_at[0] is None and bad.diverged_at[2] is None
     assert bad.excess_loss.mask[1, k:].all() and not bad.excess_loss.mask[1, :k].any()
     assert np.all(np.isfinite(bad.excess_loss.data))
     cf = D.denoiser_learning_curve(Sigma, sig, lr, 2000)
@@ -363,3 +363,23 @@ def test_empirical_covariance_of_huge_data_N7():
                                D.empirical_covariance(X) * 1e300, rtol=1e-12)
     with pytest.raises(ValueError, match="X"):
         D.empirical_covariance(X * 1e300)  # 1e600 does not fit in float64
+
+
+def test_divergence_rule_sets_the_excess_loss_level():
+    # Level Divergence.level(E_0, E_0) = f·E_0 (floor 0). Independent route: a run with a
+    # huge factor records the excess losses; f = 100 must stop at the first step above 100·E_0,
+    # in the simulation and in the closed form alike.
+    from lrctl.training import Divergence
+
+    lr = 1.05 * 2 / D.denoising_curvature([1.0, 4.0], 1.0).top
+    long = D.train_denoiser([1.0, 4.0], 1.0, lr, 300, divergence=Divergence(factor=1e200))
+    e = long.excess_loss.compressed()
+    first = int(np.argmax(e > 100 * e[0]))
+    assert first > 0
+    for fn in (D.train_denoiser, D.denoiser_learning_curve):
+        run = fn([1.0, 4.0], 1.0, lr, 300, divergence=Divergence(factor=100.0))
+        assert run.diverged[0] and run.diverged_at[0] == first
+    with pytest.raises(TypeError, match="divergence"):
+        D.train_denoiser(1.0, 1.0, 0.1, 5, divergence=1e8)
+    with pytest.raises(ValueError, match="divergence"):
+        D.denoiser_learning_curve(1.0, 1.0, 0.1, 5, divergence=Divergence(window=3))

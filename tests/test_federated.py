@@ -465,3 +465,19 @@ def test_simulate_federated_checks_clients_at_the_door_C1():
         fd.simulate_federated(np.ones((2, 3)), 0.1, 2)  # was AttributeError
     with pytest.raises(TypeError, match=r"clients\[1\]"):
         fd.simulate_federated([fd.quadratic_clients([1.0], [0.0])[0], "x"], 0.1, 2)
+
+
+def test_divergence_rule_bounds_the_model_norm():
+    # Level Divergence.level(r, r) = f·r (floor 0), r = 1 + ‖w_0‖. One client, one local step,
+    # server rate 1: w_r = (1 − η h)^r w_0 exactly (here −2^r·w_0 with η h = 3), so with
+    # w_0 = 1 (r = 2) and f = 100 the run stops at the first round with 2^r > 200: r = 8.
+    from lrctl.training import Divergence
+
+    clients = F.quadratic_clients([1.0], [0.0])
+    run = F.simulate_federated(clients, 3.0, 1, rounds=50, initial=[1.0],
+                               divergence=Divergence(factor=100.0))
+    assert run.diverged and run.diverged_at == 8 and len(run.iterates) == 8
+    with pytest.raises(TypeError, match="divergence"):
+        F.simulate_federated(clients, 0.1, 1, divergence=1e8)
+    with pytest.raises(ValueError, match="divergence"):
+        F.simulate_federated(clients, 0.1, 1, divergence=Divergence(reference="best"))

@@ -345,7 +345,8 @@ def test_simulate_regimes_agree_with_prediction_where_decidable():
         assert ok.sum() > 40
         np.testing.assert_array_equal(sim.regime[ok], pred.regime[ok])
         assert np.all(np.isfinite(sim.peak_ratio))
-        assert np.all(sim.diverged_at[~sim.diverged] == -1)
+        assert all(k is None for k in sim.diverged_at[~sim.diverged])
+        assert all(isinstance(k, int) and k > 0 for k in sim.diverged_at[sim.diverged])
 
 
 def test_simulate_regimes_is_deterministic_in_seed():
@@ -528,3 +529,29 @@ def test_huge_couplings_are_finite_N7():
 
     # ρ = √(1 + η_xη_yσ²) = hypot(1, 0.1·1e300) = 1e299: finite, no longer inf
     assert gda_spectral_radius(np.eye(1) * 1e300, 0.1, 0.1) == pytest.approx(1e299)
+
+
+def test_divergence_rule_sets_the_level_of_both_simulations():
+    # The level is Divergence.level(r, r) = f·r (floor 0) with r = max(1, ‖z_0‖) for simulate
+    # and r = ‖z_0‖ for simulate_regimes. Independent route: a run with a huge factor records
+    # the norms; the rule with f = 50 must stop at the first step whose norm exceeds 50·r.
+    from lrctl.training import Divergence
+
+    game = QuadraticGame(A=1.0)
+    z0 = (3.0, 4.0)  # ‖z_0‖ = 5
+    long = games.simulate(game, [z0[0]], [z0[1]], 0.5, 0.5, steps=200,
+                          divergence=Divergence(factor=1e30))
+    first = int(np.argmax(long.norm > 50 * 5.0))
+    assert first > 0
+    short = games.simulate(game, [z0[0]], [z0[1]], 0.5, 0.5, steps=200,
+                           divergence=Divergence(factor=50.0))
+    assert short.diverged and short.diverged_at == first
+    sim = games.simulate_regimes(game, [0.5, 0.1], 0.5, x0=[z0[0]], y0=[z0[1]], steps=200,
+                                 divergence=Divergence(factor=50.0))
+    assert sim.diverged_at[0] == first
+    with pytest.raises(TypeError, match="divergence"):
+        games.simulate(game, [1.0], [0.0], 0.5, 0.5, divergence=1e6)
+    with pytest.raises(ValueError, match="divergence"):
+        games.simulate_regimes(game, 0.5, 0.5, divergence=Divergence(reference="best"))
+    with pytest.raises(TypeError):
+        games.simulate(game, [1.0], [0.0], 0.5, 0.5, divergence_factor=1e6)  # no alias
