@@ -1640,8 +1640,13 @@ class BayesianOptimizer:
         taken = np.array([float(self.to_unit(t.lr)) for t in self.trials])
         gp = self.posterior()
         if gp is None:  # nothing usable yet: the point farthest from every trial
+            # and from the initial design, whose points earlier trials take by their number
+            # even before they are recorded (an Optuna worker may ask first)
+            avoid = np.concatenate([taken, np.asarray(self._initial_x, dtype=float).ravel()])
+            if avoid.size == 0:
+                return 0.5, "farthest"
             grid = np.linspace(0.0, 1.0, self.grid_size)
-            far = float(grid[np.argmax(np.min(np.abs(grid[:, None] - taken), axis=1))])
+            far = float(grid[np.argmax(np.min(np.abs(grid[:, None] - avoid), axis=1))])
             return far, "farthest"
         pending = [t for t in self.trials if t.status == "pending"]
         if pending:

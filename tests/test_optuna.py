@@ -237,3 +237,19 @@ def test_bad_input():
     study = optuna.create_study(sampler=GPUCBSampler(param_name="lr"))
     with pytest.raises(ValueError, match="log=True"):
         study.optimize(lambda t: t.suggest_float("lr", 0.0, 1.0), n_trials=1, catch=())
+
+
+def test_a_later_trial_asking_before_the_initial_design_is_sampled():
+    # Regression (seen with n_jobs=4): trial n_initial asked for its rate while trials
+    # 0..n_initial-1 existed but had not sampled theirs yet; the proposal had nothing to stand
+    # on and crashed (min over an empty set). Now it takes the point farthest from the initial
+    # design those trials will take, so it repeats none of them.
+    sampler = GPUCBSampler(seed=0)
+    study = optuna.create_study(sampler=sampler)
+    n0 = BayesianOptimizer((1e-4, 1.0), seed=0).n_initial
+    early = [study.ask() for _ in range(n0)]  # RUNNING, no rate yet
+    late = study.ask()
+    lr_late = late.suggest_float("lr", 1e-4, 1.0, log=True)
+    lrs_early = [t.suggest_float("lr", 1e-4, 1.0, log=True) for t in early]
+    assert len(set([lr_late, *lrs_early])) == n0 + 1
+    assert all(abs(math.log(lr_late) - math.log(x)) > 1e-6 for x in lrs_early)
