@@ -67,6 +67,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.samplers import BaseSampler, RandomSampler
+from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -311,6 +312,11 @@ def export_to_optuna(study_or_storage: BayesianOptimizer | str | os.PathLike[str
     >>> len(ostudy.trials), ostudy.best_value == res.best_value
     (5, True)
     """
+    if not isinstance(lrctl_study, str) or not lrctl_study:
+        raise TypeError(f"lrctl_study must be a non-empty string, got {lrctl_study!r:.60}")
+    if not (optuna_storage is None or isinstance(optuna_storage, (str, BaseStorage))):
+        raise TypeError("optuna_storage must be None (in memory), a database URL or an Optuna "
+                        f"storage, got {type(optuna_storage).__name__}")
     if isinstance(study_or_storage, BayesianOptimizer):
         opt, own = study_or_storage, False
     elif isinstance(study_or_storage, (str, os.PathLike)):
@@ -339,8 +345,16 @@ def export_to_optuna(study_or_storage: BayesianOptimizer | str | os.PathLike[str
                     state=TrialState.COMPLETE, value=float(t.value),
                     params={param_name: t.lr}, distributions={param_name: dist},
                     user_attrs=attrs))
-        study = optuna.create_study(storage=optuna_storage, study_name=study_name,
-                                    direction="minimize")
+        try:
+            study = optuna.create_study(storage=optuna_storage, study_name=study_name,
+                                        direction="minimize")
+        except optuna.exceptions.DuplicatedStudyError:
+            raise
+        except Exception as exc:  # e.g. a URL SQLAlchemy cannot parse or reach
+            if not isinstance(optuna_storage, str):
+                raise
+            raise ValueError(f"optuna_storage {optuna_storage!r:.80} is not a usable database "
+                             f"URL ({type(exc).__name__}: {exc})") from exc
         study.set_user_attr("lrctl_config", opt.config())
         study.add_trials(out)
         return study
@@ -355,7 +369,7 @@ def _open_lrctl(path: str | os.PathLike[str], study: str) -> BayesianOptimizer:
     import sqlite3
 
     if not os.path.exists(path):
-        raise ValueError(f"no lrctl study file at {str(path)!r}")
+        raise ValueError(f"study_or_storage: no lrctl study file at {str(path)!r}")
     with sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True) as conn:
         row = conn.execute("SELECT config FROM studies WHERE name = ?", (study,)).fetchone()
     if row is None:

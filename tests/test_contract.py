@@ -55,14 +55,14 @@ import lrctl
 #: Modules whose every public callable must keep the contract (run in this file).
 ENFORCED = frozenset({"adaptive", "bayesopt", "cerebellar", "continual", "curvature",
                       "derivation", "diffusion", "federated", "games", "jax", "objectives",
-                      "quadratic", "rangetest", "report", "schedules", "search", "torch",
-                      "training", "zdomain"})
+                      "optuna", "quadratic", "rangetest", "report", "schedules", "search",
+                      "torch", "training", "zdomain"})
 
 #: Modules being rewritten on other branches: enumerated (a new module must be listed in one of
 #: the two sets), not run yet. The integrator enables them after the merge by moving them into
 #: ENFORCED and extending EXAMPLES/SPECIAL/VALID for their parameters.
 ENFORCED_ELSEWHERE_LATER = frozenset(
-    {"cli", "optuna", "plots",
+    {"cli", "plots",
      "plots.adaptive", "plots.curvature", "plots.diffusion", "plots.continual",
      "plots.cerebellar", "plots.federated", "plots.games", "plots.quadratic", "plots.rangetest",
      "plots.schedules", "plots.search", "plots.zdomain"}
@@ -392,7 +392,8 @@ VALID_AT: dict[tuple[str, str], set[str]] = {
 # The per-module tables of the helpers that enforce more modules (tests/_contract_tables_*.py).
 import importlib.util  # noqa: E402
 
-for _tables_name in ("_contract_tables_a", "_contract_tables_b", "_contract_tables_c"):
+for _tables_name in ("_contract_tables_a", "_contract_tables_b", "_contract_tables_c",
+                    "_contract_tables_d"):
     if importlib.util.find_spec(_tables_name) is not None:
         _tables = importlib.import_module(_tables_name)
         EXAMPLES.update(_tables.EXAMPLES)
@@ -462,6 +463,19 @@ def enumerate_module(module: str) -> list[Target]:
     return out
 
 
+#: The adapters' frameworks (optional extras): without them those modules are not fuzzed.
+OPTIONAL_FRAMEWORKS = {"torch": ("torch",), "jax": ("jax", "optax"), "optuna": ("optuna",)}
+
+
+def _available(module: str) -> bool:
+    for framework in OPTIONAL_FRAMEWORKS.get(module.split(".")[0], ()):
+        try:
+            importlib.import_module(framework)
+        except ImportError:
+            return False
+    return True
+
+
 def all_modules() -> list[str]:
     """Every public module of the package: ``lrctl.X`` and the public submodules of its
     subpackages (``plots.quadratic``), found on disk so that a new file is seen."""
@@ -470,7 +484,7 @@ def all_modules() -> list[str]:
         if info.name.startswith("_"):
             continue
         out.append(info.name)
-        if info.ispkg:
+        if info.ispkg and _available(info.name):
             pkg = importlib.import_module(f"lrctl.{info.name}")
             out += [f"{info.name}.{sub.name}" for sub in pkgutil.iter_modules(pkg.__path__)
                     if not sub.name.startswith("_")]
@@ -765,7 +779,7 @@ def fuzz(target: Target, budget: float = float("inf")) -> tuple[list[Outcome], s
 # Tests
 # ---------------------------------------------------------------------------------------
 
-_ENFORCED_TARGETS = [t for m in sorted(ENFORCED) for t in enumerate_module(m)
+_ENFORCED_TARGETS = [t for m in sorted(ENFORCED) if _available(m) for t in enumerate_module(m)
                      if t.id not in DO_NOT_CALL]
 
 
@@ -780,6 +794,8 @@ def test_every_module_is_classified():
 def test_enumeration_finds_the_public_api():
     """The enumeration sees every name in ``__all__`` (methods included), in every module."""
     for module in all_modules():
+        if not _available(module):  # an adapter whose framework is not installed
+            continue
         targets = enumerate_module(module)
         ids = {t.id for t in targets}
         mod = importlib.import_module(f"lrctl.{module}")
