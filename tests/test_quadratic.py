@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from conftest import random_spd
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse.linalg import aslinearoperator
 
+from conftest import random_spd
 from lrctl import quadratic as q
 from lrctl.objectives import QuadraticObjective
 from lrctl.training import gradient_descent

@@ -18,8 +18,8 @@ torch = pytest.importorskip("torch")
 
 from lrctl import zdomain  # noqa: E402
 from lrctl.objectives import QuadraticObjective  # noqa: E402
-from lrctl.training import train_with_sharpness_control  # noqa: E402
 from lrctl.torch import LossRatioProbe, PIScheduler, SharpnessProbe  # noqa: E402
+from lrctl.training import train_with_sharpness_control  # noqa: E402
 from lrctl.zdomain import PIController  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
