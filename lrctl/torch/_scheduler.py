@@ -46,6 +46,7 @@ units with dt = M (:func:`lrctl.zdomain.sharpness_plant`).
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import Any
 
@@ -235,7 +236,7 @@ class PIScheduler(LRScheduler):
 # ---------------------------------------------------------------------------------------
 
 
-class _Probe:
+class _Probe(abc.ABC):
     """Shared bookkeeping: measure on every ``every``-th call."""
 
     def __init__(self, model: Any, loss_fn: Any, probe_batch: Any, every: int,
@@ -271,8 +272,9 @@ class _Probe:
         self.n_calls += 1
         return self.measure(optimizer) if due else None
 
-    def measure(self, optimizer: Any = None) -> float | None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def measure(self, optimizer: Any = None) -> float | None:
+        """Take one measurement now (each probe defines what it measures)."""
 
     def state_dict(self) -> dict[str, Any]:
         """Counters and the last reading, as plain numbers (``torch.load(weights_only=True)``)."""
