@@ -156,3 +156,24 @@ def axes_or_new(ax: Any = None, **kwargs: Any):
         return subplots(**kwargs)
     check_axes("ax", ax)
     return ax.figure, ax
+
+
+def is_figure(value: Any) -> bool:
+    """True for a matplotlib Figure (what :func:`save_figure` takes)."""
+    from matplotlib.figure import Figure
+
+    return isinstance(value, Figure)
+
+
+def save_figure(fig: Any, png: Any, svg: Any, *, dpi: int = 110) -> None:
+    """Write ``fig`` as PNG and SVG, byte-identical for identical figures, then close it.
+
+    No dates or software versions go into the metadata, and the ids matplotlib writes into
+    SVG use a fixed salt; the report engine relies on this for reproducible reports.
+    """
+    if not is_figure(fig):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    with matplotlib.rc_context({"svg.hashsalt": "lrctl"}):
+        fig.savefig(png, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)

@@ -235,11 +235,11 @@ class Analysis:
         ``key`` is letters, digits, ``.``, ``_`` and ``-`` (at most 80, starting with a letter
         or digit), unique within the analysis.
         """
-        import matplotlib.pyplot as plt
         import numpy as np
-        from matplotlib.figure import Figure
 
-        if not isinstance(fig, Figure):
+        from lrctl.plots import is_figure, save_figure
+
+        if not is_figure(fig):
             raise TypeError(
                 f"fig must be a matplotlib Figure (for an Axes pass ax.figure), "
                 f"got {type(fig).__name__}"
@@ -259,15 +259,8 @@ class Analysis:
         self.figure_dir.mkdir(parents=True, exist_ok=True)
         stem = f"{self.name}-{key}"
         png = self.figure_dir / f"{stem}.png"
-        import matplotlib
-
-        # Byte-identical files for identical runs: no dates or software versions in the
-        # metadata, and a fixed salt for the ids matplotlib writes into SVG.
-        with matplotlib.rc_context({"svg.hashsalt": "lrctl"}):
-            fig.savefig(png, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-            fig.savefig(self.figure_dir / f"{stem}.svg", bbox_inches="tight",
-                        metadata={"Date": None, "Creator": None})
-        plt.close(fig)
+        # byte-identical files for identical runs (lrctl.plots.save_figure)
+        save_figure(fig, png, self.figure_dir / f"{stem}.svg", dpi=dpi)
         self.figures.append({"key": key, "png": png.name, "svg": f"{stem}.svg", "caption": caption})
         return png
 
