@@ -101,6 +101,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from lrctl._process import pid_alive
 from lrctl._validation import (
     as_float_array,
     check_choice,
@@ -1242,13 +1243,13 @@ def _die_with_parent(parent: int) -> None:
             libc.prctl(1, signal.SIGUSR1, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # pragma: no cover - no libc prctl
             pass
-    if os.getppid() != parent and not _alive(parent):
+    if os.getppid() != parent and not pid_alive(parent):
         os._exit(1)
 
     def watch() -> None:
         while True:
             time.sleep(0.2)
-            if not _alive(parent):
+            if not pid_alive(parent):
                 _parent_died(0, None)
 
     threading.Thread(target=watch, name="lrctl-parent-watch", daemon=True).start()
@@ -1262,16 +1263,6 @@ def _parent_died(signum: int, frame: Any) -> None:
         _EXIT_AFTER_COMMIT = True
     else:
         os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _process_pool(workers: int) -> ProcessPoolExecutor:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from lrctl._process import pid_alive
 from lrctl.report._constants import (
     DEFAULT_TIMEOUT,
     ENV_FIGURE_DIR,
@@ -210,13 +211,8 @@ def _pid_start_time(pid: int) -> str | None:
 
 
 def _pid_alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
+    """Alive, and the same process that started at ``start`` (not a reused pid)."""
+    if not pid_alive(pid):
         return False
     now = _pid_start_time(pid)
     return start is None or now is None or now == start

@@ -137,6 +137,17 @@ class _HypergradientOptimizer(torch.optim.Optimizer):
         _lr_bounds(group)
 
     @staticmethod
+    def _evaluate(closure: Callable[[], Any] | None) -> Any:
+        """The loss from ``closure`` (re-evaluated with gradients on), or ``None``."""
+        if closure is None:
+            return None
+        if not callable(closure):
+            raise TypeError(f"closure must be a callable that re-evaluates the loss, or None, "
+                            f"got {type(closure).__name__}")
+        with torch.enable_grad():
+            return closure()
+
+    @staticmethod
     def _grads(group: dict[str, Any]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(parameter, gradient of the L2-regularized loss) for the group's tensors with a grad."""
         wd = group["weight_decay"]
@@ -233,13 +244,7 @@ class HypergradientSGD(_HypergradientOptimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One hypergradient update of each group's rate, then one SGD step with it."""
-        loss = None
-        if closure is not None and not callable(closure):
-            raise TypeError(f"closure must be a callable that re-evaluates the loss, or None, "
-                            f"got {type(closure).__name__}")
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group in self.param_groups:
             pairs = self._grads(group)
             if not pairs:
@@ -343,13 +348,7 @@ class HypergradientAdam(_HypergradientOptimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One hypergradient update of each group's rate, then one Adam step with it."""
-        loss = None
-        if closure is not None and not callable(closure):
-            raise TypeError(f"closure must be a callable that re-evaluates the loss, or None, "
-                            f"got {type(closure).__name__}")
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group in self.param_groups:
             pairs = self._grads(group)
             if not pairs:
