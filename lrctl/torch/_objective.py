@@ -375,7 +375,7 @@ class TorchObjective:
         args = (self._to_tensor(t), self._to_tensor(u))
         try:
             (hv,) = self._accumulate(self._hvp_batch, args, t.ndim == 2, 1)
-        except RuntimeError as exc:  # NotImplementedError (no forward AD) is a RuntimeError
+        except RuntimeError as exc:  # "no forward AD" errors subclass RuntimeError
             # Some operators have no forward-mode derivative (huber_loss's backward), and some
             # backward formulas write into torch's immutable ZeroTensor under forward AD
             # (mse_loss in torch 2.13): switch to reverse-over-reverse, H v = ∇(∇L·v), exact
